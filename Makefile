@@ -31,3 +31,6 @@ bench: build ## benchmarks against tgt, printed as a table with ratios
 
 clean: ## remove build output
 	rm -rf dist
+
+# Each area keeps its own targets in mk/*.mk.
+include $(wildcard mk/*.mk)

@@ -1,0 +1,81 @@
+import { z } from "zod";
+
+/**
+ * GET /status of a target's agent. The operator validates what it reads with the same schema,
+ * so this file is the single definition of the agent's status contract.
+ */
+export const NodeStateSchema = z.enum([
+  "Standalone",
+  "Working",
+  "Failed",
+  "Synchronizing",
+  "Pending",
+  "SplitBrain",
+  "Unknown",
+]);
+export type NodeState = z.infer<typeof NodeStateSchema>;
+
+export const ResyncProgressSchema = z.object({
+  doneBytes: z.number().int().nonnegative(),
+  totalBytes: z.number().int().nonnegative(),
+  bytesPerSecond: z.number().nonnegative(),
+  /** null while the rate is not yet known */
+  etaSeconds: z.number().nonnegative().nullable(),
+});
+export type ResyncProgress = z.infer<typeof ResyncProgressSchema>;
+
+export const SessionInfoSchema = z.object({
+  initiator: z.string(),
+  isid: z.string(),
+  tsih: z.number().int(),
+  remote: z.string(),
+  connections: z.number().int(),
+});
+
+export const ReplicationStatusSchema = z.object({
+  /** "a" or "b" */
+  node: z.enum(["a", "b"]),
+  state: NodeStateSchema,
+  peer: z.object({
+    address: z.string(),
+    connected: z.boolean(),
+    /** ms since the last message from the peer, null when never heard */
+    lastHeardMs: z.number().nullable(),
+  }),
+  /** current generation identifier of this node's data (hex) */
+  generation: z.string(),
+  /** bytes this node holds that the partner may lack (dirty regions × region size) */
+  outOfSyncBytes: z.number().int().nonnegative(),
+  resync: ResyncProgressSchema.nullable(),
+  /** whether this node may serve writes right now (holds the witness or is Working) */
+  serving: z.boolean(),
+  stats: z.object({
+    resyncedBytes: z.number().int().nonnegative(),
+    mirroredWrites: z.number().int().nonnegative(),
+  }),
+  /** human readable reason for the state, e.g. "peer lost 3s ago; witness held" */
+  message: z.string(),
+});
+export type ReplicationStatus = z.infer<typeof ReplicationStatusSchema>;
+
+export const TargetStatusSchema = z.object({
+  iqn: z.string(),
+  serial: z.string(),
+  sizeBytes: z.number().int().positive(),
+  blockSize: z.number().int().positive(),
+  portal: z.string(),
+  uptimeSeconds: z.number().nonnegative(),
+  /** Standalone for a single target; the replication state otherwise */
+  state: NodeStateSchema,
+  sessions: z.array(SessionInfoSchema),
+  counters: z.object({
+    readCommands: z.number().int().nonnegative(),
+    writeCommands: z.number().int().nonnegative(),
+    otherCommands: z.number().int().nonnegative(),
+    readBytes: z.number().int().nonnegative(),
+    writtenBytes: z.number().int().nonnegative(),
+    errors: z.number().int().nonnegative(),
+  }),
+  replication: ReplicationStatusSchema.nullable(),
+});
+export type TargetStatus = z.infer<typeof TargetStatusSchema>;
