@@ -1,0 +1,201 @@
+/**
+ * A BlockDevice backed by one sparse file on the node's PV. All I/O is positional
+ * through a single file handle, so many commands run concurrently on the libuv
+ * pool; only overlapping writes (and COMPARE AND WRITE) are ordered, by a range lock.
+ */
+import { execFile } from "node:child_process";
+import { constants as fsc, promises as fsp } from "node:fs";
+import { promisify } from "node:util";
+import type { BlockDevice, WriteOptions } from "./block-device.js";
+import { RangeLock } from "./range-lock.js";
+import type { Logger } from "../log.js";
+
+const execFileP = promisify(execFile);
+
+/** Largest chunk written at once when zeroing a range without hole punching. */
+const ZERO_CHUNK = 1024 * 1024;
+let zeroChunk: Buffer | undefined;
+
+export class FileBlockDevice implements BlockDevice {
+  private readonly writeLock = new RangeLock();
+  private punchHoleWorks = true;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly fh: fsp.FileHandle,
+    readonly sizeBytes: number,
+    private readonly logger?: Logger,
+  ) {}
+
+  /**
+   * Opens the LUN file, creating it sparse when missing. An existing file keeps its data;
+   * it grows to `sizeBytes` when smaller and is refused when larger (a LUN never shrinks).
+   */
+  static async open(path: string, sizeBytes: number, logger?: Logger): Promise<FileBlockDevice> {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
+      throw new Error(`invalid LUN size ${sizeBytes}: must be a positive integer number of bytes`);
+    }
+    const fh = await fsp.open(path, fsc.O_RDWR | fsc.O_CREAT, 0o600);
+    try {
+      const { size } = await fh.stat();
+      if (size > sizeBytes) {
+        throw new Error(
+          `LUN file ${path} holds ${size} bytes, more than the requested size ${sizeBytes}; shrinking a LUN would lose data`,
+        );
+      }
+      if (size < sizeBytes) {
+        await fh.truncate(sizeBytes);
+        await fh.datasync();
+        logger?.info({ path, from: size, to: sizeBytes }, size === 0 ? "created LUN file" : "grew LUN file");
+      }
+      return new FileBlockDevice(path, fh, sizeBytes, logger);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    await this.readInto(buf, offset);
+    return buf;
+  }
+
+  private async readInto(buf: Buffer, offset: number): Promise<void> {
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesRead } = await this.fh.read(buf, done, buf.length - done, offset + done);
+      if (bytesRead === 0) {
+        // Past the end of the file (cannot happen within sizeBytes); reads as zeros.
+        buf.fill(0, done);
+        return;
+      }
+      done += bytesRead;
+    }
+  }
+
+  private async writeAll(data: Buffer, offset: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  async write(offset: number, data: Buffer, options?: WriteOptions): Promise<void> {
+    const release = await this.writeLock.acquire(offset, data.length);
+    try {
+      await this.writeAll(data, offset);
+    } finally {
+      release();
+    }
+    if (options?.fua) await this.fh.datasync();
+  }
+
+  async flush(): Promise<void> {
+    await this.fh.datasync();
+  }
+
+  async unmap(offset: number, length: number): Promise<void> {
+    if (length <= 0) return;
+    const release = await this.writeLock.acquire(offset, length);
+    try {
+      if (this.punchHoleWorks && (await this.punchHole(offset, length))) return;
+      await this.writeZeros(offset, length);
+    } finally {
+      release();
+    }
+  }
+
+  private async punchHole(offset: number, length: number): Promise<boolean> {
+    try {
+      await execFileP("fallocate", [
+        "--punch-hole",
+        "--keep-size",
+        "--offset",
+        String(offset),
+        "--length",
+        String(length),
+        this.path,
+      ]);
+      return true;
+    } catch (err) {
+      this.punchHoleWorks = false;
+      this.logger?.warn(
+        { path: this.path, err: err instanceof Error ? err.message : String(err) },
+        "hole punching failed; unmapped ranges are zero-filled instead",
+      );
+      return false;
+    }
+  }
+
+  private async writeZeros(offset: number, length: number): Promise<void> {
+    zeroChunk ??= Buffer.alloc(ZERO_CHUNK);
+    for (let done = 0; done < length;) {
+      const n = Math.min(ZERO_CHUNK, length - done);
+      await this.writeAll(zeroChunk.subarray(0, n), offset + done);
+      done += n;
+    }
+  }
+
+  async compareAndWrite(offset: number, expected: Buffer, data: Buffer): Promise<number> {
+    if (expected.length !== data.length) {
+      throw new Error(`compareAndWrite: expected ${expected.length} bytes and data ${data.length} differ`);
+    }
+    const release = await this.writeLock.acquire(offset, data.length);
+    try {
+      const current = await this.read(offset, expected.length);
+      const mismatch = firstMismatch(current, expected);
+      if (mismatch >= 0) return mismatch;
+      await this.writeAll(data, offset);
+      return -1;
+    } finally {
+      release();
+    }
+  }
+
+  /** Uses the file's extent map (FIEMAP via filefrag); reports mapped when it cannot tell. */
+  async isMapped(offset: number, length: number): Promise<boolean> {
+    const extents = await this.allocatedExtents();
+    if (!extents) return true;
+    const end = offset + length;
+    return extents.some(([s, e]) => s < end && offset < e);
+  }
+
+  /** Allocated byte ranges [start, end) of the file, or undefined when the extent map is unavailable. */
+  async allocatedExtents(): Promise<Array<[number, number]> | undefined> {
+    try {
+      const { stdout } = await execFileP("filefrag", ["-e", "-b1", this.path], {
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      return parseFilefragExtents(stdout);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+}
+
+/** Byte index of the first difference between two equally long buffers, or -1. */
+export function firstMismatch(a: Buffer, b: Buffer): number {
+  if (a.equals(b)) return -1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
+
+/** Parses `filefrag -e -b1` output into [start, end) byte ranges. */
+export function parseFilefragExtents(out: string): Array<[number, number]> {
+  const extents: Array<[number, number]> = [];
+  for (const line of out.split("\n")) {
+    const m = /^\s*\d+:\s*(\d+)\.\.\s*(\d+):/.exec(line);
+    if (m) extents.push([Number(m[1]), Number(m[2]) + 1]);
+  }
+  return extents;
+}
