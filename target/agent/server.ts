@@ -1,0 +1,78 @@
+import express, { type Request, type Response, type NextFunction } from "express";
+import type { Server } from "node:http";
+import { z } from "zod";
+import type { Logger } from "../log.js";
+import type { TargetStatus } from "./status-schema.js";
+import type { Registry } from "./metrics.js";
+
+/** The agent HTTP API of one target: health, readiness, status, metrics and pair administration. */
+export interface AgentOptions {
+  status: () => TargetStatus;
+  /** ready to serve I/O (listening, device open, and for a pair not Pending/SplitBrain) */
+  ready: () => { ready: boolean; reason: string };
+  metrics: Registry;
+  logger: Logger;
+  /** present on a pair node: discards this node's or the partner's divergent data after a split brain */
+  resolveSplitBrain?: (discard: "a" | "b") => Promise<string>;
+}
+
+const SplitBrainResolutionSchema = z.object({ discard: z.enum(["a", "b"]) }).strict();
+
+export function createAgentApp(o: AgentOptions): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(express.json({ limit: "16kb" }));
+
+  app.get("/healthz", (_req, res) => {
+    res.type("text/plain").send("ok\n");
+  });
+  app.get("/readyz", (_req, res) => {
+    const r = o.ready();
+    res
+      .status(r.ready ? 200 : 503)
+      .type("text/plain")
+      .send(`${r.reason}\n`);
+  });
+  app.get("/status", (_req, res) => {
+    res.json(o.status());
+  });
+  app.get("/metrics", (_req, res) => {
+    res.type("text/plain; version=0.0.4").send(o.metrics.render());
+  });
+  app.post("/split-brain/resolve", async (req: Request, res: Response) => {
+    if (!o.resolveSplitBrain) {
+      res.status(404).json({ error: "this target is not a pair node" });
+      return;
+    }
+    const body = SplitBrainResolutionSchema.safeParse(req.body);
+    if (!body.success) {
+      res.status(400).json({ error: 'body must be {"discard": "a" | "b"}', issues: body.error.issues });
+      return;
+    }
+    try {
+      const message = await o.resolveSplitBrain(body.data.discard);
+      o.logger.warn({ discard: body.data.discard }, "split brain resolution requested");
+      res.json({ ok: true, message });
+    } catch (e) {
+      res.status(409).json({ error: (e as Error).message });
+    }
+  });
+  app.use((req, res) => {
+    res.status(404).json({ error: `no route ${req.method} ${req.path}` });
+  });
+  // Malformed JSON and other errors: a clear 4xx/5xx, never a crash.
+  app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status >= 500) o.logger.error({ err }, "agent request failed");
+    res.status(status).json({ error: err.message });
+  });
+  return app;
+}
+
+export async function startAgent(o: AgentOptions, host: string, port: number): Promise<Server> {
+  const app = createAgentApp(o);
+  return await new Promise<Server>((resolve, reject) => {
+    const server = app.listen(port, host, () => resolve(server));
+    server.once("error", reject);
+  });
+}

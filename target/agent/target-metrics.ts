@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, Registry } from "./metrics.js";
+import type { NodeState, TargetStatus } from "./status-schema.js";
+
+/** The target's metrics and the counters GET /status reports. */
+export class TargetMetrics {
+  readonly registry = new Registry();
+  private readonly commands = this.registry.register(
+    new Counter("hasan_target_commands_total", "SCSI commands completed, by kind and outcome"),
+  );
+  private readonly bytes = this.registry.register(
+    new Counter("hasan_target_bytes_total", "Bytes transferred by SCSI reads and writes"),
+  );
+  private readonly latency = this.registry.register(
+    new Histogram(
+      "hasan_target_command_duration_seconds",
+      "SCSI command latency from receipt to response",
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    ),
+  );
+  private stateGauge: Gauge | undefined;
+
+  counters: TargetStatus["counters"] = {
+    readCommands: 0,
+    writeCommands: 0,
+    otherCommands: 0,
+    readBytes: 0,
+    writtenBytes: 0,
+    errors: 0,
+  };
+
+  commandDone(info: {
+    kind: "read" | "write" | "other";
+    bytes: number;
+    latencyMs: number;
+    ok: boolean;
+  }): void {
+    const c = this.counters;
+    if (info.kind === "read") {
+      c.readCommands++;
+      c.readBytes += info.bytes;
+      this.bytes.inc({ direction: "read" }, info.bytes);
+    } else if (info.kind === "write") {
+      c.writeCommands++;
+      c.writtenBytes += info.bytes;
+      this.bytes.inc({ direction: "write" }, info.bytes);
+    } else {
+      c.otherCommands++;
+    }
+    if (!info.ok) c.errors++;
+    this.commands.inc({ kind: info.kind, outcome: info.ok ? "ok" : "error" });
+    this.latency.observe({ kind: info.kind }, info.latencyMs / 1000);
+  }
+
+  /** Gauges read at scrape time from the live status. */
+  watch(status: () => TargetStatus): void {
+    const states: NodeState[] = [
+      "Standalone",
+      "Working",
+      "Failed",
+      "Synchronizing",
+      "Pending",
+      "SplitBrain",
+      "Unknown",
+    ];
+    this.stateGauge = this.registry.register(
+      new Gauge("hasan_target_state", "1 for the node's current state", () => {
+        const s = status().state;
+        return states.map((st) => ({ labels: { state: st }, value: st === s ? 1 : 0 }));
+      }),
+    );
+    this.registry.register(
+      new Gauge("hasan_target_sessions", "Open iSCSI sessions", () => [
+        { labels: {}, value: status().sessions.length },
+      ]),
+    );
+    this.registry.register(
+      new Gauge("hasan_target_out_of_sync_bytes", "Bytes the partner may lack", () => [
+        { labels: {}, value: status().replication?.outOfSyncBytes ?? 0 },
+      ]),
+    );
+    this.registry.register(
+      new Gauge("hasan_target_resynced_bytes", "Bytes copied by resync since start (cumulative)", () => [
+        { labels: {}, value: status().replication?.stats.resyncedBytes ?? 0 },
+      ]),
+    );
+  }
+}

@@ -1,0 +1,216 @@
+import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { parseQuantity } from "./quantity.js";
+
+/**
+ * The target's command line: `serve` with flags, parsed by node:util and validated with zod so
+ * that every mistake is reported with the flag's name and the rule it broke.
+ */
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be HOST:PORT (e.g. 127.0.0.1:3260)")
+  .transform((s) => {
+    const i = s.lastIndexOf(":");
+    const host = s.slice(0, i).replace(/^\[|\]$/g, "");
+    return { host, port: Number(s.slice(i + 1)) };
+  })
+  .refine((hp) => hp.port > 0 && hp.port < 65536, "port must be between 1 and 65535");
+
+const iqnLike = z
+  .string()
+  .regex(
+    /^(iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[^\s]+)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/,
+    "must be an iSCSI name: iqn.YYYY-MM.reversed.domain[:id], eui.<16 hex> or naa.<hex>",
+  );
+
+const size = z.string().transform((s, ctx) => {
+  try {
+    return parseQuantity(s);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const secretFile = z.string().transform((path, ctx) => {
+  try {
+    const secret = readFileSync(path, "utf8").replace(/\r?\n$/, "");
+    // RFC 7143 §12.1.3: CHAP secrets of at least 12 bytes; 16 max for some initiators is not enforced.
+    if (secret.length < 1) ctx.addIssue({ code: "custom", message: `secret file ${path} is empty` });
+    return secret;
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: `cannot read secret file ${path}: ${(e as Error).message}` });
+    return z.NEVER;
+  }
+});
+
+const witness = z
+  .string()
+  .regex(/^(none|file:.+|lease:[a-z0-9-]+\/[a-z0-9.-]+)$/, "must be none, file:PATH or lease:NAMESPACE/NAME")
+  .transform((w) => {
+    if (w === "none") return { kind: "none" as const };
+    if (w.startsWith("file:")) return { kind: "file" as const, path: w.slice(5) };
+    const [namespace, name] = w.slice(6).split("/") as [string, string];
+    return { kind: "lease" as const, namespace, name };
+  });
+
+export const ServeConfigSchema = z
+  .object({
+    data: z.string().min(1, "--data FILE is required"),
+    size,
+    iqn: iqnLike,
+    listen: hostPort,
+    agentListen: hostPort,
+    serial: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1-32 characters of letters, digits, '.', '_' or '-'")
+      .optional(),
+    blockSize: z.union([z.literal(512), z.literal(4096)]).default(512),
+    chapUser: z.string().min(1).optional(),
+    chapSecret: secretFile.optional(),
+    mutualChapUser: z.string().min(1).optional(),
+    mutualChapSecret: secretFile.optional(),
+    allowInitiator: z.array(iqnLike).default([]),
+    alias: z.string().optional(),
+    // HA pair
+    node: z.enum(["a", "b"]).optional(),
+    peer: hostPort.optional(),
+    peerListen: hostPort.optional(),
+    peerSecret: secretFile.optional(),
+    peerTlsCert: z.string().optional(),
+    peerTlsKey: z.string().optional(),
+    peerTlsCa: z.string().optional(),
+    witness: witness.prefault("none"),
+    resyncRate: size.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const need = (cond: boolean, path: string, message: string) => {
+      if (cond) ctx.addIssue({ code: "custom", path: [path], message });
+    };
+    need(c.size % c.blockSize !== 0, "size", `must be a multiple of the block size (${c.blockSize})`);
+    need(c.size < 1024 * 1024, "size", "must be at least 1Mi");
+    need(!!c.chapUser !== !!c.chapSecret, "chapUser", "--chap-user and --chap-secret-file go together");
+    need(
+      !!c.mutualChapUser !== !!c.mutualChapSecret,
+      "mutualChapUser",
+      "--mutual-chap-user and --mutual-chap-secret-file go together",
+    );
+    need(!!c.mutualChapUser && !c.chapUser, "mutualChapUser", "mutual CHAP needs one-way CHAP (--chap-user)");
+    const pair = [c.node, c.peer, c.peerListen, c.peerSecret];
+    const some = pair.some((v) => v !== undefined);
+    need(
+      some && pair.some((v) => v === undefined),
+      "node",
+      "a pair node needs --node, --peer, --peer-listen and --peer-secret-file together",
+    );
+    const tls = [c.peerTlsCert, c.peerTlsKey, c.peerTlsCa];
+    need(
+      tls.some((v) => v) && tls.some((v) => !v),
+      "peerTlsCert",
+      "--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together",
+    );
+  });
+
+export type ServeConfig = z.infer<typeof ServeConfigSchema>;
+
+const flagOptions = {
+  data: { type: "string" },
+  size: { type: "string" },
+  iqn: { type: "string" },
+  listen: { type: "string" },
+  "agent-listen": { type: "string" },
+  serial: { type: "string" },
+  "block-size": { type: "string" },
+  "chap-user": { type: "string" },
+  "chap-secret-file": { type: "string" },
+  "mutual-chap-user": { type: "string" },
+  "mutual-chap-secret-file": { type: "string" },
+  "allow-initiator": { type: "string", multiple: true },
+  alias: { type: "string" },
+  node: { type: "string" },
+  peer: { type: "string" },
+  "peer-listen": { type: "string" },
+  "peer-secret-file": { type: "string" },
+  "peer-tls-cert": { type: "string" },
+  "peer-tls-key": { type: "string" },
+  "peer-tls-ca": { type: "string" },
+  witness: { type: "string" },
+  "resync-rate": { type: "string" },
+} as const;
+
+/** Maps schema field names back to the flag a user typed, for error messages. */
+const flagOf: Record<string, string> = {
+  agentListen: "--agent-listen",
+  blockSize: "--block-size",
+  chapUser: "--chap-user",
+  chapSecret: "--chap-secret-file",
+  mutualChapUser: "--mutual-chap-user",
+  mutualChapSecret: "--mutual-chap-secret-file",
+  allowInitiator: "--allow-initiator",
+  peerListen: "--peer-listen",
+  peerSecret: "--peer-secret-file",
+  peerTlsCert: "--peer-tls-cert",
+  peerTlsKey: "--peer-tls-key",
+  peerTlsCa: "--peer-tls-ca",
+  resyncRate: "--resync-rate",
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export const usage = `usage: hasan-target serve --data FILE --size SIZE --iqn IQN --listen HOST:PORT --agent-listen HOST:PORT
+         [--serial ID] [--block-size 512|4096] [--alias NAME]
+         [--chap-user U --chap-secret-file F] [--mutual-chap-user U --mutual-chap-secret-file F]
+         [--allow-initiator IQN]...
+         [--node a|b --peer HOST:PORT --peer-listen HOST:PORT --peer-secret-file F
+          [--peer-tls-cert F --peer-tls-key F --peer-tls-ca F]
+          [--witness none|file:PATH|lease:NAMESPACE/NAME] [--resync-rate BYTES_PER_S]]
+SIZE accepts bytes or Kubernetes quantities (1Gi, 500Mi).`;
+
+/** Parses `serve` flags; throws ConfigError listing every problem. */
+export function parseServeArgs(argv: string[]): ServeConfig {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: flagOptions, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message}\n${usage}`);
+  }
+  const raw: Record<string, unknown> = {
+    data: values.data,
+    size: values.size,
+    iqn: values.iqn,
+    listen: values.listen,
+    agentListen: values["agent-listen"],
+    serial: values.serial,
+    blockSize: values["block-size"] === undefined ? undefined : Number(values["block-size"]),
+    chapUser: values["chap-user"],
+    chapSecret: values["chap-secret-file"],
+    mutualChapUser: values["mutual-chap-user"],
+    mutualChapSecret: values["mutual-chap-secret-file"],
+    allowInitiator: values["allow-initiator"],
+    alias: values.alias,
+    node: values.node,
+    peer: values.peer,
+    peerListen: values["peer-listen"],
+    peerSecret: values["peer-secret-file"],
+    peerTlsCert: values["peer-tls-cert"],
+    peerTlsKey: values["peer-tls-key"],
+    peerTlsCa: values["peer-tls-ca"],
+    witness: values.witness,
+    resyncRate: values["resync-rate"],
+  };
+  const parsed = ServeConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0] ?? "");
+      const flag = flagOf[key] ?? (key ? `--${key}` : "arguments");
+      const message = i.code === "invalid_type" && i.input === undefined ? "is required" : i.message;
+      return `  ${flag}: ${message}`;
+    });
+    throw new ConfigError(`invalid arguments:\n${lines.join("\n")}\n${usage}`);
+  }
+  return parsed.data;
+}
