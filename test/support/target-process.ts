@@ -1,0 +1,111 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { TargetStatusSchema, type TargetStatus } from "../../target/agent/status-schema.js";
+import { freePort, spawnLogged, stopProcess, waitFor } from "./processes.js";
+
+export const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../..");
+export const targetMain = join(repoRoot, "dist/target/main.js");
+
+export interface TargetHandle {
+  readonly iqn: string;
+  readonly host: string;
+  readonly port: number;
+  readonly agentPort: number;
+  readonly dataFile: string;
+  readonly logFile: string;
+  readonly args: string[];
+  process: ChildProcess;
+  url(lun?: number, credentials?: { user: string; secret: string }): string;
+  status(): Promise<TargetStatus>;
+  /** SIGTERM (graceful) or SIGKILL, then wait for exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the same command line again (same data file, ports). */
+  restart(): Promise<void>;
+  log(): string;
+}
+
+export interface StartTargetOptions {
+  iqn?: string;
+  size?: string;
+  dir?: string;
+  host?: string;
+  extraArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Starts `dist/target/main.js serve` on loopback and waits until its agent reports ready. */
+export async function startTarget(o: StartTargetOptions = {}): Promise<TargetHandle> {
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), "hasan-target-"));
+  const host = o.host ?? "127.0.0.1";
+  const port = await freePort(host);
+  const agentPort = await freePort(host);
+  const iqn = o.iqn ?? `iqn.2026-11.dev.hasan:test-${port}`;
+  const dataFile = join(dir, "lun0.img");
+  const logFile = join(dir, "target.log");
+  const args = [
+    targetMain,
+    "serve",
+    "--data",
+    dataFile,
+    "--size",
+    o.size ?? "256Mi",
+    "--iqn",
+    iqn,
+    "--listen",
+    `${host}:${port}`,
+    "--agent-listen",
+    `${host}:${agentPort}`,
+    ...(o.extraArgs ?? []),
+  ];
+  const env = o.env ?? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "16" };
+  const handle: TargetHandle = {
+    iqn,
+    host,
+    port,
+    agentPort,
+    dataFile,
+    logFile,
+    args,
+    process: spawnLogged(process.execPath, args, logFile, env),
+    url(lun = 0, credentials) {
+      const cred = credentials
+        ? `${encodeURIComponent(credentials.user)}%${encodeURIComponent(credentials.secret)}@`
+        : "";
+      return `iscsi://${cred}${host}:${port}/${iqn}/${lun}`;
+    },
+    async status() {
+      const r = await fetch(`http://${host}:${agentPort}/status`);
+      return TargetStatusSchema.parse(await r.json());
+    },
+    async stop(signal = "SIGTERM") {
+      await stopProcess(handle.process, signal);
+    },
+    async restart() {
+      await stopProcess(handle.process);
+      handle.process = spawnLogged(process.execPath, args, logFile, env);
+      await waitReady(handle);
+    },
+    log() {
+      return readFileSync(logFile, "utf8");
+    },
+  };
+  await waitReady(handle);
+  return handle;
+}
+
+async function waitReady(h: TargetHandle): Promise<void> {
+  await waitFor(
+    `target ${h.iqn} ready (log: ${h.logFile})`,
+    async () => {
+      if (h.process.exitCode !== null)
+        throw new Error(`target exited with ${h.process.exitCode}: ${h.log()}`);
+      const r = await fetch(`http://${h.host}:${h.agentPort}/readyz`);
+      return r.status === 200;
+    },
+    30_000,
+    50,
+  );
+}
