@@ -1,0 +1,155 @@
+import { z } from "zod";
+import { byteQuantity, resourceQuantity } from "./quantity.js";
+
+/** An IQN as RFC 3720 allows it in practice: iqn.yyyy-mm.reversed.domain[:unique] (lower case). */
+export const IQN_PATTERN = "^iqn\\.[0-9]{4}-[0-9]{2}\\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[a-z0-9.:_-]+)?$";
+
+const LocalObjectReferenceSchema = z.object({
+  name: z.string().min(1).max(253).meta({ description: "Name of a Secret in the HASanTarget's namespace." }),
+});
+
+export const StorageSpecSchema = z
+  .object({
+    storageClassName: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({
+        description: "StorageClass of the two backing PVCs; the cluster default when unset. Immutable.",
+      }),
+    size: byteQuantity(
+      "Size of each backing PVC; defaults to capacity plus room for metadata and the dirty bitmap. Grow-only.",
+    ).optional(),
+  })
+  .meta({
+    description: "The two PersistentVolumeClaims (one per node) that hold each node's copy of the LUN.",
+  });
+
+export const AuthSpecSchema = z
+  .object({
+    chapSecretRef: LocalObjectReferenceSchema.optional().meta({
+      description:
+        "Secret of type kubernetes.io/iscsi-chap with node.session.auth.username and node.session.auth.password " +
+        "(and node.session.auth.username_in / password_in for mutual CHAP). Enables CHAP.",
+    }),
+    mutual: z
+      .boolean()
+      .optional()
+      .meta({ description: "Also authenticate the target to the initiator (mutual CHAP)." }),
+    allowedInitiators: z
+      .array(z.string().regex(new RegExp(IQN_PATTERN)))
+      .max(256)
+      .optional()
+      .meta({
+        description: "Initiator IQNs allowed to log in; all when empty.",
+        "x-kubernetes-list-type": "set",
+      }),
+  })
+  .meta({ description: "Initiator authentication." });
+
+export const ReplicationSpecSchema = z
+  .object({
+    resyncRateLimit: byteQuantity(
+      "Upper bound of resync traffic in bytes per second (e.g. 100Mi).",
+    ).optional(),
+    peerSecretRef: LocalObjectReferenceSchema.optional().meta({
+      description: "Secret whose key 'secret' authenticates the peer link; generated once when unset.",
+    }),
+    tls: z
+      .object({
+        secretRef: LocalObjectReferenceSchema.meta({
+          description: "Secret with tls.crt, tls.key and ca.crt for the peer link.",
+        }),
+      })
+      .optional()
+      .meta({ description: "Run the peer link over mutually authenticated TLS." }),
+  })
+  .meta({ description: "Synchronous mirroring between node a and node b." });
+
+export const PersistentVolumeExportSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(253)
+      .optional()
+      .meta({ description: "Name of the PersistentVolume; hasan-<namespace>-<name> when unset. Immutable." }),
+    reclaimPolicy: z
+      .enum(["Retain", "Delete"])
+      .optional()
+      .meta({
+        description: "Retain (default) keeps the PV and both copies when the HASanTarget is deleted.",
+      }),
+    fsType: z.string().min(1).optional().meta({ description: "Filesystem type of the PV (default ext4)." }),
+  })
+  .meta({ description: "Create a PersistentVolume with an iscsi source pointing at both portals." });
+
+export const TolerationSchema = z.object({
+  key: z.string().optional(),
+  operator: z.enum(["Exists", "Equal"]).optional(),
+  value: z.string().optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.int().optional(),
+});
+
+export const PodSpecSchema = z
+  .object({
+    image: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: "Target image; the operator's default when unset." }),
+    imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
+    resources: z
+      .object({
+        limits: z.record(z.string(), resourceQuantity("Limit.")).optional(),
+        requests: z.record(z.string(), resourceQuantity("Request.")).optional(),
+      })
+      .optional()
+      .meta({ description: "Compute resources of each target container." }),
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    tolerations: z.array(TolerationSchema).optional().meta({ "x-kubernetes-list-type": "atomic" }),
+    priorityClassName: z.string().min(1).optional(),
+    terminationGracePeriodSeconds: z
+      .int()
+      .min(1)
+      .max(3600)
+      .optional()
+      .meta({ description: "Time a target gets to drain sessions and flush on shutdown (default 30)." }),
+  })
+  .meta({ description: "How the two target pods run." });
+
+export const SplitBrainResolutionSchema = z
+  .object({
+    discard: z.enum(["a", "b"]).meta({
+      description: "Node whose changes since the split are thrown away; it resyncs from the other node.",
+    }),
+  })
+  .meta({
+    description:
+      "Manual split-brain resolution. Set only after reading status.nodes; remove once Synchronized.",
+  });
+
+export const HASanTargetSpecSchema = z
+  .object({
+    capacity: byteQuantity("Size of the LUN (e.g. 10Gi). Grow-only."),
+    storage: StorageSpecSchema.optional(),
+    iqn: z
+      .string()
+      .max(223)
+      .regex(new RegExp(IQN_PATTERN))
+      .optional()
+      .meta({ description: "Target IQN; iqn.2024-01.dev.hasan:<namespace>.<name> when unset. Immutable." }),
+    auth: AuthSpecSchema.optional(),
+    replication: ReplicationSpecSchema.optional(),
+    export: z
+      .object({ persistentVolume: PersistentVolumeExportSchema.optional() })
+      .optional()
+      .meta({ description: "What the operator publishes for consumers of the LUN." }),
+    pod: PodSpecSchema.optional(),
+    splitBrainResolution: SplitBrainResolutionSchema.optional(),
+  })
+  .meta({ description: "Desired state of an HA iSCSI target pair." });
+
+export type HASanTargetSpec = z.infer<typeof HASanTargetSpecSchema>;
+export type Toleration = z.infer<typeof TolerationSchema>;
