@@ -1,0 +1,296 @@
+/**
+ * One authenticated peer link over a TCP (or TLS) socket: framing, mutual authentication,
+ * request/reply matching, heartbeats and loss detection, and a send queue with priorities
+ * (control and heartbeats before writes before resync) so bulk traffic never delays
+ * liveness or foreground I/O by more than what is already in the socket buffer.
+ */
+import type { Socket } from "node:net";
+import type { Logger } from "../log.js";
+import { macMatches, newNonce, peerMac } from "./peer-auth.js";
+import {
+  encodeFrame,
+  FrameDecoder,
+  ProtocolError,
+  type Body,
+  type Message,
+  type MessageOf,
+  type MessageType,
+} from "./protocol.js";
+import type { NodeName } from "./witness.js";
+
+export const enum Priority {
+  control = 0,
+  write = 1,
+  resync = 2,
+}
+
+export class PeerLostError extends Error {
+  constructor(reason: string) {
+    super(`peer lost: ${reason}`);
+    this.name = "PeerLostError";
+  }
+}
+
+/** The peer answered a request with an error. */
+export class PeerRequestError extends Error {
+  constructor(
+    message: string,
+    readonly unavailable?: "transitioning" | "unavailable" | "standby",
+  ) {
+    super(message);
+    this.name = "PeerRequestError";
+  }
+}
+
+export interface PeerConnectionOptions {
+  socket: Socket;
+  /** "dialer" speaks first; node a dials, node b accepts */
+  role: "dialer" | "acceptor";
+  node: NodeName;
+  secret: Buffer;
+  logger: Logger;
+  heartbeatMs: number;
+  timeoutMs: number;
+  /** authentication must finish within this */
+  authTimeoutMs?: number;
+}
+
+/** Bytes queued in the socket above which we stop handing it more (keeps heartbeats prompt). */
+const SOCKET_HIGH_WATER = 512 * 1024;
+
+interface Pending {
+  resolve: (m: MessageOf<"reply">) => void;
+  reject: (e: Error) => void;
+}
+
+export class PeerConnection {
+  /** Called for every authenticated message that is not a heartbeat or a reply. */
+  onMessage: (m: Message) => void = () => undefined;
+  /** Called once when the link is gone. */
+  onClosed: (reason: string) => void = () => undefined;
+  readonly ready: Promise<void>;
+  private readyResolve!: () => void;
+  private readyReject!: (e: Error) => void;
+  private authenticated = false;
+  private closedReason: string | null = null;
+  private readonly decoder = new FrameDecoder();
+  private readonly queues: Buffer[][][] = [[], [], []];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private lastHeard = Date.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private dialerNonce = "";
+  private acceptorNonce = "";
+  readonly peerNode: NodeName;
+  readonly log: Logger;
+
+  constructor(private readonly o: PeerConnectionOptions) {
+    this.peerNode = o.node === "a" ? "b" : "a";
+    this.log = o.logger;
+    this.ready = new Promise<void>((res, rej) => {
+      this.readyResolve = res;
+      this.readyReject = rej;
+    });
+    this.ready.catch(() => undefined);
+    const s = o.socket;
+    s.setNoDelay(true);
+    s.on("data", (chunk: Buffer) => this.onData(chunk));
+    s.on("drain", () => this.pump());
+    s.on("error", (e) => this.close(`socket error: ${e.message}`));
+    s.on("close", () => this.close("connection closed by peer"));
+    this.timers.push(
+      setTimeout(() => {
+        if (!this.authenticated) this.close("authentication timed out");
+      }, o.authTimeoutMs ?? 5000),
+    );
+    if (o.role === "dialer") {
+      this.dialerNonce = newNonce();
+      this.send("hello", { node: o.node, nonce: this.dialerNonce, version: 1 });
+    }
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== null;
+  }
+
+  get lastHeardMs(): number {
+    return Date.now() - this.lastHeard;
+  }
+
+  get remote(): string {
+    return `${this.o.socket.remoteAddress ?? "?"}:${this.o.socket.remotePort ?? "?"}`;
+  }
+
+  /** Sends a one-way message (or a reply when `id` is given). */
+  send<T extends MessageType>(
+    type: T,
+    body: Body<T>,
+    data?: Buffer,
+    priority = Priority.control,
+    id = 0,
+  ): void {
+    if (this.closed) return;
+    this.queues[priority]!.push(encodeFrame(type, id, body, data));
+    this.pump();
+  }
+
+  reply(to: number, body: Body<"reply">, data?: Buffer, priority = Priority.write): void {
+    this.send("reply", body, data, priority, to);
+  }
+
+  /** Sends a request and resolves with the peer's reply; rejects with PeerLostError when the link goes. */
+  request<T extends MessageType>(
+    type: T,
+    body: Body<T>,
+    data?: Buffer,
+    priority = Priority.write,
+  ): Promise<MessageOf<"reply">> {
+    if (this.closed) return Promise.reject(new PeerLostError(this.closedReason!));
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
+    return new Promise<MessageOf<"reply">>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.send(type, body, data, priority, id);
+    }).then((m) => {
+      if (!m.body.ok)
+        throw new PeerRequestError(m.body.error ?? "peer refused the request", m.body.unavailable);
+      return m;
+    });
+  }
+
+  /** Starts heartbeats and loss detection (after authentication). */
+  private startLiveness(): void {
+    this.timers.push(
+      setInterval(() => this.send("heartbeat", {}), this.o.heartbeatMs),
+      setInterval(
+        () => {
+          if (this.lastHeardMs > this.o.timeoutMs)
+            this.close(`no message from peer for ${this.lastHeardMs} ms`);
+        },
+        Math.max(50, Math.floor(this.o.heartbeatMs / 2)),
+      ),
+    );
+  }
+
+  private pump(): void {
+    const s = this.o.socket;
+    if (this.closed || s.destroyed) return;
+    while (s.writableLength < SOCKET_HIGH_WATER) {
+      const q = this.queues.find((x) => x.length > 0);
+      if (!q) return;
+      const frame = q.shift()!;
+      s.cork();
+      for (const part of frame) s.write(part);
+      s.uncork();
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastHeard = Date.now();
+    let messages: Message[];
+    try {
+      messages = this.decoder.push(chunk);
+    } catch (e) {
+      this.log.warn(
+        { peer: this.remote, err: (e as Error).message },
+        "refused malformed data from peer; closing link",
+      );
+      this.close(`protocol error: ${(e as Error).message}`);
+      return;
+    }
+    for (const m of messages) {
+      if (this.closed) return;
+      try {
+        this.dispatch(m);
+      } catch (e) {
+        const msg = e instanceof ProtocolError ? e.message : `handler failed: ${(e as Error).message}`;
+        this.log.warn(
+          { peer: this.remote, type: m.type, err: msg },
+          "refused message from peer; closing link",
+        );
+        this.close(msg);
+        return;
+      }
+    }
+  }
+
+  private dispatch(m: Message): void {
+    if (!this.authenticated) {
+      this.authStep(m);
+      return;
+    }
+    switch (m.type) {
+      case "hello":
+      case "helloReply":
+      case "helloFinish":
+        throw new ProtocolError(`unexpected ${m.type} after authentication`);
+      case "heartbeat":
+        return;
+      case "reply": {
+        const p = this.pending.get(m.id);
+        if (!p) throw new ProtocolError(`reply to unknown request ${m.id}`);
+        this.pending.delete(m.id);
+        p.resolve(m);
+        return;
+      }
+      default:
+        this.onMessage(m);
+    }
+  }
+
+  private authStep(m: Message): void {
+    const o = this.o;
+    if (o.role === "acceptor" && m.type === "hello" && !this.dialerNonce) {
+      if (m.body.node !== this.peerNode)
+        throw new ProtocolError(`peer says it is node ${m.body.node}; expected ${this.peerNode}`);
+      this.dialerNonce = m.body.nonce;
+      this.acceptorNonce = newNonce();
+      this.send("helloReply", {
+        node: o.node,
+        nonce: this.acceptorNonce,
+        mac: peerMac(o.secret, o.node, this.dialerNonce, this.acceptorNonce),
+      });
+      return;
+    }
+    if (o.role === "dialer" && m.type === "helloReply" && !this.acceptorNonce) {
+      if (m.body.node !== this.peerNode)
+        throw new ProtocolError(`peer says it is node ${m.body.node}; expected ${this.peerNode}`);
+      this.acceptorNonce = m.body.nonce;
+      const want = peerMac(o.secret, this.peerNode, this.dialerNonce, this.acceptorNonce);
+      if (!macMatches(want, m.body.mac)) throw new ProtocolError("peer failed authentication (wrong secret)");
+      this.send("helloFinish", { mac: peerMac(o.secret, o.node, this.dialerNonce, this.acceptorNonce) });
+      this.onAuthenticated();
+      return;
+    }
+    if (o.role === "acceptor" && m.type === "helloFinish" && this.acceptorNonce) {
+      const want = peerMac(o.secret, this.peerNode, this.dialerNonce, this.acceptorNonce);
+      if (!macMatches(want, m.body.mac)) throw new ProtocolError("peer failed authentication (wrong secret)");
+      this.onAuthenticated();
+      return;
+    }
+    throw new ProtocolError(`unexpected ${m.type} before authentication`);
+  }
+
+  private onAuthenticated(): void {
+    this.authenticated = true;
+    this.startLiveness();
+    this.readyResolve();
+  }
+
+  close(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    for (const t of this.timers) {
+      clearTimeout(t);
+      clearInterval(t);
+    }
+    this.o.socket.destroy();
+    for (const q of this.queues) q.length = 0;
+    const err = new PeerLostError(reason);
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.readyReject(err);
+    this.onClosed(reason);
+  }
+}

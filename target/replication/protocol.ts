@@ -1,0 +1,235 @@
+/**
+ * The peer link's wire format. Every frame is
+ *
+ *   magic u32 "HSN1" | type u8 | flags u8 (0) | reserved u16 (0) | id u32 | jsonLength u32 | dataLength u32
+ *   json (UTF-8, `jsonLength` bytes) | data (`dataLength` bytes)
+ *
+ * all big-endian. `id` pairs a reply with its request (0 for one-way messages). The JSON part
+ * of each type is validated with zod at the boundary; lengths are bounded before anything is
+ * buffered, so a peer sending garbage is refused with a ProtocolError and never applied.
+ */
+import { z } from "zod";
+
+export const MAGIC = 0x48534e31;
+export const HEADER_BYTES = 20;
+export const MAX_JSON_BYTES = 64 * 1024;
+/** Largest binary payload: writes (the SCSI layer bounds them well below this) and bitmaps. */
+export const MAX_DATA_BYTES = 64 * 1024 * 1024;
+
+const node = z.enum(["a", "b"]);
+const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`));
+const offset = z.number().int().nonnegative();
+const length = z.number().int().positive();
+const genId = hex(8);
+
+export const GenerationViewSchema = z
+  .object({
+    current: genId,
+    bitmapUuid: genId.nullable(),
+    history: z.array(genId).max(8),
+    consistent: z.boolean(),
+    syncSource: genId.nullable(),
+    initialized: z.boolean(),
+  })
+  .strict();
+
+/** JSON bodies per message type. */
+export const MessageBodies = {
+  hello: z.object({ node, nonce: hex(32), version: z.literal(1) }).strict(),
+  helloReply: z.object({ node, nonce: hex(32), mac: hex(32) }).strict(),
+  helloFinish: z.object({ mac: hex(32) }).strict(),
+  heartbeat: z.object({}).strict(),
+  syncState: z
+    .object({
+      generation: GenerationViewSchema,
+      regionSize: length,
+      sizeBytes: length,
+      splitBrainDiscard: z.boolean(),
+    })
+    .strict(),
+  syncReady: z.object({}).strict(),
+  write: z.object({ offset, fua: z.boolean() }).strict(),
+  unmap: z.object({ offset, length }).strict(),
+  flush: z.object({}).strict(),
+  forwardWrite: z.object({ offset, fua: z.boolean() }).strict(),
+  forwardUnmap: z.object({ offset, length }).strict(),
+  /** data holds the expected bytes followed by the new bytes */
+  forwardCompareAndWrite: z.object({ offset }).strict(),
+  read: z.object({ offset, length }).strict(),
+  resyncChunk: z.object({ offset }).strict(),
+  resyncDone: z.object({ current: genId }).strict(),
+  reply: z
+    .object({
+      ok: z.boolean(),
+      result: z.number().int().optional(),
+      error: z.string().max(1000).optional(),
+      unavailable: z.enum(["transitioning", "unavailable", "standby"]).optional(),
+    })
+    .strict(),
+  unitState: z.object({ op: z.string().max(64), body: z.unknown() }).strict(),
+  discardRequest: z.object({ discard: node }).strict(),
+} as const;
+
+export type MessageType = keyof typeof MessageBodies;
+
+const TYPE_CODES: Record<MessageType, number> = {
+  hello: 1,
+  helloReply: 2,
+  helloFinish: 3,
+  heartbeat: 4,
+  syncState: 5,
+  syncReady: 6,
+  write: 7,
+  unmap: 8,
+  flush: 9,
+  forwardWrite: 10,
+  forwardUnmap: 11,
+  forwardCompareAndWrite: 12,
+  read: 13,
+  resyncChunk: 14,
+  resyncDone: 15,
+  reply: 16,
+  unitState: 17,
+  discardRequest: 18,
+};
+const TYPE_BY_CODE = new Map<number, MessageType>(
+  Object.entries(TYPE_CODES).map(([k, v]) => [v, k as MessageType]),
+);
+
+/** Which types carry binary data (all others must have dataLength 0). */
+const WITH_DATA: ReadonlySet<MessageType> = new Set<MessageType>([
+  "syncState",
+  "write",
+  "forwardWrite",
+  "forwardCompareAndWrite",
+  "resyncChunk",
+  "reply",
+]);
+
+export type Body<T extends MessageType> = z.infer<(typeof MessageBodies)[T]>;
+
+export type Message = {
+  [T in MessageType]: { type: T; id: number; body: Body<T>; data: Buffer };
+}[MessageType];
+
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+/** Encodes a frame as [header+json, data] so the payload is never copied. */
+export function encodeFrame<T extends MessageType>(
+  type: T,
+  id: number,
+  body: Body<T>,
+  data: Buffer = EMPTY,
+): Buffer[] {
+  const json = Buffer.from(JSON.stringify(body), "utf8");
+  if (json.length > MAX_JSON_BYTES) throw new ProtocolError(`${type}: JSON part too large (${json.length})`);
+  if (data.length > MAX_DATA_BYTES) throw new ProtocolError(`${type}: data too large (${data.length})`);
+  if (data.length > 0 && !WITH_DATA.has(type)) throw new ProtocolError(`${type} carries no data`);
+  const head = Buffer.allocUnsafe(HEADER_BYTES + json.length);
+  head.writeUInt32BE(MAGIC, 0);
+  head.writeUInt8(TYPE_CODES[type], 4);
+  head.writeUInt8(0, 5);
+  head.writeUInt16BE(0, 6);
+  head.writeUInt32BE(id >>> 0, 8);
+  head.writeUInt32BE(json.length, 12);
+  head.writeUInt32BE(data.length, 16);
+  json.copy(head, HEADER_BYTES);
+  return data.length > 0 ? [head, data] : [head];
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Incremental decoder: feed it socket chunks, get whole validated messages.
+ * Throws ProtocolError on the first malformed frame; the connection must then be closed.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  push(chunk: Buffer): Message[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const out: Message[] = [];
+    for (;;) {
+      if (this.buffered < HEADER_BYTES) return out;
+      const head = this.peek(HEADER_BYTES);
+      const magic = head.readUInt32BE(0);
+      if (magic !== MAGIC) throw new ProtocolError(`bad magic 0x${magic.toString(16).padStart(8, "0")}`);
+      const code = head.readUInt8(4);
+      const type = TYPE_BY_CODE.get(code);
+      if (!type) throw new ProtocolError(`unknown message type ${code}`);
+      if (head.readUInt8(5) !== 0 || head.readUInt16BE(6) !== 0) {
+        throw new ProtocolError(`${type}: reserved header bits set`);
+      }
+      const id = head.readUInt32BE(8);
+      const jsonLength = head.readUInt32BE(12);
+      const dataLength = head.readUInt32BE(16);
+      if (jsonLength > MAX_JSON_BYTES)
+        throw new ProtocolError(`${type}: JSON length ${jsonLength} too large`);
+      if (dataLength > MAX_DATA_BYTES)
+        throw new ProtocolError(`${type}: data length ${dataLength} too large`);
+      if (dataLength > 0 && !WITH_DATA.has(type)) {
+        throw new ProtocolError(`${type}: unexpected data (${dataLength} bytes)`);
+      }
+      const total = HEADER_BYTES + jsonLength + dataLength;
+      if (this.buffered < total) return out;
+      const frame = this.take(total);
+      out.push(
+        parseBody(
+          type,
+          id,
+          frame.subarray(HEADER_BYTES, HEADER_BYTES + jsonLength),
+          frame.subarray(HEADER_BYTES + jsonLength),
+        ),
+      );
+    }
+  }
+
+  private peek(n: number): Buffer {
+    if (this.chunks[0]!.length >= n) return this.chunks[0]!;
+    const all = Buffer.concat(this.chunks);
+    this.chunks = [all];
+    return all;
+  }
+
+  private take(n: number): Buffer {
+    const first = this.chunks[0]!;
+    let frame: Buffer;
+    if (first.length >= n) {
+      frame = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      const all = Buffer.concat(this.chunks);
+      frame = all.subarray(0, n);
+      this.chunks = all.length > n ? [all.subarray(n)] : [];
+    }
+    this.buffered -= n;
+    return frame;
+  }
+}
+
+function parseBody(type: MessageType, id: number, json: Buffer, data: Buffer): Message {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json.toString("utf8"));
+  } catch {
+    throw new ProtocolError(`${type}: JSON part is not valid JSON`);
+  }
+  const parsed = MessageBodies[type].safeParse(raw);
+  if (!parsed.success) {
+    throw new ProtocolError(
+      `${type}: invalid body: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`,
+    );
+  }
+  // Data may be a view of a larger socket buffer that is reused; copy it to own it.
+  return { type, id, body: parsed.data, data: data.length > 0 ? Buffer.from(data) : EMPTY } as Message;
+}
