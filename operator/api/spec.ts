@@ -10,13 +10,9 @@ const LocalObjectReferenceSchema = z.object({
 
 export const StorageSpecSchema = z
   .object({
-    storageClassName: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({
-        description: "StorageClass of the two backing PVCs; the cluster default when unset. Immutable.",
-      }),
+    storageClassName: z.string().min(1).optional().meta({
+      description: "StorageClass of the two backing PVCs; the cluster default when unset. Immutable.",
+    }),
     size: byteQuantity(
       "Size of each backing PVC; defaults to capacity plus room for metadata and the dirty bitmap. Grow-only.",
     ).optional(),
@@ -74,12 +70,9 @@ export const PersistentVolumeExportSchema = z
       .max(253)
       .optional()
       .meta({ description: "Name of the PersistentVolume; hasan-<namespace>-<name> when unset. Immutable." }),
-    reclaimPolicy: z
-      .enum(["Retain", "Delete"])
-      .optional()
-      .meta({
-        description: "Retain (default) keeps the PV and both copies when the HASanTarget is deleted.",
-      }),
+    reclaimPolicy: z.enum(["Retain", "Delete"]).optional().meta({
+      description: "Retain (default) keeps the PV and both copies when the HASanTarget is deleted.",
+    }),
     fsType: z.string().min(1).optional().meta({ description: "Filesystem type of the PV (default ext4)." }),
   })
   .meta({ description: "Create a PersistentVolume with an iscsi source pointing at both portals." });

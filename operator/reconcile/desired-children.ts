@@ -1,0 +1,404 @@
+import type { HASanTarget } from "../api/target.js";
+import { API_VERSION, KIND } from "../api/target.js";
+import { quantityBytes } from "../api/quantity.js";
+import {
+  ANNOTATION_TEMPLATE_HASH,
+  LABEL_NAMESPACE,
+  LABEL_TARGET,
+  NODE_NAMES,
+  PORT_AGENT,
+  PORT_ISCSI,
+  PORT_PEER,
+  childName,
+  commonLabels,
+  defaultIqn,
+  nodeLabels,
+  selectorLabels,
+  serialFromUid,
+  shortHash,
+  type NodeName,
+} from "./names.js";
+
+/** A Kubernetes object as sent to the API server (plain JSON). */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
+  };
+  [field: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
+}
+
+/** What desiredChildren needs besides the spec: facts only the cluster knows. */
+export interface ObservedForChildren {
+  /** clusterIP of each node's Service, once allocated; pods and the PV wait for both */
+  serviceIPs: Partial<Record<NodeName, string>>;
+  /** base64 `data.secret` of the generated peer Secret: the existing value, or a fresh one on first pass */
+  peerSecretData: string;
+  /** CHAP user names read from spec.auth.chapSecretRef (files carry the secrets themselves) */
+  chap?: { username: string; mutualUsername?: string };
+  /** both nodes report Working: the PDB may allow one disruption */
+  bothWorking: boolean;
+}
+
+export interface ChildDefaults {
+  image: string;
+}
+
+export const DEFAULT_IMAGE = "ghcr.io/hasan-dev/hasan:0.1.0";
+const MI = 1024 * 1024;
+/** Room for the metadata and the dirty bitmap next to the LUN file. */
+const STORAGE_OVERHEAD = 64 * MI;
+const PEER_DIR = "/etc/hasan/peer";
+const CHAP_DIR = "/etc/hasan/chap";
+const TLS_DIR = "/etc/hasan/tls";
+export const CHAP_USER_KEY = "node.session.auth.username";
+export const CHAP_SECRET_KEY = "node.session.auth.password";
+export const MUTUAL_USER_KEY = "node.session.auth.username_in";
+export const MUTUAL_SECRET_KEY = "node.session.auth.password_in";
+
+export function ownerReference(t: HASanTarget): OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: t.metadata.name,
+    uid: t.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function iqnOf(t: HASanTarget): string {
+  return t.spec.iqn ?? defaultIqn(t.metadata);
+}
+
+export function portalOf(ip: string): string {
+  return `${ip}:${PORT_ISCSI}`;
+}
+
+export function storageSize(t: HASanTarget): string | number {
+  if (t.spec.storage?.size !== undefined) return t.spec.storage.size;
+  return `${Math.ceil((quantityBytes(t.spec.capacity) + STORAGE_OVERHEAD) / MI)}Mi`;
+}
+
+export function persistentVolumeName(t: HASanTarget): string | undefined {
+  const pv = t.spec.export?.persistentVolume;
+  return pv ? childName.persistentVolume(t.metadata, pv.name) : undefined;
+}
+
+function meta(t: HASanTarget, name: string, labels: Record<string, string>) {
+  return { name, namespace: t.metadata.namespace, labels, ownerReferences: [ownerReference(t)] };
+}
+
+function peerSecretName(t: HASanTarget): string {
+  return t.spec.replication?.peerSecretRef?.name ?? childName.peerSecret(t.metadata);
+}
+
+function rbac(t: HASanTarget): KubeObject[] {
+  const m = t.metadata;
+  const labels = commonLabels(m);
+  const name = childName.serviceAccount(m);
+  return [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(t, name, labels) },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: meta(t, childName.role(m), labels),
+      rules: [
+        {
+          apiGroups: ["coordination.k8s.io"],
+          resources: ["leases"],
+          resourceNames: [childName.witness(m)],
+          verbs: ["get", "update", "patch"],
+        },
+        // RBAC cannot scope create by name (the name is not known when create is authorized).
+        { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+      ],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: meta(t, childName.role(m), labels),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: childName.role(m) },
+      subjects: [{ kind: "ServiceAccount", name, namespace: m.namespace }],
+    },
+  ];
+}
+
+function service(t: HASanTarget, node: NodeName): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(t, childName.service(t.metadata, node), nodeLabels(t.metadata, node)),
+    spec: {
+      type: "ClusterIP",
+      selector: { ...selectorLabels(t.metadata), "hasan.dev/node": node },
+      // The peer link must connect before either side is ready (a Pending node is not ready).
+      publishNotReadyAddresses: true,
+      ports: [
+        { name: "iscsi", port: PORT_ISCSI, targetPort: PORT_ISCSI, protocol: "TCP" },
+        { name: "peer", port: PORT_PEER, targetPort: PORT_PEER, protocol: "TCP" },
+        { name: "agent", port: PORT_AGENT, targetPort: PORT_AGENT, protocol: "TCP" },
+      ],
+    },
+  };
+}
+
+function pvc(t: HASanTarget, node: NodeName): KubeObject {
+  const spec: Record<string, unknown> = {
+    accessModes: ["ReadWriteOnce"],
+    resources: { requests: { storage: String(storageSize(t)) } },
+  };
+  if (t.spec.storage?.storageClassName) spec.storageClassName = t.spec.storage.storageClassName;
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: meta(t, childName.pvc(t.metadata, node), nodeLabels(t.metadata, node)),
+    spec,
+  };
+}
+
+/** The target's command line; the contract with target/config.ts. */
+export function targetArgs(t: HASanTarget, node: NodeName, peerIP: string, o: ObservedForChildren): string[] {
+  const m = t.metadata;
+  const args = [
+    "serve",
+    "--data",
+    "/data/lun.img",
+    "--size",
+    String(quantityBytes(t.spec.capacity)),
+    "--iqn",
+    iqnOf(t),
+    "--serial",
+    serialFromUid(m.uid),
+    "--listen",
+    `0.0.0.0:${PORT_ISCSI}`,
+    "--agent-listen",
+    `0.0.0.0:${PORT_AGENT}`,
+    "--node",
+    node,
+    "--peer",
+    `${peerIP}:${PORT_PEER}`,
+    "--peer-listen",
+    `0.0.0.0:${PORT_PEER}`,
+    "--peer-secret-file",
+    `${PEER_DIR}/secret`,
+    "--witness",
+    `lease:${m.namespace}/${childName.witness(m)}`,
+  ];
+  const rep = t.spec.replication;
+  if (rep?.tls) {
+    args.push("--peer-tls-cert", `${TLS_DIR}/tls.crt`, "--peer-tls-key", `${TLS_DIR}/tls.key`);
+    args.push("--peer-tls-ca", `${TLS_DIR}/ca.crt`);
+  }
+  if (rep?.resyncRateLimit !== undefined)
+    args.push("--resync-rate", String(quantityBytes(rep.resyncRateLimit)));
+  const auth = t.spec.auth;
+  if (auth?.chapSecretRef && o.chap) {
+    args.push("--chap-user", o.chap.username, "--chap-secret-file", `${CHAP_DIR}/secret`);
+    if (auth.mutual && o.chap.mutualUsername) {
+      args.push(
+        "--mutual-chap-user",
+        o.chap.mutualUsername,
+        "--mutual-chap-secret-file",
+        `${CHAP_DIR}/mutual`,
+      );
+    }
+  }
+  for (const iqn of auth?.allowedInitiators ?? []) args.push("--allow-initiator", iqn);
+  return args;
+}
+
+function pod(
+  t: HASanTarget,
+  node: NodeName,
+  peerIP: string,
+  image: string,
+  o: ObservedForChildren,
+): KubeObject {
+  const m = t.metadata;
+  const p = t.spec.pod ?? {};
+  const volumes: Record<string, unknown>[] = [
+    { name: "data", persistentVolumeClaim: { claimName: childName.pvc(m, node) } },
+    { name: "peer", secret: { secretName: peerSecretName(t), items: [{ key: "secret", path: "secret" }] } },
+  ];
+  const mounts: Record<string, unknown>[] = [
+    { name: "data", mountPath: "/data" },
+    { name: "peer", mountPath: PEER_DIR, readOnly: true },
+  ];
+  const tls = t.spec.replication?.tls;
+  if (tls) {
+    volumes.push({ name: "peer-tls", secret: { secretName: tls.secretRef.name } });
+    mounts.push({ name: "peer-tls", mountPath: TLS_DIR, readOnly: true });
+  }
+  const chap = t.spec.auth?.chapSecretRef;
+  if (chap && o.chap) {
+    const items = [{ key: CHAP_SECRET_KEY, path: "secret" }];
+    if (t.spec.auth?.mutual && o.chap.mutualUsername) items.push({ key: MUTUAL_SECRET_KEY, path: "mutual" });
+    volumes.push({ name: "chap", secret: { secretName: chap.name, items } });
+    mounts.push({ name: "chap", mountPath: CHAP_DIR, readOnly: true });
+  }
+  const container: Record<string, unknown> = {
+    name: "target",
+    image,
+    command: ["node", "/app/dist/target/main.js"],
+    args: targetArgs(t, node, peerIP, o),
+    ports: [
+      { name: "iscsi", containerPort: PORT_ISCSI, protocol: "TCP" },
+      { name: "peer", containerPort: PORT_PEER, protocol: "TCP" },
+      { name: "agent", containerPort: PORT_AGENT, protocol: "TCP" },
+    ],
+    env: [{ name: "HASAN_LOG_LEVEL", value: "info" }],
+    readinessProbe: {
+      httpGet: { path: "/readyz", port: PORT_AGENT },
+      periodSeconds: 2,
+      timeoutSeconds: 2,
+      failureThreshold: 2,
+    },
+    livenessProbe: {
+      httpGet: { path: "/healthz", port: PORT_AGENT },
+      periodSeconds: 10,
+      timeoutSeconds: 5,
+      failureThreshold: 6,
+    },
+    volumeMounts: mounts,
+  };
+  if (p.imagePullPolicy) container.imagePullPolicy = p.imagePullPolicy;
+  if (p.resources) container.resources = p.resources;
+  const spec: Record<string, unknown> = {
+    serviceAccountName: childName.serviceAccount(m),
+    enableServiceLinks: false,
+    restartPolicy: "Always",
+    terminationGracePeriodSeconds: p.terminationGracePeriodSeconds ?? 30,
+    affinity: {
+      podAntiAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [
+          { labelSelector: { matchLabels: selectorLabels(m) }, topologyKey: "kubernetes.io/hostname" },
+        ],
+      },
+    },
+    containers: [container],
+    volumes,
+  };
+  if (p.nodeSelector) spec.nodeSelector = p.nodeSelector;
+  if (p.tolerations) spec.tolerations = p.tolerations;
+  if (p.priorityClassName) spec.priorityClassName = p.priorityClassName;
+  const labels = nodeLabels(m, node);
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      ...meta(t, childName.pod(m, node), labels),
+      annotations: { [ANNOTATION_TEMPLATE_HASH]: shortHash({ labels, spec }) },
+    },
+    spec,
+  };
+}
+
+function peerSecret(t: HASanTarget, o: ObservedForChildren): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: meta(t, childName.peerSecret(t.metadata), commonLabels(t.metadata)),
+    type: "Opaque",
+    data: { secret: o.peerSecretData },
+  };
+}
+
+function witnessLease(t: HASanTarget): KubeObject {
+  // Metadata only: the targets own spec (holder, renew time) and update it with compare-and-swap.
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: meta(t, childName.witness(t.metadata), commonLabels(t.metadata)),
+  };
+}
+
+function pdb(t: HASanTarget, o: ObservedForChildren): KubeObject {
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: meta(t, childName.pdb(t.metadata), commonLabels(t.metadata)),
+    spec: { selector: { matchLabels: selectorLabels(t.metadata) }, maxUnavailable: o.bothWorking ? 1 : 0 },
+  };
+}
+
+function persistentVolume(t: HASanTarget, ipA: string, ipB: string): KubeObject | undefined {
+  const exp = t.spec.export?.persistentVolume;
+  const name = persistentVolumeName(t);
+  if (!exp || !name) return undefined;
+  const iscsi: Record<string, unknown> = {
+    targetPortal: portalOf(ipA),
+    portals: [portalOf(ipB)],
+    iqn: iqnOf(t),
+    lun: 0,
+    fsType: exp.fsType ?? "ext4",
+    readOnly: false,
+  };
+  const chap = t.spec.auth?.chapSecretRef;
+  if (chap) {
+    iscsi.chapAuthSession = true;
+    iscsi.chapAuthDiscovery = false;
+    iscsi.secretRef = { name: chap.name, namespace: t.metadata.namespace };
+  }
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolume",
+    // Cluster-scoped: no owner reference to a namespaced owner; found by label and removed by the finalizer.
+    metadata: {
+      name,
+      labels: {
+        ...commonLabels(t.metadata),
+        [LABEL_TARGET]: t.metadata.name,
+        [LABEL_NAMESPACE]: t.metadata.namespace,
+      },
+    },
+    spec: {
+      capacity: { storage: String(t.spec.capacity) },
+      accessModes: ["ReadWriteOnce"],
+      volumeMode: "Filesystem",
+      persistentVolumeReclaimPolicy: exp.reclaimPolicy ?? "Retain",
+      iscsi,
+    },
+  };
+}
+
+/**
+ * Everything one HASanTarget should own, as a pure function of its spec and a few observed facts.
+ * Pods and the PV need both Service IPs (the peer address and the portals), so they appear from the
+ * pass after the Services got their clusterIPs.
+ */
+export function desiredChildren(t: HASanTarget, o: ObservedForChildren, d: ChildDefaults): KubeObject[] {
+  const image = t.spec.pod?.image ?? d.image;
+  const out: KubeObject[] = [...rbac(t), witnessLease(t)];
+  if (!t.spec.replication?.peerSecretRef) out.push(peerSecret(t, o));
+  for (const n of NODE_NAMES) out.push(service(t, n));
+  for (const n of NODE_NAMES) out.push(pvc(t, n));
+  const ipA = o.serviceIPs.a;
+  const ipB = o.serviceIPs.b;
+  // Never start targets without the authentication the spec asks for.
+  const chapRef = t.spec.auth?.chapSecretRef;
+  const chapReady = !chapRef || (!!o.chap && (!t.spec.auth?.mutual || !!o.chap.mutualUsername));
+  if (ipA && ipB && chapReady) {
+    out.push(pod(t, "a", ipB, image, o), pod(t, "b", ipA, image, o));
+    const pv = persistentVolume(t, ipA, ipB);
+    if (pv) out.push(pv);
+  }
+  out.push(pdb(t, o));
+  return out;
+}
+
+export { NODE_NAMES, type NodeName };

@@ -1,0 +1,222 @@
+import type { Condition, ConditionType, HASanTargetStatus, NodeStatus, Phase } from "../api/status.js";
+import { formatBytes, percent } from "./format.js";
+import { nodeStatusOf, whyUnknown } from "./node-status.js";
+import type { ObservedNode, ObservedPair } from "./observed.js";
+import { lostPartnerText, pairFacts, resyncText, type PairFacts } from "./pair-facts.js";
+
+/** A condition before it is stamped with a transition time. */
+export interface ConditionDraft {
+  type: ConditionType;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+}
+
+export interface PairStatus {
+  phase: Phase;
+  conditions: ConditionDraft[];
+  nodes: NodeStatus[];
+  syncProgress: string;
+}
+
+const draft = (
+  type: ConditionType,
+  status: ConditionDraft["status"],
+  reason: string,
+  message: string,
+): ConditionDraft => ({ type, status, reason, message });
+
+/** The first node found in one of the given states. */
+function nodeIn(nodes: readonly ObservedNode[], f: PairFacts, ...states: string[]): ObservedNode | undefined {
+  return nodes.find((n) => states.includes(f.states[n.name]));
+}
+
+function degradedText(nodes: readonly [ObservedNode, ObservedNode], f: PairFacts): string | undefined {
+  const survivor = nodeIn(nodes, f, "Failed");
+  if (survivor)
+    return lostPartnerText(
+      survivor,
+      nodes.find((n) => n !== survivor)!,
+    );
+  const unknown = nodes.find((n) => f.states[n.name] === "Unknown");
+  if (unknown) return `node ${unknown.name} state unknown: ${whyUnknown(unknown)}`;
+  return undefined;
+}
+
+function splitBrainText(o: ObservedPair): string {
+  if (o.splitBrainDiscard) {
+    return `resolution requested: discarding node ${o.splitBrainDiscard}'s changes since the split; a resync follows`;
+  }
+  return (
+    "both nodes took writes while apart; inspect status.nodes and set spec.splitBrainResolution.discard " +
+    "to the node whose changes should be thrown away"
+  );
+}
+
+/**
+ * Conditions are decided worst-first: the first matching case wins, so a condition always carries the
+ * most severe reason that applies (e.g. SplitBrain beats PartnerLost beats Resyncing).
+ */
+function ready(o: ObservedPair, f: PairFacts): ConditionDraft {
+  const t = "Ready";
+  if (o.specError) return draft(t, "False", "InvalidSpec", o.specError);
+  if (o.applyError) return draft(t, "False", "ApplyFailed", `cannot apply children: ${o.applyError}`);
+  if (f.serving.length === 0) {
+    if (f.splitBrain) return draft(t, "False", "SplitBrain", splitBrainText(o));
+    const waiting = o.nodes.filter((n) => !n.agent);
+    if (waiting.length > 0) {
+      return draft(t, "False", "NodesNotRunning", `no node serving: ${waiting.map(whyUnknown).join("; ")}`);
+    }
+    return draft(t, "False", "NoNodeServing", `no node serves I/O (a: ${f.states.a}, b: ${f.states.b})`);
+  }
+  if (f.serving.length === 1) {
+    const [only] = f.serving;
+    return draft(
+      t,
+      "True",
+      "OneNodeServing",
+      `node ${only} serves I/O; node ${only === "a" ? "b" : "a"} does not`,
+    );
+  }
+  return draft(t, "True", "BothNodesServing", "both nodes serve I/O");
+}
+
+function synchronized(o: ObservedPair, f: PairFacts, everSynchronized: boolean): ConditionDraft {
+  const t = "Synchronized";
+  if (f.bothWorking) return draft(t, "True", "InSync", "both nodes hold the same data; writes are mirrored");
+  let reason: string;
+  let message: string;
+  if (f.splitBrain) [reason, message] = ["SplitBrain", splitBrainText(o)];
+  else if (f.resyncing) [reason, message] = ["Resyncing", `resync in flight: ${resyncText(f)}`];
+  else [reason, message] = ["PartnerLost", degradedText(o.nodes, f) ?? `a: ${f.states.a}, b: ${f.states.b}`];
+  if (!everSynchronized)
+    return draft(t, "False", "NotYetSynchronized", `pair has never been in sync yet; ${message}`);
+  return draft(t, "False", reason, message);
+}
+
+function degraded(o: ObservedPair, f: PairFacts, everSynchronized: boolean): ConditionDraft {
+  const t = "Degraded";
+  if (f.bothWorking) return draft(t, "False", "BothNodesWorking", "both nodes Working");
+  if (f.splitBrain) return draft(t, "True", "SplitBrain", splitBrainText(o));
+  const lost = degradedText(o.nodes, f);
+  if (lost && (everSynchronized || f.serving.length > 0)) return draft(t, "True", "NodeLost", lost);
+  if (f.resyncing)
+    return draft(t, "True", "Resyncing", `no redundancy until resync completes: ${resyncText(f)}`);
+  return draft(t, "False", "Provisioning", "the pair has not formed yet");
+}
+
+function resyncing(f: PairFacts): ConditionDraft {
+  const t = "Resyncing";
+  if (f.resyncing) return draft(t, "True", "ResyncInProgress", resyncText(f));
+  return draft(t, "False", "NoResync", "no resync in progress");
+}
+
+function disruptionAllowed(o: ObservedPair, f: PairFacts, everSynchronized: boolean): ConditionDraft {
+  const t = "DisruptionAllowed";
+  if (f.bothWorking) return draft(t, "True", "BothNodesWorking", "one node at a time may be evicted");
+  if (f.splitBrain) return draft(t, "False", "SplitBrain", "split brain: evictions wait for its resolution");
+  if (!everSynchronized) return draft(t, "False", "NotYetSynchronized", "pair has never been in sync yet");
+  if (f.resyncing) return draft(t, "False", "ResyncInProgress", `resync in flight: ${resyncText(f)}`);
+  const lost = degradedText(o.nodes, f);
+  return draft(
+    t,
+    "False",
+    "NodeLost",
+    lost ? `${lost}: evicting would lose the only copy` : "pair not Working",
+  );
+}
+
+function splitBrain(o: ObservedPair, f: PairFacts): ConditionDraft {
+  const t = "SplitBrain";
+  if (f.splitBrain) {
+    return draft(
+      t,
+      "True",
+      o.splitBrainDiscard ? "ResolutionRequested" : "SplitBrainDetected",
+      splitBrainText(o),
+    );
+  }
+  return draft(t, "False", "NoSplitBrain", "the nodes agree on their history");
+}
+
+function phaseOf(o: ObservedPair, f: PairFacts): Phase {
+  if (f.splitBrain) return "SplitBrain";
+  if (f.bothWorking) return "Ready";
+  if (f.resyncing) return "Resyncing";
+  if (f.serving.length > 0) return "Degraded";
+  if (o.specError || o.nodes.some((n) => !n.pod || n.pod.phase === "Pending")) return "Pending";
+  return "Unavailable";
+}
+
+function syncProgressOf(f: PairFacts, nodes: readonly ObservedNode[]): string {
+  if (f.bothWorking) return "100%";
+  if (f.resyncing && f.resync) return `${percent(f.resync.done, f.resync.total)}%`;
+  const behind = Math.max(0, ...nodes.map((n) => n.agent?.replication?.outOfSyncBytes ?? 0));
+  return behind > 0 ? `${formatBytes(behind)} behind` : "";
+}
+
+/** Whether the pair was ever seen in sync, from the conditions written before. */
+export function wasEverSynchronized(previous: readonly Condition[] | undefined): boolean {
+  const c = previous?.find((x) => x.type === "Synchronized");
+  return !!c && (c.status === "True" || c.reason !== "NotYetSynchronized");
+}
+
+/** The pair's phase, conditions and per-node status: a pure function of what was observed. */
+export function conditionsFrom(o: ObservedPair, previous?: readonly Condition[]): PairStatus {
+  const f = pairFacts(o.nodes);
+  const ever = f.bothWorking || wasEverSynchronized(previous);
+  return {
+    phase: phaseOf(o, f),
+    conditions: [
+      ready(o, f),
+      synchronized(o, f, ever),
+      degraded(o, f, ever),
+      resyncing(f),
+      disruptionAllowed(o, f, ever),
+      splitBrain(o, f),
+    ],
+    nodes: o.nodes.map(nodeStatusOf),
+    syncProgress: syncProgressOf(f, o.nodes),
+  };
+}
+
+/** Stamps drafts with observedGeneration and keeps lastTransitionTime while the status stays the same. */
+export function stampConditions(
+  drafts: readonly ConditionDraft[],
+  previous: readonly Condition[] | undefined,
+  generation: number,
+  now: Date,
+): Condition[] {
+  return drafts.map((d) => {
+    const before = previous?.find((p) => p.type === d.type);
+    const lastTransitionTime =
+      before && before.status === d.status
+        ? before.lastTransitionTime
+        : now.toISOString().replace(/\.\d+Z$/, "Z");
+    return { ...d, observedGeneration: generation, lastTransitionTime };
+  });
+}
+
+/** Status equality that ignores lastTransitionTime churn, so an unchanged pass writes nothing. */
+export function statusEqual(a: HASanTargetStatus | undefined, b: HASanTargetStatus | undefined): boolean {
+  const norm = (s: HASanTargetStatus | undefined) =>
+    JSON.stringify({
+      ...s,
+      conditions: (s?.conditions ?? [])
+        .map(({ lastTransitionTime: _t, ...c }) => c)
+        .sort((x, y) => x.type.localeCompare(y.type)),
+    });
+  return norm(a) === norm(b);
+}
+
+/** Node state transitions between two status snapshots, for Events. */
+export function nodeTransitions(
+  before: readonly NodeStatus[] | undefined,
+  after: readonly NodeStatus[],
+): { node: string; from: string; to: string; message?: string }[] {
+  return after.flatMap((n) => {
+    const old = before?.find((b) => b.name === n.name);
+    if (!old || old.state === n.state) return [];
+    return [{ node: n.name, from: old.state, to: n.state, message: n.message }];
+  });
+}

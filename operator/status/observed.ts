@@ -1,0 +1,32 @@
+import type { TargetStatus } from "../../target/agent/status-schema.js";
+import type { NodeName } from "../reconcile/names.js";
+
+/** What the operator saw of one node in this pass. */
+export interface ObservedNode {
+  name: NodeName;
+  pod?: {
+    name: string;
+    nodeName?: string;
+    phase?: string;
+    ready: boolean;
+    terminating: boolean;
+  };
+  /** Service clusterIP:3260, the node's stable portal */
+  portal?: string;
+  /** the agent's GET /status, validated; absent when it could not be read */
+  agent?: TargetStatus;
+  /** why agent is absent (connection refused, timeout, invalid body) */
+  agentError?: string;
+}
+
+/** Everything conditionsFrom decides from. */
+export interface ObservedPair {
+  generation: number;
+  nodes: [ObservedNode, ObservedNode];
+  /** spec problems the API server cannot catch (missing secrets, sizes the target refuses) */
+  specError?: string;
+  /** the last apply of children failed */
+  applyError?: string;
+  /** the user asked to resolve a split brain */
+  splitBrainDiscard?: NodeName;
+}

@@ -1,0 +1,213 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  conditionsFrom,
+  nodeTransitions,
+  stampConditions,
+  statusEqual,
+  type PairStatus,
+} from "../../../operator/status/conditions.js";
+import type { Condition } from "../../../operator/api/status.js";
+import { node } from "./fixtures.js";
+
+const MiB = 1024 * 1024;
+const cond = (s: PairStatus, type: string) => s.conditions.find((c) => c.type === type)!;
+const synced: Condition[] = [
+  {
+    type: "Synchronized",
+    status: "True",
+    reason: "InSync",
+    message: "",
+    lastTransitionTime: "2026-01-01T00:00:00Z",
+  },
+];
+
+test("both Working: Ready, Synchronized, disruption allowed, phase Ready, 100%", () => {
+  const s = conditionsFrom({
+    generation: 3,
+    nodes: [node("a", { state: "Working" }), node("b", { state: "Working" })],
+  });
+  assert.equal(s.phase, "Ready");
+  assert.equal(s.syncProgress, "100%");
+  assert.equal(cond(s, "Ready").reason, "BothNodesServing");
+  assert.equal(cond(s, "Synchronized").status, "True");
+  assert.equal(cond(s, "Degraded").status, "False");
+  assert.equal(cond(s, "DisruptionAllowed").status, "True");
+  assert.equal(cond(s, "SplitBrain").status, "False");
+  assert.deepEqual(
+    s.nodes.map((n) => [n.name, n.state, n.pod, n.portal]),
+    [
+      ["a", "Working", "data-a", "10.214.0.10:3260"],
+      ["b", "Working", "data-b", "10.214.0.11:3260"],
+    ],
+  );
+});
+
+test("partner lost: Degraded with an actionable message naming time, survivor and out-of-sync bytes", () => {
+  const s = conditionsFrom(
+    {
+      generation: 3,
+      nodes: [
+        node("a", { state: "Failed", lastHeardMs: 12_000, outOfSyncBytes: 40 * MiB }),
+        node("b", undefined, { phase: "Pending" }),
+      ],
+    },
+    synced,
+  );
+  assert.equal(s.phase, "Degraded");
+  const d = cond(s, "Degraded");
+  assert.equal(d.status, "True");
+  assert.equal(d.reason, "NodeLost");
+  assert.match(
+    d.message,
+    /^node b lost 12s ago; node a serving alone; 40 MiB out of sync; pod data-b is Pending$/,
+  );
+  assert.equal(cond(s, "Ready").status, "True");
+  assert.equal(cond(s, "Ready").reason, "OneNodeServing");
+  assert.equal(cond(s, "Synchronized").reason, "PartnerLost");
+  assert.equal(cond(s, "DisruptionAllowed").status, "False");
+  assert.equal(s.nodes[1]!.state, "Unknown");
+  assert.equal(s.syncProgress, "40 MiB behind");
+});
+
+test("resync: Resyncing with direction, percent, rate and ETA; sync progress column", () => {
+  const resync = { doneBytes: 43 * MiB, totalBytes: 100 * MiB, bytesPerSecond: 10 * MiB, etaSeconds: 120 };
+  const s = conditionsFrom(
+    {
+      generation: 3,
+      nodes: [node("a", { state: "Synchronizing", resync }), node("b", { state: "Pending", resync })],
+    },
+    synced,
+  );
+  assert.equal(s.phase, "Resyncing");
+  assert.equal(s.syncProgress, "43%");
+  assert.equal(cond(s, "Resyncing").status, "True");
+  assert.equal(
+    cond(s, "Resyncing").message,
+    "node a → node b: 43% done (43 MiB of 100 MiB) at 10 MiB/s, about 2m left",
+  );
+  assert.equal(cond(s, "Synchronized").reason, "Resyncing");
+  assert.equal(cond(s, "DisruptionAllowed").reason, "ResyncInProgress");
+  assert.deepEqual(s.nodes[0]!.resync, {
+    doneBytes: 43 * MiB,
+    totalBytes: 100 * MiB,
+    bytesPerSecond: 10 * MiB,
+    etaSeconds: 120,
+  });
+});
+
+test("split brain wins over every other reason and tells the user what to set", () => {
+  const s = conditionsFrom(
+    {
+      generation: 3,
+      nodes: [
+        node("a", { state: "SplitBrain", serving: false }),
+        node("b", { state: "SplitBrain", serving: false }),
+      ],
+    },
+    synced,
+  );
+  assert.equal(s.phase, "SplitBrain");
+  for (const t of ["Ready", "Synchronized", "Degraded", "DisruptionAllowed"]) {
+    assert.equal(cond(s, t).reason, "SplitBrain", t);
+  }
+  assert.equal(cond(s, "SplitBrain").status, "True");
+  assert.match(cond(s, "SplitBrain").message, /spec\.splitBrainResolution\.discard/);
+  const resolving = conditionsFrom(
+    {
+      generation: 3,
+      splitBrainDiscard: "b",
+      nodes: [node("a", { state: "SplitBrain" }), node("b", { state: "SplitBrain" })],
+    },
+    synced,
+  );
+  assert.equal(cond(resolving, "SplitBrain").reason, "ResolutionRequested");
+});
+
+test("a new pair that never synchronized says so instead of claiming a lost partner", () => {
+  const s = conditionsFrom({
+    generation: 1,
+    nodes: [node("a", undefined, { phase: "Pending" }), node("b", undefined, { phase: "Pending" })],
+  });
+  assert.equal(s.phase, "Pending");
+  assert.equal(cond(s, "Synchronized").reason, "NotYetSynchronized");
+  assert.match(cond(s, "Synchronized").message, /^pair has never been in sync yet/);
+  assert.equal(cond(s, "Ready").reason, "NodesNotRunning");
+  assert.equal(cond(s, "Degraded").status, "False");
+  assert.equal(cond(s, "DisruptionAllowed").reason, "NotYetSynchronized");
+});
+
+test("invalid spec is the worst Ready reason", () => {
+  const s = conditionsFrom({
+    generation: 2,
+    specError: "secret chap not found",
+    nodes: [node("a", { state: "Working" }), node("b", { state: "Working" })],
+  });
+  assert.equal(cond(s, "Ready").status, "False");
+  assert.equal(cond(s, "Ready").reason, "InvalidSpec");
+});
+
+test("stamping keeps lastTransitionTime while the status is unchanged and sets observedGeneration", () => {
+  const prev: Condition[] = [
+    {
+      type: "Ready",
+      status: "True",
+      reason: "OneNodeServing",
+      message: "x",
+      lastTransitionTime: "2026-01-01T00:00:00Z",
+      observedGeneration: 1,
+    },
+  ];
+  const now = new Date("2026-02-02T10:00:00.123Z");
+  const [same] = stampConditions(
+    [{ type: "Ready", status: "True", reason: "BothNodesServing", message: "y" }],
+    prev,
+    4,
+    now,
+  );
+  assert.equal(same!.lastTransitionTime, "2026-01-01T00:00:00Z");
+  assert.equal(same!.observedGeneration, 4);
+  const [flipped] = stampConditions(
+    [{ type: "Ready", status: "False", reason: "NoNodeServing", message: "z" }],
+    prev,
+    4,
+    now,
+  );
+  assert.equal(flipped!.lastTransitionTime, "2026-02-02T10:00:00Z");
+});
+
+test("status comparison ignores lastTransitionTime churn but not reasons or node states", () => {
+  const c = (t: string, reason = "R"): Condition => ({
+    type: "Ready",
+    status: "True",
+    reason,
+    message: "",
+    lastTransitionTime: t,
+  });
+  assert.ok(
+    statusEqual(
+      { phase: "Ready", conditions: [c("2026-01-01T00:00:00Z")] },
+      { phase: "Ready", conditions: [c("2026-01-02T00:00:00Z")] },
+    ),
+  );
+  assert.ok(!statusEqual({ conditions: [c("x", "A")] }, { conditions: [c("x", "B")] }));
+  assert.ok(
+    !statusEqual({ nodes: [{ name: "a", state: "Working" }] }, { nodes: [{ name: "a", state: "Failed" }] }),
+  );
+});
+
+test("node transitions list each node whose state changed", () => {
+  assert.deepEqual(
+    nodeTransitions(
+      [
+        { name: "a", state: "Working" },
+        { name: "b", state: "Working" },
+      ],
+      [
+        { name: "a", state: "Failed", message: "peer lost" },
+        { name: "b", state: "Working" },
+      ],
+    ),
+    [{ node: "a", from: "Working", to: "Failed", message: "peer lost" }],
+  );
+});

@@ -1,0 +1,176 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  desiredChildren,
+  type KubeObject,
+  type ObservedForChildren,
+} from "../../../operator/reconcile/desired-children.js";
+import { target } from "./fixtures.js";
+
+const observed: ObservedForChildren = {
+  serviceIPs: { a: "10.214.0.10", b: "10.214.0.11" },
+  peerSecretData: Buffer.from("s3cret").toString("base64"),
+  bothWorking: true,
+};
+const defaults = { image: "ghcr.io/hasan-dev/hasan:0.1.0" };
+const find = (objs: KubeObject[], kind: string, name?: string) =>
+  objs.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+type Pod = {
+  spec: { containers: { args: string[]; image: string }[]; affinity: unknown; volumes: { name: string }[] };
+};
+
+test("two pods on different hosts, each with its own PVC, Service and the partner's clusterIP as peer", () => {
+  const objs = desiredChildren(target(), observed, defaults);
+  const a = find(objs, "Pod", "data-a") as unknown as Pod & KubeObject;
+  const b = find(objs, "Pod", "data-b") as unknown as Pod & KubeObject;
+  assert.ok(a && b);
+  const argsA = a.spec.containers[0]!.args;
+  const flag = (args: string[], f: string) => args[args.indexOf(f) + 1];
+  assert.equal(flag(argsA, "--node"), "a");
+  assert.equal(flag(argsA, "--peer"), "10.214.0.11:3261");
+  assert.equal(flag(b.spec.containers[0]!.args, "--peer"), "10.214.0.10:3261");
+  assert.equal(flag(argsA, "--size"), String(1 << 30));
+  assert.equal(flag(argsA, "--iqn"), "iqn.2024-01.dev.hasan:prod.data");
+  assert.equal(flag(argsA, "--serial"), "0b7c6f2e1a2b4c3d8e9f001122334455");
+  assert.equal(flag(argsA, "--witness"), "lease:prod/data-witness");
+  assert.equal(flag(argsA, "--peer-secret-file"), "/etc/hasan/peer/secret");
+  assert.deepEqual(a.spec.affinity, {
+    podAntiAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        {
+          labelSelector: {
+            matchLabels: { "app.kubernetes.io/name": "hasan-target", "hasan.dev/target": "data" },
+          },
+          topologyKey: "kubernetes.io/hostname",
+        },
+      ],
+    },
+  });
+  assert.equal(a.metadata.labels?.["hasan.dev/node"], "a");
+  assert.equal(a.spec.containers[0]!.image, defaults.image);
+  for (const n of ["a", "b"]) {
+    assert.ok(find(objs, "PersistentVolumeClaim", `data-${n}-data`));
+    assert.ok(find(objs, "Service", `data-${n}`));
+  }
+});
+
+test("every namespaced child has a controller owner reference; the cluster-scoped PV has labels instead", () => {
+  const objs = desiredChildren(target({ export: { persistentVolume: {} } }), observed, defaults);
+  for (const o of objs) {
+    if (o.kind === "PersistentVolume") {
+      assert.equal(o.metadata.ownerReferences, undefined);
+      assert.equal(o.metadata.labels?.["hasan.dev/namespace"], "prod");
+      continue;
+    }
+    const [ref] = o.metadata.ownerReferences ?? [];
+    assert.equal(ref?.controller, true, `${o.kind} ${o.metadata.name}`);
+    assert.equal(ref?.uid, "0b7c6f2e-1a2b-4c3d-8e9f-001122334455");
+  }
+});
+
+test("pods and the PV wait for both Service clusterIPs", () => {
+  const objs = desiredChildren(
+    target({ export: { persistentVolume: {} } }),
+    { ...observed, serviceIPs: { a: "10.214.0.10" } },
+    defaults,
+  );
+  assert.equal(find(objs, "Pod"), undefined);
+  assert.equal(find(objs, "PersistentVolume"), undefined);
+  assert.ok(find(objs, "Service", "data-b"));
+});
+
+test("PDB allows one disruption only while both nodes are Working", () => {
+  const maxUnavailable = (bothWorking: boolean) =>
+    (
+      find(desiredChildren(target(), { ...observed, bothWorking }, defaults), "PodDisruptionBudget")!
+        .spec as {
+        maxUnavailable: number;
+      }
+    ).maxUnavailable;
+  assert.equal(maxUnavailable(true), 1);
+  assert.equal(maxUnavailable(false), 0);
+});
+
+test("exported PV: portal a as targetPortal, portal b in portals, CHAP secret and reclaim policy", () => {
+  const t = target({
+    auth: { chapSecretRef: { name: "chap" } },
+    export: { persistentVolume: { name: "san-1", reclaimPolicy: "Delete", fsType: "xfs" } },
+  });
+  const objs = desiredChildren(t, { ...observed, chap: { username: "alice" } }, defaults);
+  const pv = find(objs, "PersistentVolume", "san-1")!;
+  assert.deepEqual(pv.spec, {
+    capacity: { storage: "1Gi" },
+    accessModes: ["ReadWriteOnce"],
+    volumeMode: "Filesystem",
+    persistentVolumeReclaimPolicy: "Delete",
+    iscsi: {
+      targetPortal: "10.214.0.10:3260",
+      portals: ["10.214.0.11:3260"],
+      iqn: "iqn.2024-01.dev.hasan:prod.data",
+      lun: 0,
+      fsType: "xfs",
+      readOnly: false,
+      chapAuthSession: true,
+      chapAuthDiscovery: false,
+      secretRef: { name: "chap", namespace: "prod" },
+    },
+  });
+  const args = (find(objs, "Pod", "data-a") as unknown as Pod).spec.containers[0]!.args;
+  assert.equal(args[args.indexOf("--chap-user") + 1], "alice");
+});
+
+test("with CHAP configured but its user name unknown, no pod is started without authentication", () => {
+  const objs = desiredChildren(target({ auth: { chapSecretRef: { name: "chap" } } }), observed, defaults);
+  assert.equal(find(objs, "Pod"), undefined);
+});
+
+test("peer secret is generated only when no peerSecretRef is given, and reuses the observed value", () => {
+  const generated = find(desiredChildren(target(), observed, defaults), "Secret", "data-peer")!;
+  assert.deepEqual(generated.data, { secret: observed.peerSecretData });
+  const own = desiredChildren(
+    target({ replication: { peerSecretRef: { name: "mine" } } }),
+    observed,
+    defaults,
+  );
+  assert.equal(find(own, "Secret"), undefined);
+  const pod = find(own, "Pod", "data-a") as unknown as {
+    spec: { volumes: { name: string; secret?: { secretName: string } }[] };
+  };
+  assert.equal(pod.spec.volumes.find((v) => v.name === "peer")?.secret?.secretName, "mine");
+});
+
+test("witness Lease carries metadata only; the target Role is scoped to it by name", () => {
+  const objs = desiredChildren(target(), observed, defaults);
+  const lease = find(objs, "Lease", "data-witness")!;
+  assert.equal(lease.spec, undefined);
+  const role = find(objs, "Role")! as unknown as { rules: { resourceNames?: string[]; verbs: string[] }[] };
+  assert.deepEqual(role.rules[0]!.resourceNames, ["data-witness"]);
+  assert.ok(role.rules[0]!.verbs.includes("update"));
+});
+
+test("PVC size defaults to capacity plus metadata room; storage class only when set", () => {
+  const pvc = find(desiredChildren(target(), observed, defaults), "PersistentVolumeClaim")!;
+  assert.deepEqual(pvc.spec, {
+    accessModes: ["ReadWriteOnce"],
+    resources: { requests: { storage: "1088Mi" } },
+  });
+  const withClass = find(
+    desiredChildren(target({ storage: { storageClassName: "fast", size: "2Gi" } }), observed, defaults),
+    "PersistentVolumeClaim",
+  )!;
+  assert.deepEqual(withClass.spec, {
+    accessModes: ["ReadWriteOnce"],
+    resources: { requests: { storage: "2Gi" } },
+    storageClassName: "fast",
+  });
+});
+
+test("a pod spec change changes its template hash; an unrelated change does not", () => {
+  const hash = (spec: Parameters<typeof target>[0]) =>
+    find(desiredChildren(target(spec), observed, defaults), "Pod", "data-a")!.metadata.annotations?.[
+      "hasan.dev/template-hash"
+    ];
+  assert.equal(hash({}), hash({ export: { persistentVolume: {} } }));
+  assert.notEqual(hash({}), hash({ capacity: "2Gi" }));
+  assert.notEqual(hash({}), hash({ pod: { image: "other:1" } }));
+});
