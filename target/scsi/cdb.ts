@@ -41,7 +41,7 @@ export function cdbLengthOf(opcode: number): number {
  * In the 6-byte form a transfer length of 0 means 256 blocks.
  */
 export function decodeRange(cdb: Buffer): BlockRange {
-  switch (cdb.length >= 16 && cdb[0]! >> 5 === 4 ? 16 : cdbLengthOf(cdb[0]!)) {
+  switch (cdbLengthOf(cdb[0]!)) {
     case 6: {
       const lba = readUInt24BE(cdb, 1) & 0x1fffff;
       return { lba, blocks: cdb[4] || 256 };

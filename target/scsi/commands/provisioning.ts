@@ -1,0 +1,133 @@
+/** Logical block provisioning (SBC-3 4.7): UNMAP, WRITE SAME 10/16 and GET LBA STATUS. */
+import { protectField, readLba64 } from "../cdb.js";
+import { GOOD, dataIn, type Handler, type LuContext } from "../lu-context.js";
+import {
+  invalidFieldInCdb,
+  invalidFieldInParameterList,
+  lbaOutOfRange,
+  parameterListLengthError,
+} from "../sense.js";
+import { checkRange } from "./block-io.js";
+
+/** Largest buffer WRITE SAME fills at once. */
+const WRITE_SAME_CHUNK = 1024 * 1024;
+
+export const unmap: Handler = async (lu, cmd) => {
+  const cdb = cmd.cdb;
+  if (cdb[1]! & 0x01) throw invalidFieldInCdb(1, 0); // ANCHOR: anchored blocks are not supported
+  const listLength = cdb.readUInt16BE(7);
+  if (listLength === 0) return { status: 0, dataOutLength: 0 };
+  if (listLength < 8) throw parameterListLengthError();
+  const p = cmd.dataOut.subarray(0, Math.min(listLength, cmd.dataOut.length));
+  if (p.length < 8) throw parameterListLengthError();
+  const descriptorBytes = Math.min(p.readUInt16BE(2), p.length - 8) & ~15;
+  const count = descriptorBytes / 16;
+  if (count > lu.limits.maxUnmapDescriptors) throw invalidFieldInParameterList(2);
+  const ranges: Array<[number, number]> = [];
+  for (let i = 0; i < count; i++) {
+    const at = 8 + i * 16;
+    const lba = readLba64(p, at);
+    const blocks = p.readUInt32BE(at + 8);
+    if (lba + blocks > lu.blockCount) throw lbaOutOfRange();
+    if (blocks > lu.limits.maxUnmapBlocks) throw invalidFieldInParameterList(at + 8);
+    if (blocks > 0) ranges.push([lba, blocks]);
+  }
+  for (const [lba, blocks] of ranges) await lu.device.unmap(lba * lu.blockSize, blocks * lu.blockSize);
+  return { status: 0, dataOutLength: listLength };
+};
+
+export const writeSame: Handler = async (lu, cmd) => {
+  const cdb = cmd.cdb;
+  const sixteen = cdb[0] === 0x93;
+  if (protectField(cdb) !== 0) throw invalidFieldInCdb(1, 7);
+  if (cdb[1]! & 0x10) throw invalidFieldInCdb(1, 4); // ANCHOR
+  const unmapBit = (cdb[1]! & 0x08) !== 0;
+  const ndob = sixteen && (cdb[1]! & 0x01) !== 0;
+  if (!sixteen && cdb[1]! & 0x01) throw invalidFieldInCdb(1, 0);
+  const lba = sixteen ? readLba64(cdb, 2) : cdb.readUInt32BE(2);
+  let blocks = sixteen ? cdb.readUInt32BE(10) : cdb.readUInt16BE(7);
+  const bs = lu.blockSize;
+  const dataOutLength = ndob ? 0 : bs;
+  if (blocks > lu.limits.maxWriteSameBlocks) throw invalidFieldInCdb(sixteen ? 10 : 7);
+  checkRange(lu, lba, blocks);
+  // NUMBER OF LOGICAL BLOCKS 0 means "through the last LBA" (WSNZ = 0).
+  if (blocks === 0) blocks = lu.blockCount - lba;
+  if (blocks === 0) return { status: 0, dataOutLength };
+  let block: Buffer | undefined;
+  if (!ndob) {
+    if (cmd.dataOut.length < bs) throw invalidFieldInCdb(0);
+    block = cmd.dataOut.subarray(0, bs);
+  }
+  const zero = block === undefined || isZero(block);
+  if (unmapBit && zero) {
+    // LBPRZ: deallocated blocks read as zeros, which is exactly what was asked for.
+    await lu.device.unmap(lba * bs, blocks * bs);
+    return { status: 0, dataOutLength };
+  }
+  await fillRange(lu, lba, blocks, block ?? Buffer.alloc(bs));
+  if (!lu.mode.writeCacheEnabled) await lu.device.flush();
+  return { status: 0, dataOutLength };
+};
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+async function fillRange(lu: LuContext, lba: number, blocks: number, block: Buffer): Promise<void> {
+  const bs = lu.blockSize;
+  const chunkBlocks = Math.max(1, Math.min(blocks, Math.floor(WRITE_SAME_CHUNK / bs)));
+  const chunk = Buffer.allocUnsafe(chunkBlocks * bs);
+  for (let i = 0; i < chunkBlocks; i++) block.copy(chunk, i * bs);
+  for (let done = 0; done < blocks;) {
+    const n = Math.min(chunkBlocks, blocks - done);
+    // Each write gets its own view; the device may hold on to it until the write resolves.
+    await lu.device.write((lba + done) * bs, chunk.subarray(0, n * bs));
+    done += n;
+  }
+}
+
+/** GET LBA STATUS: one descriptor for the extent starting at the requested LBA. */
+export const getLbaStatus: Handler = async (lu, cmd) => {
+  const cdb = cmd.cdb;
+  const lba = readLba64(cdb, 2);
+  const allocationLength = cdb.readUInt32BE(10);
+  if (lba >= lu.blockCount) throw lbaOutOfRange();
+  if (allocationLength === 0) return GOOD;
+  const { blocks, mapped } = await extentAt(lu, lba);
+  const b = Buffer.alloc(24);
+  b.writeUInt32BE(20, 0);
+  b.writeUInt32BE(Math.floor(lba / 0x100000000), 8);
+  b.writeUInt32BE(lba >>> 0, 12);
+  b.writeUInt32BE(blocks, 16);
+  b[20] = mapped ? 0x00 : 0x01; // mapped or deallocated
+  return dataIn(b, allocationLength);
+};
+
+interface ExtentDevice {
+  allocatedExtents(): Promise<Array<[number, number]> | undefined>;
+}
+const hasExtents = (d: object): d is ExtentDevice =>
+  typeof (d as Partial<ExtentDevice>).allocatedExtents === "function";
+
+/** The run of equally provisioned blocks starting at `lba` (capped to 32 bits of blocks). */
+async function extentAt(lu: LuContext, lba: number): Promise<{ blocks: number; mapped: boolean }> {
+  const bs = lu.blockSize;
+  const start = lba * bs;
+  const end = lu.blockCount * bs;
+  const cap = (bytes: number): number => Math.max(1, Math.min(0xffffffff, Math.ceil(bytes / bs)));
+  if (hasExtents(lu.device)) {
+    const extents = await lu.device.allocatedExtents();
+    if (extents) {
+      // A block counts as mapped when any of its bytes is allocated.
+      const blockStart = (x: number): number => Math.floor(x / bs) * bs;
+      const blockEnd = (x: number): number => Math.ceil(x / bs) * bs;
+      const hit = extents.find(([s, e]) => blockStart(s) <= start && start < blockEnd(e));
+      if (hit) return { mapped: true, blocks: cap(Math.min(end, blockEnd(hit[1])) - start) };
+      const next = extents.map(([s]) => blockStart(s)).filter((s) => s > start);
+      return { mapped: false, blocks: cap(Math.min(end, ...next) - start) };
+    }
+  }
+  const mapped = await lu.device.isMapped(start, bs);
+  return { mapped, blocks: 1 };
+}
