@@ -1,11 +1,11 @@
 /** Target port groups as REPORT TARGET PORT GROUPS and VPD 0x83 describe them (SPC-4 6.37). */
 
 export type AluaState =
-  "active-optimized" | "active-non-optimized" | "standby" | "unavailable" | "offline" | "transitioning";
+  "active/optimized" | "active/non-optimized" | "standby" | "unavailable" | "offline" | "transitioning";
 
 export const aluaStateCodes: Record<AluaState, number> = {
-  "active-optimized": 0x0,
-  "active-non-optimized": 0x1,
+  "active/optimized": 0x0,
+  "active/non-optimized": 0x1,
   standby: 0x2,
   unavailable: 0x3,
   offline: 0xe,
