@@ -287,10 +287,12 @@ export class PeerConnection {
     }
     this.o.socket.destroy();
     for (const q of this.queues) q.length = 0;
+    // Listeners learn of the loss before any request fails, so a failed request can
+    // already find the loss being handled.
+    this.onClosed(reason);
     const err = new PeerLostError(reason);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.readyReject(err);
-    this.onClosed(reason);
   }
 }

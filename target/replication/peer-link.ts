@@ -1,0 +1,175 @@
+/**
+ * Establishes the peer link: node a dials node b (retrying), node b listens and accepts.
+ * One dialer keeps the link unique without a tie-break; both ends authenticate each other
+ * (HMAC challenge/response, optionally TLS with both certificates verified against the CA).
+ * Every authenticated connection is handed to `onConnection`.
+ */
+import net from "node:net";
+import tls from "node:tls";
+import type { Logger } from "../log.js";
+import { PeerConnection } from "./peer-connection.js";
+import type { NodeName } from "./witness.js";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface PeerTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca: string | Buffer;
+}
+
+export interface PeerLinkOptions {
+  node: NodeName;
+  peer: HostPort;
+  listen: HostPort;
+  secret: Buffer;
+  tls?: PeerTls;
+  logger: Logger;
+  heartbeatMs: number;
+  timeoutMs: number;
+  onConnection: (c: PeerConnection) => void;
+}
+
+/** Unauthenticated connections accepted at once; more are closed immediately. */
+const MAX_UNAUTHENTICATED = 4;
+const RETRY_MS = 500;
+
+export class PeerLink {
+  private server: net.Server | null = null;
+  private stopped = false;
+  private current: PeerConnection | null = null;
+  private unauthenticated = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private dialing: net.Socket | null = null;
+
+  constructor(private readonly o: PeerLinkOptions) {}
+
+  async start(): Promise<void> {
+    if (this.o.node === "b") await this.listen();
+    else this.dial();
+  }
+
+  /** Called when the current connection ended, so node a dials again. */
+  connectionEnded(c: PeerConnection): void {
+    if (this.current === c) this.current = null;
+    if (this.o.node === "a") this.scheduleDial();
+  }
+
+  private scheduleDial(): void {
+    if (this.stopped || this.retryTimer || this.current || this.dialing) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.dial();
+    }, RETRY_MS);
+  }
+
+  private dial(): void {
+    if (this.stopped || this.current || this.dialing) return;
+    const { host, port } = this.o.peer;
+    const t = this.o.tls;
+    const socket = t
+      ? tls.connect({
+          host,
+          port,
+          cert: t.cert,
+          key: t.key,
+          ca: t.ca,
+          // The CA pins the peer; both ends also prove the shared secret, so the host name is not checked.
+          checkServerIdentity: () => undefined,
+        })
+      : net.connect({ host, port });
+    this.dialing = socket;
+    const connectEvent = t ? "secureConnect" : "connect";
+    const timer = setTimeout(() => socket.destroy(new Error("connect timed out")), 3000);
+    socket.once(connectEvent, () => {
+      clearTimeout(timer);
+      this.dialing = null;
+      this.adopt(socket, "dialer");
+    });
+    socket.once("error", (e) => {
+      clearTimeout(timer);
+      if (this.dialing === socket) {
+        this.dialing = null;
+        this.o.logger.debug({ peer: `${host}:${port}`, err: e.message }, "cannot reach peer; retrying");
+        this.scheduleDial();
+      }
+    });
+  }
+
+  private async listen(): Promise<void> {
+    const t = this.o.tls;
+    const onSocket = (s: net.Socket) => {
+      if (this.stopped || this.unauthenticated >= MAX_UNAUTHENTICATED) {
+        s.destroy();
+        return;
+      }
+      this.adopt(s, "acceptor");
+    };
+    const server = t
+      ? tls.createServer(
+          { cert: t.cert, key: t.key, ca: t.ca, requestCert: true, rejectUnauthorized: true },
+          onSocket,
+        )
+      : net.createServer(onSocket);
+    server.on("tlsClientError", (e: Error) =>
+      this.o.logger.warn({ err: e.message }, "refused peer TLS connection"),
+    );
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.o.listen.port, this.o.listen.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  /** The bound listen address (node b). */
+  address(): HostPort | null {
+    const a = this.server?.address();
+    return a && typeof a === "object" ? { host: a.address, port: a.port } : null;
+  }
+
+  private adopt(socket: net.Socket, role: "dialer" | "acceptor"): void {
+    const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+    const c = new PeerConnection({
+      socket,
+      role,
+      node: this.o.node,
+      secret: this.o.secret,
+      logger: this.o.logger,
+      heartbeatMs: this.o.heartbeatMs,
+      timeoutMs: this.o.timeoutMs,
+    });
+    this.unauthenticated++;
+    c.ready.then(
+      () => {
+        this.unauthenticated--;
+        if (this.stopped) {
+          c.close("shutting down");
+          return;
+        }
+        this.o.logger.info({ peer: remote, role }, "peer authenticated");
+        this.current = c;
+        this.o.onConnection(c);
+      },
+      (e: Error) => {
+        this.unauthenticated--;
+        this.o.logger.warn({ peer: remote, role, err: e.message }, "peer connection refused");
+        if (role === "dialer") this.scheduleDial();
+      },
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.dialing?.destroy();
+    this.current?.close("shutting down");
+    const server = this.server;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}
