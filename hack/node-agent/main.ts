@@ -1,0 +1,200 @@
+import { lstat, readdir, readlink } from "node:fs/promises";
+import path from "node:path";
+import { createLogger } from "../../target/log.js";
+import { parseConfig } from "./config.js";
+import { controlApp, listen } from "./control/server.js";
+import type { PodRef } from "./control/api.js";
+import { run } from "./exec.js";
+import { KubeClient } from "./kube/client.js";
+import { Reflector } from "./kube/reflector.js";
+import { EndpointSlice, PersistentVolume, Pod, Service } from "./kube/schemas.js";
+import { Kubelet, type ManagedNode } from "./kubelet.js";
+import { nodePodCidr } from "./net/ip-alloc.js";
+import { removeRules } from "./net/iptables.js";
+import { deletePodNetwork, ensureHostRoutes, removeHostRoutes } from "./net/pod-network.js";
+import { ServiceProxy } from "./net/service-proxy.js";
+import { NodeHeartbeat } from "./nodes/heartbeat.js";
+import { serviceLinkEnv } from "./pods/env.js";
+import type { TopLevelEntry } from "./pods/sandbox-script.js";
+import { ensureLocalStorage, recyclePV } from "./storage/local-pvs.js";
+
+const zones = ["zone-a", "zone-b", "zone-c"];
+
+async function topLevelEntries(): Promise<TopLevelEntry[]> {
+  const out: TopLevelEntry[] = [];
+  for (const name of await readdir("/")) {
+    const st = await lstat(path.join("/", name));
+    if (st.isSymbolicLink()) out.push({ name, symlink: await readlink(path.join("/", name)) });
+    else if (st.isDirectory()) out.push({ name });
+  }
+  return out;
+}
+
+/** Leftovers of an agent that did not shut down cleanly. */
+async function cleanLeftovers(): Promise<void> {
+  const list = await run("ip", ["netns", "list"]);
+  for (const line of list.stdout.split("\n")) {
+    const ns = line.split(" ")[0] ?? "";
+    if (ns.startsWith("hasan-")) await deletePodNetwork({ netns: ns, hostVeth: `hsn${ns.slice(6)}` });
+  }
+  await removeRules();
+}
+
+async function main(): Promise<void> {
+  const cfg = parseConfig(process.argv.slice(2));
+  const log = createLogger("node-agent");
+  const client = await KubeClient.fromKubeconfig(cfg.kubeconfig);
+  await cleanLeftovers();
+  await ensureHostRoutes(cfg.podCidr);
+
+  const nodes = new Map<string, ManagedNode>();
+  for (let i = 1; i <= cfg.nodes; i++) {
+    const name = `${cfg.nodePrefix}-${i}`;
+    const hb = new NodeHeartbeat(
+      client,
+      {
+        name,
+        index: i,
+        internalIP: `127.0.10.${i}`,
+        podCIDR: nodePodCidr(cfg.podCidr, i),
+        zone: zones[(i - 1) % zones.length] ?? "zone-a",
+        kubeletVersion: cfg.kubeletVersion,
+      },
+      log,
+    );
+    await hb.register();
+    hb.start();
+    nodes.set(name, { heartbeat: hb, failed: false, usedIPs: new Set() });
+  }
+  await ensureLocalStorage(
+    client,
+    [...nodes.keys()],
+    cfg.pvsPerNode,
+    cfg.pvSize,
+    path.join(cfg.runDir, "volumes"),
+  );
+
+  const [apiHost, apiPort] = cfg.apiserver.split(":");
+  const cuts = new Map<string, [PodRef, PodRef]>();
+  const cutKey = (a: PodRef, b: PodRef) =>
+    [`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`].sort().join("|");
+
+  const services: Reflector<Service> = new Reflector(
+    client,
+    "/api/v1/services",
+    Service,
+    () => proxy.changed(),
+    log,
+  );
+  const slices: Reflector<EndpointSlice> = new Reflector(
+    client,
+    "/apis/discovery.k8s.io/v1/endpointslices",
+    EndpointSlice,
+    () => proxy.changed(),
+    log,
+  );
+  const kubelet = new Kubelet(
+    nodes,
+    client,
+    {
+      client,
+      runDir: cfg.runDir,
+      appRoot: cfg.appRoot,
+      topLevel: await topLevelEntries(),
+      serviceEnv: (ns) =>
+        serviceLinkEnv(
+          [...services.store.values()]
+            .filter(
+              (s) =>
+                s.metadata.namespace === ns ||
+                (s.metadata.namespace === "default" && s.metadata.name === "kubernetes"),
+            )
+            .map((s) => ({
+              name: s.metadata.name,
+              clusterIP: s.spec.clusterIP ?? "",
+              ports: (s.spec.ports ?? []).map((p) => ({
+                ...(p.name ? { name: p.name } : {}),
+                port: p.port,
+                protocol: p.protocol ?? "TCP",
+              })),
+            })),
+        ),
+      networkChanged: () => proxy.changed(),
+    },
+    log,
+  );
+  const proxy: ServiceProxy = new ServiceProxy(
+    {
+      services: () => [...services.store.values()],
+      slices: () => [...slices.store.values()],
+      podIPs: () => kubelet.podIPs(),
+      cutLinks: () =>
+        [...cuts.values()].flatMap(([a, b]) => {
+          const ia = kubelet.findPod(a.namespace, a.name)?.ip;
+          const ib = kubelet.findPod(b.namespace, b.name)?.ip;
+          return ia && ib ? [[ia, ib] as [string, string]] : [];
+        }),
+    },
+    { ip: apiHost ?? "127.0.0.1", port: Number(apiPort) },
+    cfg.serviceCidr,
+    log,
+  );
+  const pods: Reflector<Pod> = new Reflector(
+    client,
+    "/api/v1/pods",
+    Pod,
+    (kind, pod) => kubelet.onPod(kind, pod),
+    log,
+  );
+  const pvs: Reflector<PersistentVolume> = new Reflector(
+    client,
+    "/api/v1/persistentvolumes",
+    PersistentVolume,
+    (kind, pv) => {
+      if (kind === "upsert")
+        void recyclePV(client, pv, log).catch((err) => log.warn({ err: String(err) }, "recycle failed"));
+    },
+    log,
+  );
+  for (const r of [services, slices, pvs]) r.start();
+  await Promise.all([services.hasSynced(), slices.hasSynced()]);
+  await proxy.sync();
+  pods.start();
+
+  const server = await listen(
+    controlApp(kubelet, {
+      cut: (a, b) => {
+        cuts.set(cutKey(a, b), [a, b]);
+        proxy.changed();
+      },
+      restore: (a, b) => {
+        cuts.delete(cutKey(a, b));
+        proxy.changed();
+      },
+    }),
+    cfg.controlPort,
+    log,
+  );
+  log.info({ nodes: [...nodes.keys()] }, "node agent ready");
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    server.close();
+    for (const r of [pods, services, slices, pvs]) r.stop();
+    for (const n of nodes.values()) n.heartbeat.stop();
+    await kubelet.shutdown();
+    await removeRules();
+    await removeHostRoutes(cfg.podCidr);
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,14 @@
+// Which images this node can run: the project's own image is this repository's build.
+
+/** Repository part of an image reference, without tag or digest. */
+export function imageRepository(image: string): string {
+  const noDigest = image.split("@")[0] ?? image;
+  const lastSlash = noDigest.lastIndexOf("/");
+  const colon = noDigest.lastIndexOf(":");
+  return colon > lastSlash ? noDigest.slice(0, colon) : noDigest;
+}
+
+export function isProjectImage(image: string): boolean {
+  const repo = imageRepository(image);
+  return repo === "hasan" || repo.endsWith("/hasan");
+}

@@ -1,0 +1,326 @@
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { ApiError, type KubeClient } from "../kube/client.js";
+import type { Container, Pod } from "../kube/schemas.js";
+import { createPodNetwork, deletePodNetwork, podNetworkNames, type PodNetwork } from "../net/pod-network.js";
+import { ContainerRunner } from "./container-runner.js";
+import { containerEnv, expandVars } from "./env.js";
+import { isProjectImage } from "./image.js";
+import { podStatus, type Condition, type PodView } from "./pod-status.js";
+import { PodResources } from "./resources.js";
+import { sandboxScript, type SandboxMount, type TopLevelEntry } from "./sandbox-script.js";
+import { prepareVolumes, VolumeNotReady } from "./volumes.js";
+import type { Logger } from "../../../target/log.js";
+
+export interface WorkerDeps {
+  client: KubeClient;
+  log: Logger;
+  runDir: string;
+  appRoot: string;
+  hostIP: string;
+  topLevel: TopLevelEntry[];
+  allocateIP: () => string;
+  releaseIP: (ip: string) => void;
+  serviceEnv: (namespace: string) => Record<string, string>;
+  networkChanged: () => void;
+}
+
+const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Plays kubelet for one pod: sandbox, volumes, containers, status, graceful termination. */
+export class PodWorker {
+  private net: PodNetwork | undefined;
+  private podIP: string | undefined;
+  private init: ContainerRunner[] = [];
+  private containers: ContainerRunner[] = [];
+  private initDone = false;
+  private readonly startTime = nowIso();
+  private conditions = new Map<string, Condition>();
+  private lastPublished = "";
+  private publishTimer: NodeJS.Timeout | undefined;
+  private terminating: Promise<void> | undefined;
+  private stopped = false;
+  private readonly dir: string;
+  readonly log: Logger;
+
+  constructor(
+    private pod: Pod,
+    private readonly deps: WorkerDeps,
+  ) {
+    this.dir = path.join(deps.runDir, "pods", pod.metadata.uid);
+    this.log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` });
+  }
+
+  get uid(): string {
+    return this.pod.metadata.uid;
+  }
+  get ip(): string | undefined {
+    return this.podIP;
+  }
+  get network(): PodNetwork | undefined {
+    return this.net;
+  }
+  get logDir(): string {
+    const m = this.pod.metadata;
+    return path.join(this.deps.runDir, "logs", "pods", `${m.namespace}_${m.name}_${m.uid}`);
+  }
+  pids(): number[] {
+    return [...this.init, ...this.containers].flatMap((c) => (c.pid ? [c.pid] : []));
+  }
+
+  update(pod: Pod): void {
+    this.pod = pod;
+    if (pod.metadata.deletionTimestamp && !this.terminating) {
+      const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+      void this.terminate(grace, true);
+    }
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.run();
+    } catch (err) {
+      if (!this.stopped) this.log.error({ err: String(err) }, "pod start failed");
+    }
+  }
+
+  private async run(): Promise<void> {
+    const spec = this.pod.spec;
+    const prior = new Map((this.pod.status?.containerStatuses ?? []).map((s) => [s.name, s.restartCount]));
+    // A pod restarted after a node failure continues its restart counts, as after a reboot.
+    const restartsBefore = (name: string) => (prior.has(name) ? (prior.get(name) ?? 0) + 1 : 0);
+    const policy = spec.restartPolicy ?? "Always";
+    const make = (c: Container, initContainer: boolean) =>
+      new ContainerRunner(
+        c,
+        initContainer ? 0 : restartsBefore(c.name),
+        initContainer ? (policy === "Always" ? "OnFailure" : policy) : policy,
+        {
+          script: () => this.writeScript(c),
+          logDir: path.join(this.logDir, c.name),
+          netns: () => this.net?.netns,
+          podIP: () => this.podIP ?? "",
+        },
+        () => this.schedulePublish(),
+        this.log,
+      );
+    this.init = (spec.initContainers ?? []).map((c) => make(c, true));
+    this.containers = spec.containers.map((c) => make(c, false));
+    this.initDone = this.init.length === 0;
+
+    await mkdir(this.dir, { recursive: true });
+    if (spec.hostNetwork) {
+      this.podIP = this.deps.hostIP;
+    } else {
+      const ip = this.deps.allocateIP();
+      this.net = await createPodNetwork(this.uid, ip);
+      this.podIP = ip;
+      this.deps.networkChanged();
+    }
+    this.schedulePublish();
+
+    for (const r of this.init) {
+      if (!(await this.startContainer(r))) return;
+      await r.whenFinal();
+      if (this.stopped) return;
+      if (r.exitCode !== 0) {
+        this.schedulePublish();
+        return;
+      }
+    }
+    this.initDone = true;
+    for (const r of this.containers) await this.startContainer(r);
+    this.schedulePublish();
+  }
+
+  /** Starts a container once its image and volumes are usable; false when the pod is stopping. */
+  private async startContainer(r: ContainerRunner): Promise<boolean> {
+    if (!isProjectImage(r.spec.image)) {
+      r.setWaiting(
+        "ImageNotRunnable",
+        `the local node agent runs only this repository's image (…/hasan:<tag>), not "${r.spec.image}"`,
+      );
+      this.log.warn({ container: r.spec.name, image: r.spec.image }, "image not runnable here");
+      return false;
+    }
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await r.start();
+        return true;
+      } catch (err) {
+        const reason = err instanceof VolumeNotReady ? "ContainerCreating" : "CreateContainerConfigError";
+        r.setWaiting(reason, String(err instanceof Error ? err.message : err));
+        if (attempt % 10 === 0)
+          this.log.info({ container: r.spec.name, err: String(err) }, "container not startable yet");
+        await sleep(Math.min(1000 * 2 ** Math.min(attempt, 3), 5000));
+      }
+    }
+    return false;
+  }
+
+  private async writeScript(c: Container): Promise<string> {
+    const ns = this.pod.metadata.namespace ?? "default";
+    const resources = new PodResources(this.deps.client, ns);
+    const podIP = this.podIP ?? "";
+    // Fetch what the environment refers to, then compute it with the data present.
+    for (const e of c.env ?? []) {
+      if (e.valueFrom?.configMapKeyRef?.name) await resources.configMap(e.valueFrom.configMapKeyRef.name);
+      if (e.valueFrom?.secretKeyRef?.name) await resources.secret(e.valueFrom.secretKeyRef.name);
+    }
+    for (const e of c.envFrom ?? []) {
+      if (e.configMapRef) await resources.configMap(e.configMapRef.name);
+      if (e.secretRef) await resources.secret(e.secretRef.name);
+    }
+    const final = containerEnv(c, {
+      pod: this.pod,
+      podIP,
+      hostIP: this.deps.hostIP,
+      configMaps: resources.configMaps,
+      secrets: resources.secrets,
+      serviceEnv: this.deps.serviceEnv(ns),
+    });
+    if (final.error) throw new Error(final.error);
+    for (const w of final.warnings) this.log.warn({ container: c.name }, w);
+    if (!c.command?.length)
+      throw new Error(`container "${c.name}" has no command; the local node agent needs one`);
+    const argv = [...c.command, ...(c.args ?? [])].map((a) => expandVars(a, final.env));
+
+    const volumes = await prepareVolumes({
+      client: this.deps.client,
+      pod: this.pod,
+      podIP,
+      hostIP: this.deps.hostIP,
+      resources,
+      dir: path.join(this.dir, "volumes"),
+    });
+    const mounts: SandboxMount[] = [
+      { source: this.deps.appRoot, target: "/app", readOnly: true, file: false },
+    ];
+    const hosts = path.join(this.dir, "etc-hosts");
+    await writeFile(
+      hosts,
+      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${podIP}\t${this.pod.metadata.name}\n`,
+    );
+    mounts.push({ source: hosts, target: "/etc/hosts", readOnly: false, file: true });
+    for (const m of c.volumeMounts ?? []) {
+      const base = volumes.get(m.name);
+      if (base === undefined) throw new Error(`volumeMount "${m.name}" refers to no volume`);
+      const source = m.subPath ? path.join(base, m.subPath) : base;
+      if (m.subPath) await mkdir(source, { recursive: true }).catch(() => undefined);
+      const file = (await stat(source)).isFile();
+      mounts.push({ source, target: m.mountPath, readOnly: m.readOnly ?? false, file });
+    }
+    const script = sandboxScript({
+      root: path.join(this.dir, "root", c.name),
+      scratch: path.join(this.dir, "scratch", c.name),
+      hostname: this.pod.spec.hostname ?? this.pod.metadata.name,
+      topLevel: this.deps.topLevel,
+      mounts,
+      workingDir: c.workingDir ?? "/",
+      env: final.env,
+      argv,
+    });
+    const file = path.join(this.dir, `${c.name}.sh`);
+    await writeFile(file, script, { mode: 0o700 });
+    return file;
+  }
+
+  private view(): PodView {
+    return {
+      sandboxReady: this.podIP !== undefined,
+      initDone: this.initDone,
+      init: this.init.map((c) => c.view()),
+      containers: this.containers.map((c) => c.view()),
+      ...(this.podIP ? { podIP: this.podIP } : {}),
+      hostIP: this.deps.hostIP,
+      startTime: this.startTime,
+    };
+  }
+
+  private schedulePublish(): void {
+    if (this.stopped || this.publishTimer) return;
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      void this.publish();
+    }, 100);
+  }
+
+  private async publish(): Promise<void> {
+    if (this.stopped) return;
+    const status = podStatus(this.view(), this.uid, this.conditions, nowIso());
+    this.conditions = new Map(status.conditions.map((c) => [c.type, c]));
+    const body = JSON.stringify(status);
+    if (body === this.lastPublished) return;
+    const m = this.pod.metadata;
+    try {
+      await this.deps.client.raw(
+        "PATCH",
+        `/api/v1/namespaces/${m.namespace}/pods/${m.name}/status`,
+        { status },
+        "strategic",
+      );
+      this.lastPublished = body;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return;
+      this.log.warn({ err: String(err) }, "pod status update failed; retrying");
+      setTimeout(() => this.schedulePublish(), 1000);
+    }
+  }
+
+  /**
+   * Graceful termination: SIGTERM, wait the grace period, SIGKILL; then release the network and,
+   * when the pod object still exists, finalize it (delete with grace 0) as the kubelet does.
+   */
+  terminate(graceSeconds: number, finalize: boolean): Promise<void> {
+    this.terminating ??= (async () => {
+      this.log.info({ graceSeconds }, "terminating pod");
+      await Promise.all([...this.init, ...this.containers].map((c) => c.stop(graceSeconds * 1000)));
+      await this.publish().catch(() => undefined);
+      this.stopped = true;
+      await this.teardown();
+      if (finalize) await finalizePod(this.deps.client, this.pod, this.log);
+    })();
+    return this.terminating;
+  }
+
+  /** Node failure: kill everything at once; nothing is reported to the API server. */
+  async kill(): Promise<void> {
+    this.stopped = true;
+    if (this.publishTimer) clearTimeout(this.publishTimer);
+    await Promise.all([...this.init, ...this.containers].map((c) => c.kill()));
+    await this.teardown();
+  }
+
+  private async teardown(): Promise<void> {
+    if (this.net) {
+      await deletePodNetwork(this.net);
+      this.deps.releaseIP(this.net.ip);
+      this.net = undefined;
+      this.deps.networkChanged();
+    } else {
+      await deletePodNetwork(podNetworkNames(this.uid));
+    }
+    // Volumes of other kinds live elsewhere (PV directories, host paths); only our own are removed.
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 3 }).catch((err) =>
+      this.log.warn({ err: String(err) }, "could not remove pod directory"),
+    );
+  }
+}
+
+/** Deletes a pod object with grace 0, only if it is still the same pod. */
+export async function finalizePod(client: KubeClient, pod: Pod, log: Logger): Promise<void> {
+  const m = pod.metadata;
+  try {
+    await client.raw("DELETE", `/api/v1/namespaces/${m.namespace}/pods/${m.name}`, {
+      apiVersion: "v1",
+      kind: "DeleteOptions",
+      gracePeriodSeconds: 0,
+      preconditions: { uid: m.uid },
+    });
+    log.info({ pod: `${m.namespace}/${m.name}` }, "pod finalized");
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 404 || err.status === 409)) return;
+    log.warn({ err: String(err) }, "pod finalize failed");
+  }
+}
