@@ -1,0 +1,101 @@
+import { parseArgs } from "node:util";
+import { hostname } from "node:os";
+import { z } from "zod";
+import { DEFAULT_IMAGE } from "./reconcile/desired-children.js";
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.:[\]-]*:\d{1,5}$/, "must be HOST:PORT (e.g. 127.0.0.1:8081)")
+  .transform((s) => {
+    const i = s.lastIndexOf(":");
+    return { host: s.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(s.slice(i + 1)) };
+  });
+
+const millis = z.coerce.number().int().min(100, "must be at least 100 ms").max(600_000);
+const bool = z.union([z.boolean(), z.enum(["true", "false"]).transform((s) => s === "true")]);
+
+export const OperatorConfigSchema = z
+  .object({
+    kubeconfig: z.string().min(1).optional(),
+    namespace: z.string().min(1).optional(),
+    leaderElect: bool.default(false),
+    leaderElectionNamespace: z.string().min(1).default("hasan-system"),
+    leaderElectionId: z.string().min(1).default("hasan-operator"),
+    identity: z.string().min(1).default(`${hostname()}_${process.pid}`),
+    metricsAddr: hostPort.default({ host: "127.0.0.1", port: 8081 }),
+    webhookAddr: hostPort.optional(),
+    webhookCert: z.string().min(1).optional(),
+    webhookKey: z.string().min(1).optional(),
+    targetImage: z.string().min(1).default(DEFAULT_IMAGE),
+    agentAddress: z.enum(["pod", "service"]).default("pod"),
+    statusPollSteadyMs: millis.default(5000),
+    statusPollActiveMs: millis.default(1000),
+    workers: z.coerce.number().int().min(1).max(32).default(2),
+  })
+  .superRefine((c, ctx) => {
+    const tls = [c.webhookAddr, c.webhookCert, c.webhookKey];
+    if (tls.some((v) => v !== undefined) && tls.some((v) => v === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["webhookAddr"],
+        message: "--webhook-addr, --webhook-cert and --webhook-key go together",
+      });
+    }
+  });
+export type OperatorConfig = z.infer<typeof OperatorConfigSchema>;
+
+const flags = {
+  kubeconfig: { type: "string" },
+  namespace: { type: "string" },
+  "leader-elect": { type: "boolean" },
+  "leader-election-namespace": { type: "string" },
+  "leader-election-id": { type: "string" },
+  identity: { type: "string" },
+  "metrics-addr": { type: "string" },
+  "webhook-addr": { type: "string" },
+  "webhook-cert": { type: "string" },
+  "webhook-key": { type: "string" },
+  "target-image": { type: "string" },
+  "agent-address": { type: "string" },
+  "status-poll-steady-ms": { type: "string" },
+  "status-poll-active-ms": { type: "string" },
+  workers: { type: "string" },
+} as const;
+
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envName = (flag: string) => `HASAN_OPERATOR_${flag.toUpperCase().replace(/-/g, "_")}`;
+
+export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS] [--leader-elect]
+       [--leader-election-namespace NS] [--leader-election-id NAME] [--identity ID]
+       [--metrics-addr HOST:PORT] [--webhook-addr HOST:PORT --webhook-cert FILE --webhook-key FILE]
+       [--target-image IMAGE] [--agent-address pod|service]
+       [--status-poll-steady-ms MS] [--status-poll-active-ms MS] [--workers N]
+Every flag can also come from HASAN_OPERATOR_<FLAG> (e.g. HASAN_OPERATOR_NAMESPACE); flags win.`;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Flags first, then HASAN_OPERATOR_* environment variables, validated together. */
+export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: flags, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message}\n${usage}`);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const flag of Object.keys(flags)) {
+    const v = values[flag] ?? env[envName(flag)];
+    if (v !== undefined && v !== "") raw[camel(flag)] = v;
+  }
+  const parsed = OperatorConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (i) => `  --${kebab(String(i.path[0] ?? "arguments"))}: ${i.message}`,
+    );
+    throw new ConfigError(`invalid arguments:\n${lines.join("\n")}\n${usage}`);
+  }
+  return parsed.data;
+}

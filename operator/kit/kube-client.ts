@@ -1,0 +1,195 @@
+import https from "node:https";
+import http from "node:http";
+import { KubeConfig } from "@kubernetes/client-node";
+import { resourcePath } from "./resources.js";
+
+/** An error answer of the API server (the Status object's code, reason and message). */
+export class KubeApiError extends Error {
+  override name = "KubeApiError";
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export function isNotFound(e: unknown): boolean {
+  return e instanceof KubeApiError && e.code === 404;
+}
+export function isConflict(e: unknown): boolean {
+  return e instanceof KubeApiError && e.code === 409;
+}
+
+export interface KubeObjectLike {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export interface ListResult<T> {
+  metadata: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+interface RequestOptions {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  timeoutMs?: number;
+}
+
+/**
+ * A thin JSON client for the Kubernetes API over node:https, authenticated from a KubeConfig.
+ * Objects stay plain JSON end to end (the generated model classes drop fields they do not know).
+ */
+export class KubeClient {
+  private readonly agent: https.Agent;
+
+  constructor(readonly kubeConfig: KubeConfig) {
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
+  }
+
+  static fromOptions(o: { kubeconfig?: string }): KubeClient {
+    const kc = new KubeConfig();
+    if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+    else kc.loadFromDefault();
+    return new KubeClient(kc);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  async request<T>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error("kubeconfig has no current cluster");
+    const url = new URL(cluster.server.replace(/\/$/, "") + path);
+    for (const [k, v] of Object.entries(o.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const opts: https.RequestOptions = { method, headers: { accept: "application/json" } };
+    await this.kubeConfig.applyToHTTPSOptions(opts);
+    const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+    const headers = (opts.headers ?? {}) as Record<string, string>;
+    if (payload !== undefined) {
+      headers["content-type"] = o.contentType ?? "application/json";
+      headers["content-length"] = String(Buffer.byteLength(payload));
+    }
+    const lib = url.protocol === "http:" ? http : https;
+    return await new Promise<T>((resolve, reject) => {
+      const req = lib.request(
+        url,
+        { ...opts, headers, agent: url.protocol === "http:" ? undefined : this.agent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", reject);
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            let body: unknown = text;
+            try {
+              body = text ? JSON.parse(text) : undefined;
+            } catch {
+              // non-JSON body: keep the text
+            }
+            const code = res.statusCode ?? 0;
+            if (code >= 200 && code < 300) return resolve(body as T);
+            const status = (typeof body === "object" && body ? body : {}) as {
+              reason?: string;
+              message?: string;
+            };
+            reject(
+              new KubeApiError(
+                code,
+                status.reason ?? "",
+                `${method} ${path}: ${status.message ?? text}`,
+                body,
+              ),
+            );
+          });
+        },
+      );
+      req.setTimeout(o.timeoutMs ?? 30_000, () => req.destroy(new Error(`${method} ${path}: timed out`)));
+      req.on("error", reject);
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  get<T>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T> {
+    return this.request<T>("GET", resourcePath(apiVersion, kind, namespace, name));
+  }
+
+  async getOrUndefined<T>(apiVersion: string, kind: string, namespace: string | undefined, name: string) {
+    try {
+      return await this.get<T>(apiVersion, kind, namespace, name);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  list<T>(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    query: { labelSelector?: string; fieldSelector?: string; resourceVersion?: string } = {},
+  ): Promise<ListResult<T>> {
+    return this.request<ListResult<T>>("GET", resourcePath(apiVersion, kind, namespace), { query });
+  }
+
+  create<T extends KubeObjectLike>(obj: T): Promise<T> {
+    return this.request<T>("POST", resourcePath(obj.apiVersion!, obj.kind!, obj.metadata?.namespace), {
+      body: obj,
+    });
+  }
+
+  replace<T extends KubeObjectLike>(obj: T): Promise<T> {
+    const m = obj.metadata ?? {};
+    return this.request<T>("PUT", resourcePath(obj.apiVersion!, obj.kind!, m.namespace, m.name), {
+      body: obj,
+    });
+  }
+
+  /** Server-side apply under one field manager. */
+  apply<T extends KubeObjectLike>(obj: T, fieldManager: string, force = true): Promise<T> {
+    const m = obj.metadata ?? {};
+    return this.request<T>("PATCH", resourcePath(obj.apiVersion!, obj.kind!, m.namespace, m.name), {
+      body: obj,
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager, force },
+    });
+  }
+
+  mergePatch<T>(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    subresource?: "status",
+  ): Promise<T> {
+    const path = resourcePath(apiVersion, kind, namespace, name) + (subresource ? `/${subresource}` : "");
+    return this.request<T>("PATCH", path, { body: patch, contentType: "application/merge-patch+json" });
+  }
+
+  /** Deletes; a missing object counts as deleted. */
+  async delete(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    o: { propagationPolicy?: "Background" | "Foreground" | "Orphan"; uid?: string } = {},
+  ): Promise<void> {
+    const body: Record<string, unknown> = { kind: "DeleteOptions", apiVersion: "v1" };
+    if (o.propagationPolicy) body.propagationPolicy = o.propagationPolicy;
+    if (o.uid) body.preconditions = { uid: o.uid };
+    try {
+      await this.request("DELETE", resourcePath(apiVersion, kind, namespace, name), { body });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+}

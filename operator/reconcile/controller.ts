@@ -1,0 +1,410 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "../../target/log.js";
+import type { HASanTargetStatus } from "../api/status.js";
+import { API_VERSION, FINALIZER, HASanTargetSchema, KIND, type HASanTarget } from "../api/target.js";
+import type { OperatorMetrics } from "../http/metrics.js";
+import { ResilientInformer, type CacheLifecycle } from "../kit/informer.js";
+import { isNotFound, type KubeClient } from "../kit/kube-client.js";
+import { WorkQueue, type WorkResult } from "../kit/work-queue.js";
+import { AgentStatusCache, resolveSplitBrain, type AgentRead } from "../status/agent-client.js";
+import {
+  conditionsFrom,
+  nodeTransitions,
+  stampConditions,
+  statusEqual,
+  wasEverSynchronized,
+} from "../status/conditions.js";
+import { recordEvent } from "../status/events.js";
+import type { ObservedNode, ObservedPair } from "../status/observed.js";
+import {
+  agentUrl,
+  observeNode,
+  shouldReadAgent,
+  type AgentAddressMode,
+  type PodView,
+  type ServiceView,
+} from "../status/observe.js";
+import { pairFacts } from "../status/pair-facts.js";
+import { evictionDecision } from "../webhook/eviction-decision.js";
+import { applyAll } from "./apply.js";
+import {
+  CHAP_USER_KEY,
+  MUTUAL_USER_KEY,
+  desiredChildren,
+  iqnOf,
+  persistentVolumeName,
+  type KubeObject,
+  type ObservedForChildren,
+} from "./desired-children.js";
+import { addFinalizer, finalize, removeFinalizer } from "./finalizer.js";
+import {
+  APP_TARGET,
+  FIELD_MANAGER,
+  LABEL_APP,
+  LABEL_TARGET,
+  NODE_NAMES,
+  childName,
+  type NodeName,
+} from "./names.js";
+import { podAction } from "./pod-action.js";
+import { pruneChildren } from "./prune.js";
+
+export interface ControllerOptions {
+  /** one namespace, or all when unset */
+  namespace?: string;
+  image: string;
+  agentAddress: AgentAddressMode;
+  /** status poll period while both nodes are Working */
+  steadyPollMs: number;
+  /** status poll period while anything is not Working */
+  activePollMs: number;
+  identity: string;
+  workers?: number;
+}
+
+interface RawTarget {
+  apiVersion: string;
+  kind: string;
+  metadata: HASanTarget["metadata"];
+  spec?: unknown;
+  status?: HASanTargetStatus;
+}
+
+interface SecretView {
+  data?: Record<string, string>;
+}
+
+const decode = (b64: string | undefined) =>
+  b64 ? Buffer.from(b64, "base64").toString("utf8").trim() : undefined;
+
+/** The HASanTarget controller: caches, a keyed queue and one idempotent reconcile pass per key. */
+export class HASanTargetController {
+  readonly targets: ResilientInformer<RawTarget>;
+  readonly pods: ResilientInformer<PodView>;
+  readonly services: ResilientInformer<ServiceView>;
+  readonly pvcs: ResilientInformer<PodView>;
+  readonly queue: WorkQueue;
+  readonly agents = new AgentStatusCache();
+  private readonly splitBrainPosted = new Map<string, number>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly o: ControllerOptions,
+    private readonly log: Logger,
+    private readonly metrics: OperatorMetrics,
+  ) {
+    const ns = o.namespace;
+    const selector = `${LABEL_APP}=${APP_TARGET}`;
+    this.targets = new ResilientInformer(client, { apiVersion: API_VERSION, kind: KIND, namespace: ns }, log);
+    this.pods = new ResilientInformer(
+      client,
+      { apiVersion: "v1", kind: "Pod", namespace: ns, labelSelector: selector },
+      log,
+    );
+    this.services = new ResilientInformer(
+      client,
+      { apiVersion: "v1", kind: "Service", namespace: ns, labelSelector: selector },
+      log,
+    );
+    this.pvcs = new ResilientInformer(
+      client,
+      { apiVersion: "v1", kind: "PersistentVolumeClaim", namespace: ns, labelSelector: selector },
+      log,
+    );
+    this.queue = new WorkQueue((key) => this.reconcileKey(key), {
+      concurrency: o.workers ?? 2,
+      onError: (key, err, retryInMs) =>
+        this.log.warn({ target: key, err: String(err), retryInMs }, "reconcile failed"),
+    });
+    this.targets.on((_e, t) => this.queue.add(`${t.metadata.namespace}/${t.metadata.name}`));
+    const enqueueOwner = (
+      _e: unknown,
+      obj: { metadata: { namespace: string; labels?: Record<string, string> } },
+    ) => {
+      const target = obj.metadata.labels?.[LABEL_TARGET];
+      if (target) this.queue.add(`${obj.metadata.namespace}/${target}`);
+    };
+    this.pods.on(enqueueOwner);
+    this.services.on(enqueueOwner);
+    this.pvcs.on(enqueueOwner);
+  }
+
+  informers(): CacheLifecycle[] {
+    return [this.targets, this.pods, this.services, this.pvcs];
+  }
+
+  synced(): boolean {
+    return this.informers().every((i) => i.hasSynced());
+  }
+
+  async startCaches(): Promise<void> {
+    await Promise.all(this.informers().map((i) => i.start()));
+    await Promise.all(this.informers().map((i) => i.waitForSync()));
+  }
+
+  /** Starts reconciling (the leader only); every known target is queued once. */
+  startWorkers(): void {
+    this.queue.start();
+    for (const t of this.targets.list()) this.queue.add(`${t.metadata.namespace}/${t.metadata.name}`);
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.stop();
+    await Promise.all(this.informers().map((i) => i.stop()));
+  }
+
+  private async reconcileKey(key: string): Promise<WorkResult> {
+    const started = process.hrtime.bigint();
+    const [namespace = "", name = ""] = key.split("/");
+    const log = this.log.child({ namespace, name });
+    let ok = false;
+    try {
+      const result = await this.reconcile(namespace, name, log);
+      ok = true;
+      return result;
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.metrics.observeReconcile(key, seconds, ok);
+      log.debug({ seconds, ok }, "reconcile pass");
+    }
+  }
+
+  async reconcile(namespace: string, name: string, log: Logger): Promise<WorkResult> {
+    const raw = this.targets.get(name, namespace);
+    if (!raw) {
+      this.metrics.forgetTarget(`${namespace}/${name}`);
+      return {};
+    }
+    const parsed = HASanTargetSchema.safeParse(raw);
+    if (raw.metadata.deletionTimestamp) {
+      if ((raw.metadata.finalizers ?? []).includes(FINALIZER)) {
+        const t = parsed.success ? parsed.data : (raw as HASanTarget);
+        const done = await finalize(this.client, t);
+        await removeFinalizer(this.client, t);
+        log.info({ done }, "cleaned up after deletion");
+      }
+      return {};
+    }
+    if (!parsed.success) {
+      const issues = parsed.error.issues
+        .map((i) => `spec.${i.path.slice(1).join(".")}: ${i.message}`)
+        .join("; ");
+      await this.writeStatus(raw as HASanTarget, this.unknownPair(raw, issues), undefined, log);
+      return {};
+    }
+    const t = parsed.data as HASanTarget;
+    if (!(t.metadata.finalizers ?? []).includes(FINALIZER)) {
+      await addFinalizer(this.client, t);
+      return {}; // the update comes back through the informer
+    }
+
+    // Observe.
+    const serviceIPs: Partial<Record<NodeName, string>> = {};
+    const pods: Partial<Record<NodeName, PodView>> = {};
+    for (const n of NODE_NAMES) {
+      const ip = this.services.get(childName.service(t.metadata, n), namespace)?.spec?.clusterIP;
+      if (ip && ip !== "None") serviceIPs[n] = ip;
+      const pod = this.pods.get(childName.pod(t.metadata, n), namespace);
+      if (pod) pods[n] = pod;
+    }
+    const reads = await Promise.all(
+      NODE_NAMES.map(async (n): Promise<AgentRead | undefined> => {
+        const url = agentUrl(this.o.agentAddress, pods[n], serviceIPs[n]);
+        if (!url || !shouldReadAgent(pods[n])) return undefined;
+        return await this.agents.get(url, Math.min(500, this.o.activePollMs / 2));
+      }),
+    );
+    const nodes = NODE_NAMES.map((n, i) => observeNode(n, pods[n], serviceIPs[n], reads[i])) as [
+      ObservedNode,
+      ObservedNode,
+    ];
+    const facts = pairFacts(nodes);
+    let specError: string | undefined;
+    let chap: ObservedForChildren["chap"];
+    try {
+      chap = await this.readChap(t);
+    } catch (e) {
+      specError = (e as Error).message;
+    }
+
+    // Apply.
+    const peerSecretData = await this.peerSecretData(t);
+    const desired = desiredChildren(
+      t,
+      { serviceIPs, peerSecretData, chap, bothWorking: facts.bothWorking },
+      { image: this.o.image },
+    );
+    let applyError = await applyAll(
+      this.client,
+      desired.filter((d) => d.kind !== "Pod"),
+    );
+    const ever = facts.bothWorking || wasEverSynchronized(t.status?.conditions);
+    for (const d of desired.filter((x) => x.kind === "Pod")) {
+      const node = d.metadata.labels?.["hasan.dev/node"] as NodeName;
+      const existing = pods[node];
+      const mayDisrupt =
+        evictionDecision(
+          {
+            name: d.metadata.name,
+            namespace,
+            labels: d.metadata.labels ?? {},
+            phase: existing?.status?.phase,
+          },
+          { nodes, everSynchronized: ever },
+        ).allowed ||
+        (facts.serving.length === 0 && !ever);
+      const action = podAction(d, existing, mayDisrupt);
+      if (action.kind === "create") {
+        applyError = (await applyAll(this.client, [d])) ?? applyError;
+        log.info({ pod: d.metadata.name }, "created target pod");
+      } else if (action.kind === "replace") {
+        await this.client.delete("v1", "Pod", namespace, d.metadata.name);
+        log.info({ pod: d.metadata.name, why: action.why }, "replacing target pod");
+        break; // one node at a time
+      } else if (action.kind === "wait") {
+        log.debug({ pod: d.metadata.name, why: action.why }, "pod waits");
+      }
+    }
+    const pruned = await pruneChildren(this.client, t, desired);
+    if (pruned.length) log.info({ pruned }, "pruned children no longer desired");
+
+    await this.resolveSplitBrain(t, nodes, log);
+
+    // Status.
+    const pair: ObservedPair = { generation: t.metadata.generation ?? 0, nodes, specError, applyError };
+    if (t.spec.splitBrainResolution) pair.splitBrainDiscard = t.spec.splitBrainResolution.discard;
+    const pvApplied = desired.some((d) => d.kind === "PersistentVolume");
+    await this.writeStatus(t, pair, pvApplied ? persistentVolumeName(t) : undefined, log);
+    this.metrics.setNodeStates(`${namespace}/${name}`, facts.states);
+    return { requeueAfterMs: facts.bothWorking ? this.o.steadyPollMs : this.o.activePollMs };
+  }
+
+  private unknownPair(raw: RawTarget, specError: string): ObservedPair {
+    return {
+      generation: raw.metadata.generation ?? 0,
+      nodes: [{ name: "a" }, { name: "b" }],
+      specError,
+    };
+  }
+
+  private async readChap(t: HASanTarget): Promise<ObservedForChildren["chap"]> {
+    const ref = t.spec.auth?.chapSecretRef;
+    if (!ref) return undefined;
+    const secret = await this.client.getOrUndefined<SecretView>(
+      "v1",
+      "Secret",
+      t.metadata.namespace,
+      ref.name,
+    );
+    if (!secret) throw new Error(`spec.auth.chapSecretRef: secret ${ref.name} not found`);
+    const username = decode(secret.data?.[CHAP_USER_KEY]);
+    if (!username) throw new Error(`spec.auth.chapSecretRef: secret ${ref.name} has no ${CHAP_USER_KEY}`);
+    const mutualUsername = decode(secret.data?.[MUTUAL_USER_KEY]);
+    if (t.spec.auth?.mutual && !mutualUsername) {
+      throw new Error(`spec.auth.mutual: secret ${ref.name} has no ${MUTUAL_USER_KEY}`);
+    }
+    return mutualUsername ? { username, mutualUsername } : { username };
+  }
+
+  /** The generated peer secret's value: whatever exists (never regenerated), else 32 fresh random bytes. */
+  private async peerSecretData(t: HASanTarget): Promise<string> {
+    if (t.spec.replication?.peerSecretRef) return "";
+    const name = childName.peerSecret(t.metadata);
+    const existing = await this.client.getOrUndefined<SecretView>("v1", "Secret", t.metadata.namespace, name);
+    const current = existing?.data?.secret;
+    if (current) return current;
+    return Buffer.from(randomBytes(32).toString("hex")).toString("base64");
+  }
+
+  private async resolveSplitBrain(
+    t: HASanTarget,
+    nodes: readonly ObservedNode[],
+    log: Logger,
+  ): Promise<void> {
+    const discard = t.spec.splitBrainResolution?.discard;
+    if (!discard) return;
+    const split = nodes.filter((n) => n.agent?.replication?.state === "SplitBrain");
+    if (split.length === 0) return;
+    const key = `${t.metadata.uid}/${discard}`;
+    if (Date.now() - (this.splitBrainPosted.get(key) ?? 0) < 10_000) return;
+    this.splitBrainPosted.set(key, Date.now());
+    const target = split.find((n) => n.name === discard) ?? split[0]!;
+    const pod = this.pods.get(childName.pod(t.metadata, target.name), t.metadata.namespace);
+    const ip = this.services.get(childName.service(t.metadata, target.name), t.metadata.namespace)?.spec
+      ?.clusterIP;
+    const url = agentUrl(this.o.agentAddress, pod, ip);
+    if (!url) return;
+    try {
+      const message = await resolveSplitBrain(url, discard);
+      log.warn({ discard, message }, "split brain resolution sent");
+      await recordEvent(
+        this.client,
+        t,
+        "Warning",
+        "SplitBrainResolution",
+        `discarding node ${discard}: ${message}`,
+        this.o.identity,
+      );
+    } catch (e) {
+      log.error({ discard, err: String(e) }, "split brain resolution failed");
+    }
+  }
+
+  /** One status write per pass, and only when something other than transition times changed. */
+  private async writeStatus(
+    t: HASanTarget,
+    pair: ObservedPair,
+    pvName: string | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const previous = t.status;
+    const computed = conditionsFrom(pair, previous?.conditions);
+    const portals = pair.nodes.map((n) => n.portal).filter((p): p is string => !!p);
+    const next: HASanTargetStatus = {
+      observedGeneration: pair.generation,
+      phase: computed.phase,
+      conditions: stampConditions(computed.conditions, previous?.conditions, pair.generation, new Date()),
+      nodes: computed.nodes,
+    };
+    if (t.spec && typeof t.spec === "object" && "capacity" in t.spec) next.iqn = iqnOf(t);
+    if (portals.length) next.portals = portals;
+    if (pvName) next.persistentVolumeName = pvName;
+    if (computed.syncProgress) next.syncProgress = computed.syncProgress;
+    if (statusEqual(previous, next)) return;
+    const patch: Record<string, unknown> = { ...next };
+    for (const k of Object.keys(previous ?? {})) if (!(k in next)) patch[k] = null;
+    try {
+      await this.client.mergePatch(
+        API_VERSION,
+        KIND,
+        t.metadata.namespace,
+        t.metadata.name,
+        { status: patch },
+        "status",
+      );
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    this.metrics.statusWrites.inc();
+    for (const tr of nodeTransitions(previous?.nodes, next.nodes ?? [])) {
+      const warn = ["Failed", "SplitBrain", "Unknown"].includes(tr.to);
+      const message = `node ${tr.node}: ${tr.from} → ${tr.to}${tr.message ? ` (${tr.message})` : ""}`;
+      log.info({ node: tr.node, from: tr.from, to: tr.to }, "node state changed");
+      try {
+        await recordEvent(
+          this.client,
+          t,
+          warn ? "Warning" : "Normal",
+          "NodeStateChanged",
+          message,
+          this.o.identity,
+        );
+      } catch (e) {
+        log.warn({ err: String(e) }, "could not record event");
+      }
+    }
+  }
+}
+
+export { FIELD_MANAGER, type KubeObject };

@@ -1,0 +1,29 @@
+import { ANNOTATION_TEMPLATE_HASH } from "./names.js";
+import type { KubeObject } from "./desired-children.js";
+
+export interface ExistingPod {
+  metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
+}
+
+export type PodAction =
+  { kind: "create" } | { kind: "keep" } | { kind: "wait"; why: string } | { kind: "replace"; why: string };
+
+/**
+ * What to do with one target pod. Pod specs are immutable, so a changed template means delete and
+ * re-create; that happens only when taking this node down is safe right now (mayDisrupt), so a spec
+ * change rolls through the pair one node at a time, waiting for Working in between.
+ */
+export function podAction(
+  desired: KubeObject,
+  existing: ExistingPod | undefined,
+  mayDisrupt: boolean,
+): PodAction {
+  if (!existing) return { kind: "create" };
+  if (existing.metadata.deletionTimestamp) return { kind: "wait", why: "pod is terminating" };
+  const want = desired.metadata.annotations?.[ANNOTATION_TEMPLATE_HASH];
+  const have = existing.metadata.annotations?.[ANNOTATION_TEMPLATE_HASH];
+  if (want === have) return { kind: "keep" };
+  if (!mayDisrupt)
+    return { kind: "wait", why: "pod template changed; waiting until the pair can spare this node" };
+  return { kind: "replace", why: `pod template changed (${have ?? "none"} → ${want})` };
+}

@@ -1,0 +1,60 @@
+import { API_VERSION, KIND } from "../api/target.js";
+import type { HASanTargetStatus } from "../api/status.js";
+import type { KubeClient } from "../kit/kube-client.js";
+import { NODE_NAMES, childName } from "../reconcile/names.js";
+import { wasEverSynchronized } from "../status/conditions.js";
+import type { AgentStatusCache } from "../status/agent-client.js";
+import type { ObservedNode } from "../status/observed.js";
+import {
+  agentUrl,
+  observeNode,
+  shouldReadAgent,
+  type AgentAddressMode,
+  type PodView,
+  type ServiceView,
+} from "../status/observe.js";
+import type { EvictedPod, PairLiveStatus } from "./eviction-decision.js";
+import { targetOfPod } from "./eviction-decision.js";
+
+/** Live state of a pod's pair for an eviction review: pods and Services read now, agents asked within maxAgeMs. */
+export class LivePairReader {
+  constructor(
+    private readonly client: KubeClient,
+    private readonly agents: AgentStatusCache,
+    private readonly agentAddress: AgentAddressMode,
+    private readonly maxAgeMs = 1000,
+  ) {}
+
+  async pod(namespace: string, name: string): Promise<EvictedPod | undefined> {
+    const pod = await this.client.getOrUndefined<PodView>("v1", "Pod", namespace, name);
+    if (!pod) return undefined;
+    return { name, namespace, labels: pod.metadata.labels ?? {}, phase: pod.status?.phase };
+  }
+
+  async pair(pod: EvictedPod): Promise<PairLiveStatus | undefined> {
+    const who = targetOfPod(pod);
+    if (!who) return undefined;
+    const target = await this.client.getOrUndefined<{
+      metadata: { name: string; namespace: string };
+      status?: HASanTargetStatus;
+    }>(API_VERSION, KIND, pod.namespace, who.target);
+    if (!target) return undefined;
+    const meta = { ...target.metadata, uid: "" };
+    const nodes = await Promise.all(
+      NODE_NAMES.map(async (n): Promise<ObservedNode> => {
+        const [p, svc] = await Promise.all([
+          this.client.getOrUndefined<PodView>("v1", "Pod", pod.namespace, childName.pod(meta, n)),
+          this.client.getOrUndefined<ServiceView>("v1", "Service", pod.namespace, childName.service(meta, n)),
+        ]);
+        const ip = svc?.spec?.clusterIP;
+        const url = agentUrl(this.agentAddress, p, ip);
+        const read = url && shouldReadAgent(p) ? await this.agents.get(url, this.maxAgeMs) : undefined;
+        return observeNode(n, p, ip, read);
+      }),
+    );
+    return {
+      nodes: nodes as [ObservedNode, ObservedNode],
+      everSynchronized: wasEverSynchronized(target.status?.conditions),
+    };
+  }
+}
