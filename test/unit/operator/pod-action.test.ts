@@ -1,0 +1,34 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { podAction } from "../../../operator/reconcile/pod-action.js";
+import type { KubeObject } from "../../../operator/reconcile/desired-children.js";
+
+const desired: KubeObject = {
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "data-a", annotations: { "hasan.dev/template-hash": "new" } },
+};
+const pod = (hash: string, deleting = false) => ({
+  metadata: {
+    name: "data-a",
+    annotations: { "hasan.dev/template-hash": hash },
+    ...(deleting ? { deletionTimestamp: "2026-01-01T00:00:00Z" } : {}),
+  },
+});
+
+test("a missing pod is created (a deleted pod comes back)", () => {
+  assert.equal(podAction(desired, undefined, false).kind, "create");
+});
+
+test("an unchanged pod is left alone: no churn", () => {
+  assert.equal(podAction(desired, pod("new"), true).kind, "keep");
+});
+
+test("a changed template replaces the pod only when the pair can spare it", () => {
+  assert.equal(podAction(desired, pod("old"), false).kind, "wait");
+  assert.equal(podAction(desired, pod("old"), true).kind, "replace");
+});
+
+test("a terminating pod is waited for, not re-created on top", () => {
+  assert.equal(podAction(desired, pod("new", true), true).kind, "wait");
+});
