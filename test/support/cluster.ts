@@ -21,6 +21,8 @@ export interface PodRef {
 export interface Cluster {
   kubeconfig: string;
   kubernetesVersion: string;
+  /** Path of the kubectl binary (for commands a test runs in the background, such as a drain). */
+  kubectlBinary: string;
   runDir: string;
   /** Runs kubectl against the cluster; never throws for a non-zero exit. */
   kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<RunResult>;
@@ -114,6 +116,7 @@ async function connect(): Promise<Cluster> {
   const cluster: Cluster = {
     kubeconfig: p.kubeconfig,
     kubernetesVersion: p.kubernetesVersion,
+    kubectlBinary: p.kubectl,
     runDir: p.runDir,
     kubectl,
     async kubectlOk(args, opts) {
