@@ -566,8 +566,8 @@ class PairNodeImpl implements PairNode {
     this.conn = c;
     this.deciding = true;
     const mailbox = new Mailbox();
-    c.onMessage = (m) => this.onPeerMessage(c, m, mailbox);
     c.onClosed = (reason) => this.onConnectionClosed(c, reason);
+    c.setHandler((m) => this.onPeerMessage(c, m, mailbox));
     // The old connection's loss needs no witness: the partner is back.
     old?.close("replaced by a new connection from the partner");
     this.notifyChange();
@@ -891,6 +891,9 @@ class PairNodeImpl implements PairNode {
       // The receiver has it durably: the bit may go (lazily on disk).
       this.outOfSync.clear(r);
       if (!this.hot.has(r)) this.store.clearLazy(r);
+      // Persisting clears as we go (one shared fsync for the chunks in flight) lets a restarted
+      // resync skip what was already copied.
+      await this.store.flush();
       this.stats.resyncedBytes += length;
       if (this.resync) this.resync.doneBytes += length;
     } finally {
@@ -909,6 +912,7 @@ class PairNodeImpl implements PairNode {
     await this.flushForResync();
     this.outOfSync.clear(r);
     this.store.clearLazy(r);
+    await this.store.flush();
     this.stats.resyncedBytes += m.data.length;
     if (this.resync) this.resync.doneBytes += m.data.length;
   }

@@ -64,8 +64,9 @@ interface Pending {
 }
 
 export class PeerConnection {
-  /** Called for every authenticated message that is not a heartbeat or a reply. */
-  onMessage: (m: Message) => void = () => undefined;
+  private handler: ((m: Message) => void) | null = null;
+  /** Messages that arrived before a handler was set (they can share a TCP segment with the last hello). */
+  private early: Message[] = [];
   /** Called once when the link is gone. */
   onClosed: (reason: string) => void = () => undefined;
   readonly ready: Promise<void>;
@@ -158,6 +159,14 @@ export class PeerConnection {
     });
   }
 
+  /** Sets the handler for every authenticated message that is not a heartbeat or a reply. */
+  setHandler(fn: (m: Message) => void): void {
+    this.handler = fn;
+    const early = this.early;
+    this.early = [];
+    for (const m of early) if (!this.closed) fn(m);
+  }
+
   /** Starts heartbeats and loss detection (after authentication). */
   private startLiveness(): void {
     this.timers.push(
@@ -235,7 +244,8 @@ export class PeerConnection {
         return;
       }
       default:
-        this.onMessage(m);
+        if (this.handler) this.handler(m);
+        else this.early.push(m);
     }
   }
 

@@ -256,7 +256,7 @@ export class DirtyRegionStore {
       await this.fh.write(snapshot.bytes, start, end - start, start);
     }
     if (pages.length > 0) await this.fh.datasync();
-    this.onDiskBefore = snapshot.bytes;
+    this.onDiskBefore = Uint8Array.from(snapshot.bytes);
     // Only bits set in the snapshot became durable; later sets wait for the next flush.
     this.onDisk = snapshot;
   }

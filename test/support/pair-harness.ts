@@ -72,6 +72,11 @@ export class PairHarness {
     this.proxyPort = await this.proxy.start();
   }
 
+  /** Node b's peer listen port (behind the proxy). */
+  peerListenPort(): number {
+    return this.ports.bPeer;
+  }
+
   lunPath(n: Node): string {
     return join(this.dir, n, "lun.img");
   }
