@@ -1,0 +1,150 @@
+// The operator against the real API server: children with owner references, re-creation of deleted
+// pods, pruning of children the spec no longer asks for, status, cleanup on deletion.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { OperatorHarness, type Child } from "./operator-harness.js";
+
+let h: OperatorHarness;
+const name = "vol";
+
+before(async () => {
+  h = await OperatorHarness.create("hst-children");
+  await h.startOperator();
+});
+
+after(async () => {
+  await h?.cleanup();
+});
+
+const owned = (c: Child | undefined, uid: string) =>
+  !!c && (c.metadata.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
+
+test("a HASanTarget gets two pods on different nodes, PVCs, Services, RBAC, witness Lease, PDB and its PV", () =>
+  h.guard(async () => {
+    const t = await h.applyTarget(name, {
+      capacity: "64Mi",
+      export: { persistentVolume: { reclaimPolicy: "Delete" } },
+    });
+    const uid = t.metadata.uid;
+    const expected: [string, string, string][] = [
+      ["v1", "ServiceAccount", `${name}-target`],
+      ["rbac.authorization.k8s.io/v1", "Role", `${name}-target`],
+      ["rbac.authorization.k8s.io/v1", "RoleBinding", `${name}-target`],
+      ["coordination.k8s.io/v1", "Lease", `${name}-witness`],
+      ["v1", "Secret", `${name}-peer`],
+      ["v1", "Service", `${name}-a`],
+      ["v1", "Service", `${name}-b`],
+      ["v1", "PersistentVolumeClaim", `${name}-a-data`],
+      ["v1", "PersistentVolumeClaim", `${name}-b-data`],
+      ["v1", "Pod", `${name}-a`],
+      ["v1", "Pod", `${name}-b`],
+      ["policy/v1", "PodDisruptionBudget", name],
+    ];
+    for (const [apiVersion, kind, child] of expected) {
+      await h.waitFor(`${kind} ${child} owned by the target`, async () =>
+        owned(await h.child(apiVersion, kind, child), uid),
+      );
+    }
+    const secret = await h.child("v1", "Secret", `${name}-peer`);
+    assert.equal(Buffer.from(secret!.data!.secret!, "base64").length, 64, "32 random bytes, hex encoded");
+
+    const pv = await h.waitFor("exported PV", async () =>
+      h.child("v1", "PersistentVolume", `hasan-${h.namespace}-${name}`, true),
+    );
+    assert.equal(pv.metadata.ownerReferences, undefined);
+    assert.equal(pv.metadata.labels?.["hasan.dev/namespace"], h.namespace);
+    const svcA = await h.child("v1", "Service", `${name}-a`);
+    const svcB = await h.child("v1", "Service", `${name}-b`);
+    const ipA = (svcA!.spec as { clusterIP: string }).clusterIP;
+    const ipB = (svcB!.spec as { clusterIP: string }).clusterIP;
+    const iscsi = (pv.spec as { iscsi: { targetPortal: string; portals: string[]; iqn: string } }).iscsi;
+    assert.equal(iscsi.targetPortal, `${ipA}:3260`);
+    assert.deepEqual(iscsi.portals, [`${ipB}:3260`]);
+    assert.equal(iscsi.iqn, `iqn.2024-01.dev.hasan:${h.namespace}.${name}`);
+
+    const nodes = await h.waitFor("both pods scheduled", async () => {
+      const a = (await h.child("v1", "Pod", `${name}-a`))?.spec?.nodeName as string | undefined;
+      const b = (await h.child("v1", "Pod", `${name}-b`))?.spec?.nodeName as string | undefined;
+      return a && b ? [a, b] : undefined;
+    });
+    assert.notEqual(nodes[0], nodes[1], "anti-affinity puts a and b on different nodes");
+
+    const status = await h.waitFor("status with portals and nodes", async () => {
+      const s = (await h.target(name))?.status;
+      return s?.portals?.length === 2 && s.nodes?.length === 2 && s.persistentVolumeName ? s : undefined;
+    });
+    assert.deepEqual(status.portals, [`${ipA}:3260`, `${ipB}:3260`]);
+    assert.equal(status.iqn, `iqn.2024-01.dev.hasan:${h.namespace}.${name}`);
+    const types = (status.conditions ?? []).map((c) => c.type).sort();
+    assert.deepEqual(types, [
+      "Degraded",
+      "DisruptionAllowed",
+      "Ready",
+      "Resyncing",
+      "SplitBrain",
+      "Synchronized",
+    ]);
+    for (const c of status.conditions ?? []) assert.equal(c.observedGeneration, 1);
+  }));
+
+test("a deleted pod is re-created", () =>
+  h.guard(async () => {
+    const before = await h.child("v1", "Pod", `${name}-b`);
+    await h.client.delete("v1", "Pod", h.namespace, `${name}-b`);
+    await h.waitFor(
+      "a new pod b",
+      async () => {
+        const p = await h.child("v1", "Pod", `${name}-b`);
+        return p && p.metadata.uid !== before!.metadata.uid && !p.metadata.deletionTimestamp;
+      },
+      120_000,
+    );
+  }));
+
+test("children the spec no longer asks for are pruned: generated peer secret, exported PV", () =>
+  h.guard(async () => {
+    await h.client.create({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "own-peer", namespace: h.namespace },
+      stringData: { secret: "a shared secret of our own" },
+    });
+    await h.applyTarget(name, { capacity: "64Mi", replication: { peerSecretRef: { name: "own-peer" } } });
+    await h.waitFor(
+      "generated peer secret pruned",
+      async () => !(await h.child("v1", "Secret", `${name}-peer`)),
+    );
+    await h.waitFor(
+      "exported PV pruned",
+      async () => !(await h.child("v1", "PersistentVolume", `hasan-${h.namespace}-${name}`, true)),
+    );
+    assert.ok(await h.child("v1", "Secret", "own-peer"), "the user's secret stays");
+    const status = await h.waitFor("status without a PV", async () => {
+      const s = (await h.target(name))?.status;
+      return s && s.observedGeneration === 2 && !s.persistentVolumeName ? s : undefined;
+    });
+    assert.equal(status.persistentVolumeName, undefined);
+  }));
+
+test("deleting the target with reclaim policy Retain keeps both PVCs and removes the rest", () =>
+  h.guard(async () => {
+    await h.applyTarget("keep", { capacity: "64Mi" });
+    await h.waitFor("pvc of keep", async () => h.child("v1", "PersistentVolumeClaim", "keep-a-data"));
+    await h.waitFor("finalizer", async () =>
+      (
+        (await h.target("keep")) as { metadata: { finalizers?: string[] } } | undefined
+      )?.metadata.finalizers?.includes("hasan.dev/cleanup"),
+    );
+    await h.client.delete("hasan.dev/v1alpha1", "HASanTarget", h.namespace, "keep");
+    await h.waitFor("target gone", async () => !(await h.target("keep")), 120_000);
+    await h.waitFor(
+      "pods gone",
+      async () => !(await h.child("v1", "Pod", "keep-a")) && !(await h.child("v1", "Pod", "keep-b")),
+      120_000,
+    );
+    for (const n of ["a", "b"]) {
+      const pvc = await h.child("v1", "PersistentVolumeClaim", `keep-${n}-data`);
+      assert.ok(pvc && !pvc.metadata.deletionTimestamp, `PVC keep-${n}-data kept`);
+      assert.equal(pvc.metadata.ownerReferences, undefined);
+    }
+  }));

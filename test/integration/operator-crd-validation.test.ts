@@ -1,0 +1,93 @@
+// The generated CRD on the real API server: it is accepted (structural), and the API server refuses
+// bad specs with messages that name the field and the rule.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { OperatorHarness } from "./operator-harness.js";
+import { KubeApiError } from "../../operator/kit/kube-client.js";
+
+let h: OperatorHarness;
+
+before(async () => {
+  h = await OperatorHarness.create("hst-crd");
+});
+
+after(async () => {
+  await h?.cleanup();
+});
+
+async function refusal(name: string, spec: Record<string, unknown>): Promise<string> {
+  try {
+    await h.applyTarget(name, spec);
+  } catch (e) {
+    assert.ok(e instanceof KubeApiError, String(e));
+    assert.equal(e.code, 422, e.message);
+    return e.message;
+  }
+  assert.fail(`spec ${JSON.stringify(spec)} was accepted`);
+}
+
+test("creation refuses malformed fields with their path", async () => {
+  assert.match(await refusal("bad-size", { capacity: "lots" }), /spec\.capacity/);
+  assert.match(await refusal("bad-iqn", { capacity: "1Gi", iqn: "IQN.Bad" }), /spec\.iqn/);
+  assert.match(
+    await refusal("bad-policy", {
+      capacity: "1Gi",
+      export: { persistentVolume: { reclaimPolicy: "Recycle" } },
+    }),
+    /spec\.export\.persistentVolume\.reclaimPolicy/,
+  );
+  assert.match(await refusal("no-capacity", {}), /spec\.capacity: Required value/);
+  assert.match(
+    await refusal("small-pvc", { capacity: "2Gi", storage: { size: "1Gi" } }),
+    /spec\.storage\.size must be larger than spec\.capacity/,
+  );
+});
+
+test("capacity grows but never shrinks; int and string quantities compare by value", async () => {
+  await h.applyTarget("grow", { capacity: "1Gi" });
+  await h.applyTarget("grow", { capacity: 2147483648 });
+  assert.equal((await h.target("grow"))?.spec.capacity, 2147483648);
+  assert.match(await refusal("grow", { capacity: "1Gi" }), /spec\.capacity is grow-only/);
+  await h.applyTarget("grow", { capacity: "2Gi" }); // same size, other spelling
+});
+
+test("iqn, storage class and PV name are immutable once set", async () => {
+  await h.applyTarget("fixed", {
+    capacity: "1Gi",
+    iqn: "iqn.2024-01.dev.hasan:test.fixed",
+    storage: { storageClassName: "local" },
+    export: { persistentVolume: { name: "fixed-pv" } },
+  });
+  assert.match(
+    await refusal("fixed", {
+      capacity: "1Gi",
+      iqn: "iqn.2024-01.dev.hasan:test.other",
+      storage: { storageClassName: "local" },
+      export: { persistentVolume: { name: "fixed-pv" } },
+    }),
+    /spec\.iqn is immutable/,
+  );
+  assert.match(
+    await refusal("fixed", {
+      capacity: "1Gi",
+      iqn: "iqn.2024-01.dev.hasan:test.fixed",
+      storage: { storageClassName: "fast" },
+      export: { persistentVolume: { name: "fixed-pv" } },
+    }),
+    /spec\.storage\.storageClassName is immutable/,
+  );
+  assert.match(
+    await refusal("fixed", {
+      capacity: "1Gi",
+      storage: { storageClassName: "local" },
+      export: { persistentVolume: { name: "fixed-pv" } },
+    }),
+    /spec\.iqn is immutable/,
+  );
+});
+
+test("the status subresource and printer columns are served", async () => {
+  await h.applyTarget("cols", { capacity: "1Gi" });
+  const out = await h.cluster.kubectlOk(["get", "hst", "cols", "-n", h.namespace]);
+  assert.match(out.split("\n")[0] ?? "", /NAME\s+PHASE\s+A\s+B\s+SYNC\s+AGE/);
+});
