@@ -1,0 +1,91 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import {
+  encodeFrame,
+  FrameDecoder,
+  HEADER_BYTES,
+  MAGIC,
+  ProtocolError,
+  type Message,
+} from "../../../target/replication/protocol.js";
+import { macMatches, newNonce, peerMac } from "../../../target/replication/peer-auth.js";
+
+const join = (parts: Buffer[]) => Buffer.concat(parts);
+
+function header(type: number, jsonLength: number, dataLength: number, magic = MAGIC): Buffer {
+  const h = Buffer.alloc(HEADER_BYTES);
+  h.writeUInt32BE(magic, 0);
+  h.writeUInt8(type, 4);
+  h.writeUInt32BE(1, 8);
+  h.writeUInt32BE(jsonLength, 12);
+  h.writeUInt32BE(dataLength, 16);
+  return h;
+}
+
+describe("peer protocol codec", () => {
+  it("round-trips messages, split at every byte boundary", () => {
+    const data = randomBytes(3000);
+    const stream = join([
+      ...encodeFrame("write", 7, { offset: 4096, fua: true }, data),
+      ...encodeFrame("heartbeat", 0, {}),
+      ...encodeFrame("reply", 7, { ok: false, error: "nope", unavailable: "standby" }),
+    ]);
+    for (const cut of [1, 5, 19, 20, 21, 100, stream.length - 1]) {
+      const d = new FrameDecoder();
+      const got: Message[] = [...d.push(stream.subarray(0, cut)), ...d.push(stream.subarray(cut))];
+      assert.equal(got.length, 3);
+      const w = got[0]!;
+      assert.equal(w.type, "write");
+      assert.equal(w.id, 7);
+      assert.deepEqual(w.body, { offset: 4096, fua: true });
+      assert.deepEqual(w.data, data);
+      assert.equal(got[2]!.type, "reply");
+    }
+  });
+
+  const refuse = (name: string, bytes: Buffer, pattern: RegExp) =>
+    it(`refuses ${name}`, () => {
+      assert.throws(
+        () => new FrameDecoder().push(bytes),
+        (e: unknown) => e instanceof ProtocolError && pattern.test(e.message),
+      );
+    });
+  refuse("a bad magic", Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), /bad magic/);
+  refuse("an unknown type", header(200, 2, 0), /unknown message type/);
+  refuse("an oversized JSON part", header(4, 10_000_000, 0), /too large/);
+  refuse("an oversized data part", header(7, 2, 0x7fffffff), /too large/);
+  refuse("data on a type that carries none", header(4, 2, 10), /unexpected data/);
+  refuse("a body that is not JSON", join([header(4, 3, 0), Buffer.from("{{{")]), /not valid JSON/);
+  refuse(
+    "a body failing the schema",
+    join([header(7, 14, 0), Buffer.from('{"offset":-1}!')]),
+    /JSON|invalid/,
+  );
+  refuse("unknown fields", join([header(4, 9, 0), Buffer.from('{"evil":1')]), /JSON|invalid/);
+
+  it("never crashes on random garbage: it either waits for more bytes or refuses", () => {
+    for (let i = 0; i < 2000; i++) {
+      const d = new FrameDecoder();
+      const junk = randomBytes(4 + (i % 200));
+      if (i % 3 === 0) junk.writeUInt32BE(MAGIC, 0);
+      try {
+        d.push(junk);
+      } catch (e) {
+        assert.ok(e instanceof ProtocolError, `unexpected ${String(e)}`);
+      }
+    }
+  });
+});
+
+describe("peer authentication", () => {
+  it("accepts the right MAC and refuses a wrong secret or a reflected one", () => {
+    const secret = Buffer.from("s3cret");
+    const na = newNonce();
+    const nb = newNonce();
+    const mac = peerMac(secret, "b", na, nb);
+    assert.ok(macMatches(peerMac(secret, "b", na, nb), mac));
+    assert.ok(!macMatches(peerMac(Buffer.from("other"), "b", na, nb), mac));
+    assert.ok(!macMatches(peerMac(secret, "a", na, nb), mac), "a MAC for b cannot pass as a's");
+  });
+});
