@@ -534,7 +534,7 @@ export class Connection implements PduConsumer {
     await this.abortAllTasks();
     this.sendLogoutResponse(header, 0);
     this.log.info({ initiator: session.id.initiatorName, tsih: session.id.tsih }, "logout");
-    this.endGracefully();
+    await this.terminate("logout", false, true);
   }
 
   private sendLogoutResponse(req: Buffer, response: number): void {
