@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { ConfigError, parseServeArgs, usage } from "./config.js";
+import { createLogger } from "./log.js";
+import { serveStandalone, type RunningTarget } from "./serve.js";
+
+/** hasan-target: `serve` runs one iSCSI target (standalone or one node of an HA pair). */
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== "serve") {
+    process.stderr.write(`${command ? `unknown command "${command}"\n` : ""}${usage}\n`);
+    return 2;
+  }
+  let config;
+  try {
+    config = parseServeArgs(rest);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const logger = createLogger("hasan-target", {
+    iqn: config.iqn,
+    ...(config.node ? { node: config.node } : {}),
+  });
+  const running: RunningTarget = await serveStandalone(config, logger);
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      logger.info({ signal }, "shutting down");
+      running
+        .stop()
+        .then(resolve)
+        .catch((err: unknown) => {
+          logger.error({ err }, "shutdown failed");
+          resolve();
+        });
+    };
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.once("SIGINT", () => shutdown("SIGINT"));
+  });
+  logger.info("stopped");
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(
+      `hasan-target: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);
