@@ -1,0 +1,8 @@
+# Randomized fault rounds against a real pair (kill -9, link cuts, restarts in every order).
+# FAULT_ROUNDS and FAULT_SEED override the defaults; the seed is printed so a run can be replayed.
+FAULT_ROUNDS ?= 50
+
+.PHONY: test-faults
+test-faults: build ## ≥50 seeded fault rounds against a real pair (prints the seed)
+	HASAN_FAULT_ROUNDS=$(FAULT_ROUNDS) $(if $(FAULT_SEED),HASAN_FAULT_SEED=$(FAULT_SEED)) \
+	  $(NODE_TEST) dist/test/integration/pair-faults.test.js
