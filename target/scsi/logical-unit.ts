@@ -73,9 +73,10 @@ function limitsFor(blockSize: number): BlockLimits {
   return {
     maxTransferBlocks: (16 * MiB) / blockSize,
     optimalTransferBlocks: MiB / blockSize,
-    maxUnmapBlocks: (1024 * MiB) / blockSize,
+    maxUnmapBlocks: Math.min(1024 * 1024, (1024 * MiB) / blockSize),
     maxUnmapDescriptors: 256,
-    maxWriteSameBlocks: (1024 * MiB) / blockSize,
+    // Initiators that ignore MAXIMUM TRANSFER LENGTH read back what they wrote with WRITE SAME.
+    maxWriteSameBlocks: (16 * MiB) / blockSize,
     maxCompareAndWriteBlocks: Math.min(255, (64 * 1024) / blockSize),
     unmapGranularityBlocks: Math.max(1, 4096 / blockSize),
   };

@@ -26,6 +26,16 @@ function dataOutFor(data: Buffer, bytes: number): Buffer {
   return data.length === bytes ? data : data.subarray(0, bytes);
 }
 
+/**
+ * The whole blocks of Data-Out a write can use. When the initiator sends less than the CDB asks
+ * for (an iSCSI overflow), the blocks it did send are written and the transport reports the
+ * residual from `dataOutLength`.
+ */
+function receivedBlocks(data: Buffer, bytes: number, blockSize: number): Buffer {
+  if (data.length >= bytes) return data.length === bytes ? data : data.subarray(0, bytes);
+  return data.subarray(0, data.length - (data.length % blockSize));
+}
+
 export const read: Handler = async (lu, cmd) => {
   const cdb = cmd.cdb;
   if (cdb[0] !== 0x08 && protectField(cdb) !== 0) throw invalidFieldInCdb(1, 7);
@@ -46,7 +56,8 @@ export const write: Handler = async (lu, cmd) => {
   if (blocks === 0) return { status: 0, dataOutLength: 0 };
   checkTransferLength(lu, blocks, cdb);
   const fua = (cdb[0] !== 0x0a && fuaBit(cdb)) || !lu.mode.writeCacheEnabled;
-  await lu.device.write(lba * lu.blockSize, dataOutFor(cmd.dataOut, bytes), fua ? { fua } : undefined);
+  const data = receivedBlocks(cmd.dataOut, bytes, lu.blockSize);
+  if (data.length > 0) await lu.device.write(lba * lu.blockSize, data, fua ? { fua } : undefined);
   return { status: 0, dataOutLength: bytes };
 };
 
@@ -59,7 +70,8 @@ export const writeAndVerify: Handler = async (lu, cmd) => {
   checkRange(lu, lba, blocks);
   if (blocks === 0) return { status: 0, dataOutLength: 0 };
   checkTransferLength(lu, blocks, cdb);
-  await lu.device.write(lba * lu.blockSize, dataOutFor(cmd.dataOut, bytes), { fua: true });
+  const data = receivedBlocks(cmd.dataOut, bytes, lu.blockSize);
+  if (data.length > 0) await lu.device.write(lba * lu.blockSize, data, { fua: true });
   return { status: 0, dataOutLength: bytes };
 };
 
@@ -97,10 +109,12 @@ export const compareAndWrite: Handler = async (lu, cmd) => {
   const lba = readLba64(cdb, 2);
   const blocks = cdb[13]!;
   checkRange(lu, lba, blocks);
-  if (blocks === 0) return { status: 0, dataOutLength: 0 };
   if (blocks > lu.limits.maxCompareAndWriteBlocks) throw invalidFieldInCdb(13);
   const bytes = blocks * lu.blockSize;
-  const buf = dataOutFor(cmd.dataOut, 2 * bytes);
+  // The verify and write halves must both be there, exactly.
+  if (cmd.dataOut.length !== 2 * bytes) throw invalidFieldInCdb(13);
+  if (blocks === 0) return { status: 0, dataOutLength: 0 };
+  const buf = cmd.dataOut;
   const mismatch = await lu.device.compareAndWrite(
     lba * lu.blockSize,
     buf.subarray(0, bytes),

@@ -51,16 +51,18 @@ export const writeSame: Handler = async (lu, cmd) => {
   if (blocks > lu.limits.maxWriteSameBlocks) throw invalidFieldInCdb(sixteen ? 10 : 7);
   checkRange(lu, lba, blocks);
   // NUMBER OF LOGICAL BLOCKS 0 means "through the last LBA" (WSNZ = 0).
-  if (blocks === 0) blocks = lu.blockCount - lba;
+  if (blocks === 0) {
+    blocks = lu.blockCount - lba;
+    if (blocks > lu.limits.maxWriteSameBlocks) throw invalidFieldInCdb(sixteen ? 10 : 7);
+  }
   if (blocks === 0) return { status: 0, dataOutLength };
   let block: Buffer | undefined;
   if (!ndob) {
-    if (cmd.dataOut.length < bs) throw invalidFieldInCdb(0);
+    if (cmd.dataOut.length !== bs) throw invalidFieldInCdb(sixteen ? 10 : 7);
     block = cmd.dataOut.subarray(0, bs);
   }
-  const zero = block === undefined || isZero(block);
-  if (unmapBit && zero) {
-    // LBPRZ: deallocated blocks read as zeros, which is exactly what was asked for.
+  if (unmapBit) {
+    // The unit unmaps whenever asked to (as LIO and tgt do): deallocated blocks read as zeros (LBPRZ).
     await lu.device.unmap(lba * bs, blocks * bs);
     return { status: 0, dataOutLength };
   }
@@ -68,11 +70,6 @@ export const writeSame: Handler = async (lu, cmd) => {
   if (!lu.mode.writeCacheEnabled) await lu.device.flush();
   return { status: 0, dataOutLength };
 };
-
-function isZero(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
-}
 
 async function fillRange(lu: LuContext, lba: number, blocks: number, block: Buffer): Promise<void> {
   const bs = lu.blockSize;
