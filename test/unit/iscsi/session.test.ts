@@ -1,0 +1,56 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { CmdWindow, snDiff } from "../../../target/iscsi/session.js";
+import {
+  parseKeyValues,
+  splitText,
+  TextAccumulator,
+  TextParseError,
+  encodeKeyValues,
+} from "../../../target/iscsi/text-keys.js";
+
+test("CmdSN window: in order, ahead, duplicates, outside, wrap-around", () => {
+  const w = new CmdWindow(0xfffffffe, 4);
+  assert.equal(w.maxCmdSN, 1);
+  assert.equal(w.admit(0xfffffffe, false), "accept");
+  assert.equal(w.admit(0, false), "accept", "ahead of ExpCmdSN inside the window");
+  assert.equal(w.admit(0, false), "drop", "duplicate");
+  assert.equal(w.expCmdSN, 0xffffffff);
+  assert.equal(w.admit(0xffffffff, false), "accept");
+  assert.equal(w.expCmdSN, 1, "gap filled: ExpCmdSN skips what arrived ahead");
+  assert.equal(w.admit(2, false), "drop", "beyond MaxCmdSN");
+  assert.equal(w.admit(0xfffffffd, false), "drop", "below ExpCmdSN");
+  assert.equal(w.admit(12345, true), "accept", "immediate commands take no slot");
+  w.release();
+  assert.equal(w.maxCmdSN, 2);
+  assert.equal(w.admit(1, false), "accept");
+  assert.equal(snDiff(0, 0xffffffff), 1);
+});
+
+test("key=value text: parsing, duplicates, junk, limits, continuation", () => {
+  assert.deepEqual(parseKeyValues(Buffer.from("A=1\0B=x=y\0\0C=\0")), [
+    ["A", "1"],
+    ["B", "x=y"],
+    ["C", ""],
+  ]);
+  assert.deepEqual(parseKeyValues(Buffer.from("A=1")), [["A", "1"]], "missing final NUL tolerated");
+  for (const bad of ["=1\0", "noequals\0", "A=1\0A=2\0", "bad key=1\0", `${"K".repeat(64)}=1\0`]) {
+    assert.throws(() => parseKeyValues(Buffer.from(bad)), TextParseError, bad);
+  }
+  const acc = new TextAccumulator();
+  assert.equal(acc.add(Buffer.from("A=1\0B="), true), undefined);
+  assert.deepEqual(parseKeyValues(acc.add(Buffer.from("2\0"), false)!), [
+    ["A", "1"],
+    ["B", "2"],
+  ]);
+  assert.throws(() => {
+    for (let i = 0; i < 100; i++) acc.add(Buffer.alloc(1024, 0x41), true);
+  }, TextParseError);
+  const text = encodeKeyValues([["K", "v".repeat(1000)]]);
+  const parts = splitText(text, 512);
+  assert.deepEqual(
+    parts.map((p) => p.length),
+    [512, 491],
+  );
+  assert.deepEqual(Buffer.concat(parts), text);
+});
