@@ -84,6 +84,8 @@ export const ServeConfigSchema = z
     peerTlsCa: z.string().optional(),
     witness: witness.prefault("none"),
     resyncRate: size.optional(),
+    /** the partner's iSCSI portal, reported by SendTargets as a second path */
+    partnerPortal: hostPort.optional(),
   })
   .superRefine((c, ctx) => {
     const need = (cond: boolean, path: string, message: string) => {
@@ -138,6 +140,7 @@ const flagOptions = {
   "peer-tls-ca": { type: "string" },
   witness: { type: "string" },
   "resync-rate": { type: "string" },
+  "partner-portal": { type: "string" },
 } as const;
 
 /** Maps schema field names back to the flag a user typed, for error messages. */
@@ -155,6 +158,7 @@ const flagOf: Record<string, string> = {
   peerTlsKey: "--peer-tls-key",
   peerTlsCa: "--peer-tls-ca",
   resyncRate: "--resync-rate",
+  partnerPortal: "--partner-portal",
 };
 
 export class ConfigError extends Error {
@@ -167,7 +171,8 @@ export const usage = `usage: hasan-target serve --data FILE --size SIZE --iqn IQ
          [--allow-initiator IQN]...
          [--node a|b --peer HOST:PORT --peer-listen HOST:PORT --peer-secret-file F
           [--peer-tls-cert F --peer-tls-key F --peer-tls-ca F]
-          [--witness none|file:PATH|lease:NAMESPACE/NAME] [--resync-rate BYTES_PER_S]]
+          [--witness none|file:PATH|lease:NAMESPACE/NAME] [--resync-rate BYTES_PER_S]
+          [--partner-portal HOST:PORT]]
 SIZE accepts bytes or Kubernetes quantities (1Gi, 500Mi).`;
 
 /** Parses `serve` flags; throws ConfigError listing every problem. */
@@ -201,6 +206,7 @@ export function parseServeArgs(argv: string[]): ServeConfig {
     peerTlsCa: values["peer-tls-ca"],
     witness: values.witness,
     resyncRate: values["resync-rate"],
+    partnerPortal: values["partner-portal"],
   };
   const parsed = ServeConfigSchema.safeParse(raw);
   if (!parsed.success) {

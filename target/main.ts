@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, parseServeArgs, usage } from "./config.js";
 import { createLogger } from "./log.js";
-import { serveStandalone, type RunningTarget } from "./serve.js";
+import { serveTarget, type RunningTarget } from "./serve.js";
 
 /** hasan-target: `serve` runs one iSCSI target (standalone or one node of an HA pair). */
 async function main(argv: string[]): Promise<number> {
@@ -24,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
     iqn: config.iqn,
     ...(config.node ? { node: config.node } : {}),
   });
-  const running: RunningTarget = await serveStandalone(config, logger);
+  const running: RunningTarget = await serveTarget(config, logger);
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       logger.info({ signal }, "shutting down");

@@ -1,17 +1,21 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Logger } from "./log.js";
 import type { ServeConfig } from "./config.js";
 import { FileBlockDevice } from "./store/file-device.js";
 import { createScsiTarget } from "./scsi/logical-unit.js";
-import { LocalUnitStateStore } from "./scsi/unit-state.js";
+import { LocalUnitStateStore, type UnitStateStore } from "./scsi/unit-state.js";
+import type { PortGroupInfo } from "./scsi/port-groups.js";
 import { IscsiServer } from "./iscsi/server.js";
 import { startAgent } from "./agent/server.js";
 import { TargetMetrics } from "./agent/target-metrics.js";
 import type { TargetStatus } from "./agent/status-schema.js";
+import { startPairNode, type PairNode } from "./replication/pair.js";
+import { createWitness } from "./replication/witness.js";
 
-/** A running standalone target: device, SCSI unit, iSCSI portal and agent. */
+/** A running target: device, SCSI unit, iSCSI portal, agent, and on a pair node the replication. */
 export interface RunningTarget {
   status(): TargetStatus;
   /** Stops accepting, lets in-flight commands finish, flushes and closes the LUN. */
@@ -23,29 +27,75 @@ export function defaultSerial(iqn: string): string {
   return createHash("sha256").update(iqn).digest("hex").slice(0, 16);
 }
 
-export async function serveStandalone(config: ServeConfig, logger: Logger): Promise<RunningTarget> {
+/** Node a owns target port group 1 and relative port 1, node b group 2 and port 2; a standalone target is a. */
+function portNumber(config: ServeConfig): number {
+  return config.node === "b" ? 2 : 1;
+}
+
+async function startPair(config: ServeConfig, device: FileBlockDevice, logger: Logger): Promise<PairNode> {
+  if (!config.node || !config.peer || !config.peerListen || !config.peerSecret) {
+    throw new Error("pair flags missing"); // parseServeArgs already refuses this
+  }
+  const tls =
+    config.peerTlsCert && config.peerTlsKey && config.peerTlsCa
+      ? {
+          cert: readFileSync(config.peerTlsCert),
+          key: readFileSync(config.peerTlsKey),
+          ca: readFileSync(config.peerTlsCa),
+        }
+      : undefined;
+  return await startPairNode({
+    node: config.node,
+    local: device,
+    metaDir: dirname(config.data),
+    peer: config.peer,
+    listen: config.peerListen,
+    secret: config.peerSecret,
+    ...(tls ? { tls } : {}),
+    witness: await createWitness(config.witness, logger),
+    ...(config.resyncRate ? { resyncRateBytesPerSec: config.resyncRate } : {}),
+    logger,
+  });
+}
+
+export async function serveTarget(config: ServeConfig, logger: Logger): Promise<RunningTarget> {
   const started = Date.now();
   const serial = config.serial ?? defaultSerial(config.iqn);
   const device = await FileBlockDevice.open(config.data, config.size, logger);
-  const unitState = await LocalUnitStateStore.open(
-    join(dirname(config.data), `${baseName(config.data)}.pr.json`),
-    logger,
-  );
+  const pair = config.node ? await startPair(config, device, logger) : undefined;
+  const unitState: UnitStateStore = pair
+    ? pair.unitState()
+    : await LocalUnitStateStore.open(join(dirname(config.data), `${basename(config.data)}.pr.json`), logger);
+  const portGroups = (): PortGroupInfo[] =>
+    pair ? pair.portGroups() : [{ id: 1, state: "active/optimized", preferred: true, relativePorts: [1] }];
   const scsi = createScsiTarget({
-    device,
+    device: pair ? pair.device : device,
     serial,
     blockSize: config.blockSize,
     unitState,
-    portGroups: () => [{ id: 1, state: "active/optimized", relativePorts: [1] }],
+    portGroups,
     logger,
   });
+  if (pair) {
+    // Initiators learn ALUA changes through a unit attention (2Ah/06h) and re-read the port groups.
+    let alua = JSON.stringify(pair.alua());
+    pair.onStateChange(() => {
+      const now = JSON.stringify(pair.alua());
+      if (now !== alua) {
+        alua = now;
+        void scsi.asymmetricAccessStateChanged();
+      }
+    });
+  }
   const metrics = new TargetMetrics();
+  const port = portNumber(config);
+  const partnerPortal = config.partnerPortal;
   const iscsi = new IscsiServer({
     targetName: config.iqn,
     ...(config.alias ? { targetAlias: config.alias } : {}),
-    portalGroupTag: 1,
-    relativeTargetPort: 1,
-    targetPortGroup: 1,
+    portalGroupTag: port,
+    relativeTargetPort: port,
+    targetPortGroup: port,
     scsi,
     auth: {
       ...(config.chapUser && config.chapSecret
@@ -56,37 +106,52 @@ export async function serveStandalone(config: ServeConfig, logger: Logger): Prom
         : {}),
       allowedInitiators: config.allowInitiator,
     },
+    ...(partnerPortal
+      ? {
+          extraPortals: () => [
+            { address: `${partnerPortal.host}:${partnerPortal.port}`, portalGroupTag: 3 - port },
+          ],
+        }
+      : {}),
     logger,
     onCommandDone: (info) => metrics.commandDone(info),
   });
   await iscsi.listen(config.listen.host, config.listen.port);
   let stopping = false;
-  const status = (): TargetStatus => ({
-    iqn: config.iqn,
-    serial,
-    sizeBytes: config.size,
-    blockSize: config.blockSize,
-    portal: `${config.listen.host}:${iscsi.address().port}`,
-    uptimeSeconds: (Date.now() - started) / 1000,
-    state: "Standalone",
-    sessions: iscsi.sessions(),
-    counters: metrics.counters,
-    replication: null,
-  });
+  const status = (): TargetStatus => {
+    const replication = pair ? pair.status() : null;
+    return {
+      iqn: config.iqn,
+      serial,
+      sizeBytes: config.size,
+      blockSize: config.blockSize,
+      portal: `${config.listen.host}:${iscsi.address().port}`,
+      uptimeSeconds: (Date.now() - started) / 1000,
+      state: replication ? replication.state : "Standalone",
+      sessions: iscsi.sessions(),
+      counters: metrics.counters,
+      replication,
+    };
+  };
   metrics.watch(status);
   const agent: Server = await startAgent(
     {
       status,
-      ready: () =>
-        stopping ? { ready: false, reason: "shutting down" } : { ready: true, reason: "serving" },
+      ready: () => {
+        if (stopping) return { ready: false, reason: "shutting down" };
+        const r = pair?.status();
+        if (r && !r.serving) return { ready: false, reason: `${r.state}: ${r.message}` };
+        return { ready: true, reason: r ? `${r.state}: serving` : "serving" };
+      },
       metrics: metrics.registry,
       logger,
+      ...(pair ? { resolveSplitBrain: (discard: "a" | "b") => pair.resolveSplitBrain(discard) } : {}),
     },
     config.agentListen.host,
     config.agentListen.port,
   );
   logger.info(
-    { iqn: config.iqn, portal: `${config.listen.host}:${config.listen.port}`, size: config.size, serial },
+    { portal: `${config.listen.host}:${config.listen.port}`, size: config.size, serial, pair: !!pair },
     "target serving",
   );
   return {
@@ -95,13 +160,11 @@ export async function serveStandalone(config: ServeConfig, logger: Logger): Prom
       stopping = true;
       await iscsi.close({ graceMs: 5000 });
       await device.flush();
-      await device.close();
+      // The pair node owns the local device once started and closes it itself.
+      if (pair) await pair.close();
+      else await device.close();
       agent.closeAllConnections();
       await new Promise<void>((r) => agent.close(() => r()));
     },
   };
-}
-
-function baseName(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
