@@ -16,7 +16,8 @@ running() {
 start() {
   local name=$1; shift
   mkdir -p "$PIDS" "$LOGS"
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # fd 9 is the cluster-up lock; the component must not hold it.
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$PIDS/$name.pid"
   log "started $name (pid $!)"
 }

@@ -83,6 +83,8 @@ fi
 agent_ok() { curl -sf "http://127.0.0.1:$AGENT_PORT/healthz"; }
 wait_for node-agent 60 agent_ok
 wait_for "$NODE_COUNT Ready nodes" 120 kctl wait --for=condition=Ready nodes --all --timeout=5s
+# Pods can be created only once the namespace's default ServiceAccount exists.
+wait_for "default ServiceAccount" 60 kctl get serviceaccount default -n default
 ready=$(kctl get nodes --no-headers 2>/dev/null | grep -c ' Ready ' || true)
 ((ready >= NODE_COUNT)) || { log "only $ready nodes Ready"; exit 1; }
 log "cluster ready: $ready nodes"

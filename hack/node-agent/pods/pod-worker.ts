@@ -318,7 +318,7 @@ export async function finalizePod(client: KubeClient, pod: Pod, log: Logger): Pr
       gracePeriodSeconds: 0,
       preconditions: { uid: m.uid },
     });
-    log.info({ pod: `${m.namespace}/${m.name}` }, "pod finalized");
+    log.info("pod finalized");
   } catch (err) {
     if (err instanceof ApiError && (err.status === 404 || err.status === 409)) return;
     log.warn({ err: String(err) }, "pod finalize failed");
