@@ -4,10 +4,12 @@
  * pool; only overlapping writes (and COMPARE AND WRITE) are ordered, by a range lock.
  */
 import { execFile } from "node:child_process";
-import { constants as fsc, promises as fsp } from "node:fs";
+import { constants as fsc, promises as fsp, readSync, writeSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import type { BlockDevice, WriteOptions } from "./block-device.js";
 import { RangeLock } from "./range-lock.js";
+import { IoModePolicy, defaultIoModeOptions } from "./io-mode-policy.js";
 import type { Logger } from "../log.js";
 
 const execFileP = promisify(execFile);
@@ -16,8 +18,17 @@ const execFileP = promisify(execFile);
 const ZERO_CHUNK = 1024 * 1024;
 let zeroChunk: Buffer | undefined;
 
+export interface FileBlockDeviceOptions {
+  /**
+   * "adaptive" (default) runs small transfers inline while they are served from the page cache and
+   * falls back to the thread pool when they are not; "pool" always uses the thread pool.
+   */
+  io?: "adaptive" | "pool";
+}
+
 export class FileBlockDevice implements BlockDevice {
   private readonly writeLock = new RangeLock();
+  private readonly ioMode: IoModePolicy;
   private punchHoleWorks = true;
   private closed = false;
 
@@ -26,13 +37,21 @@ export class FileBlockDevice implements BlockDevice {
     private readonly fh: fsp.FileHandle,
     readonly sizeBytes: number,
     private readonly logger?: Logger,
-  ) {}
+    options: FileBlockDeviceOptions = {},
+  ) {
+    this.ioMode = new IoModePolicy(defaultIoModeOptions, (options.io ?? "adaptive") === "adaptive");
+  }
 
   /**
    * Opens the LUN file, creating it sparse when missing. An existing file keeps its data;
    * it grows to `sizeBytes` when smaller and is refused when larger (a LUN never shrinks).
    */
-  static async open(path: string, sizeBytes: number, logger?: Logger): Promise<FileBlockDevice> {
+  static async open(
+    path: string,
+    sizeBytes: number,
+    logger?: Logger,
+    options: FileBlockDeviceOptions = {},
+  ): Promise<FileBlockDevice> {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
       throw new Error(`invalid LUN size ${sizeBytes}: must be a positive integer number of bytes`);
     }
@@ -49,7 +68,7 @@ export class FileBlockDevice implements BlockDevice {
         await fh.datasync();
         logger?.info({ path, from: size, to: sizeBytes }, size === 0 ? "created LUN file" : "grew LUN file");
       }
-      return new FileBlockDevice(path, fh, sizeBytes, logger);
+      return new FileBlockDevice(path, fh, sizeBytes, logger, options);
     } catch (err) {
       await fh.close();
       throw err;
@@ -58,8 +77,26 @@ export class FileBlockDevice implements BlockDevice {
 
   async read(offset: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
+    const start = performance.now();
+    if (this.ioMode.inline(length, start)) {
+      this.readInline(buf, offset);
+      this.ioMode.record(performance.now() - start, start);
+      return buf;
+    }
     await this.readInto(buf, offset);
     return buf;
+  }
+
+  private readInline(buf: Buffer, offset: number): void {
+    let done = 0;
+    while (done < buf.length) {
+      const n = readSync(this.fh.fd, buf, done, buf.length - done, offset + done);
+      if (n === 0) {
+        buf.fill(0, done);
+        return;
+      }
+      done += n;
+    }
   }
 
   private async readInto(buf: Buffer, offset: number): Promise<void> {
@@ -84,6 +121,16 @@ export class FileBlockDevice implements BlockDevice {
   }
 
   async write(offset: number, data: Buffer, options?: WriteOptions): Promise<void> {
+    const start = performance.now();
+    // Inline only when no overlapping write is in flight: the inline write then cannot reorder with it.
+    if (this.ioMode.inline(data.length, start) && !this.writeLock.overlaps(offset, data.length)) {
+      for (let done = 0; done < data.length;) {
+        done += writeSync(this.fh.fd, data, done, data.length - done, offset + done);
+      }
+      this.ioMode.record(performance.now() - start, start);
+      if (options?.fua) await this.fh.datasync();
+      return;
+    }
     const release = await this.writeLock.acquire(offset, data.length);
     try {
       await this.writeAll(data, offset);

@@ -22,6 +22,13 @@ export class RangeLock {
     return this.holders.length;
   }
 
+  /** Whether any holder (running or waiting) overlaps [offset, offset + length). */
+  overlaps(offset: number, length: number): boolean {
+    const end = offset + length;
+    for (const h of this.holders) if (h.start < end && offset < h.end) return true;
+    return false;
+  }
+
   /** Acquires [offset, offset + length). Resolves with the function that releases it. */
   acquire(offset: number, length: number): Promise<Release> {
     if (length <= 0) return Promise.resolve(noop);
