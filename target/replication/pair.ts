@@ -43,7 +43,21 @@ import {
 import { RangeLock } from "../store/range-lock.js";
 import type { NodeState, ReplicationStatus } from "../agent/status-schema.js";
 import type { Logger } from "../log.js";
+import { z } from "zod";
+import {
+  UnitAttentionSchema,
+  UnitOpResultSchema,
+  UnitOpSchema,
+  UnitStateSchema,
+  type UnitAttention,
+  type UnitOp,
+  type UnitOpResult,
+  type UnitState,
+  type UnitStateStore,
+} from "../scsi/unit-state.js";
+import type { AluaState, PortGroupInfo } from "../scsi/port-groups.js";
 import { IoGate } from "./io-gate.js";
+import { PairUnitStateStore } from "./pair-unit-state.js";
 import { type PeerConnection, PeerLostError, PeerRequestError, Priority } from "./peer-connection.js";
 import { PeerLink, type HostPort, type PeerTls } from "./peer-link.js";
 import type { Message, MessageOf } from "./protocol.js";
@@ -76,17 +90,10 @@ export interface PairNodeOptions {
   confirmIntervalMs?: number;
 }
 
-export type AluaState =
-  "active/optimized" | "active/non-optimized" | "standby" | "unavailable" | "transitioning";
-
-/** REPORT TARGET PORT GROUPS access state codes. */
-export const ALUA_CODES: Record<AluaState, number> = {
-  "active/optimized": 0x0,
-  "active/non-optimized": 0x1,
-  standby: 0x2,
-  unavailable: 0x3,
-  transitioning: 0xf,
-};
+const UnitStateBroadcastSchema = z.object({
+  state: UnitStateSchema,
+  unitAttentions: z.array(UnitAttentionSchema),
+});
 
 export interface PairNode {
   /** What the SCSI layer reads and writes. */
@@ -97,6 +104,10 @@ export interface PairNode {
   onStateChange(fn: (state: NodeState, previous: NodeState, message: string) => void): () => void;
   /** Access states of target port group 1 (node a) and 2 (node b), as this node sees them. */
   alua(): { a: AluaState; b: AluaState };
+  /** The same as REPORT TARGET PORT GROUPS describes it: group 1 = node a (relative port 1), group 2 = node b (port 2). */
+  portGroups(): PortGroupInfo[];
+  /** Persistent and SPC-2 reservations shared by both nodes (give it to the SCSI layer). */
+  unitState(): UnitStateStore;
   /** Resolves a split brain by discarding the changes of node `discard`. */
   resolveSplitBrain(discard: NodeName): Promise<string>;
   /** The peer link's listen address (node b), for tests that bind port 0. */
@@ -145,6 +156,7 @@ class PairNodeImpl implements PairNode {
 
   private gen!: GenerationRecord;
   private store!: DirtyRegionStore;
+  private units!: PairUnitStateStore;
   /** Regions the partner may lack (the resync set). */
   private outOfSync!: DirtyBitmap;
   /** Regions with mirrored writes in flight or recently written (their bits are durable). */
@@ -211,6 +223,8 @@ class PairNodeImpl implements PairNode {
     await saveGeneration(this.o.metaDir, this.gen);
     this.store = await DirtyRegionStore.open(this.o.metaDir, this.regions);
     this.outOfSync = this.store.image.clone();
+    this.units = await PairUnitStateStore.open(this.o.metaDir, this.log);
+    this.units.route = { apply: (op) => this.applyUnitOp(op) };
     this.log.info(
       {
         generation: this.gen.current,
@@ -237,8 +251,11 @@ class PairNodeImpl implements PairNode {
     // Wait a little for the partner before deciding to go on alone.
     this.timers.push(
       setTimeout(() => {
-        if (!this.conn && !this.closed)
-          this.lossHandling = this.handleLoss("partner not reachable at startup");
+        if (!this.conn && !this.closed) {
+          this.lossHandling = this.lossHandling.then(() =>
+            this.handleLoss("partner not reachable at startup"),
+          );
+        }
       }, this.peerTimeoutMs),
     );
     this.timers.push(setInterval(() => this.housekeeping(), 1000));
@@ -610,6 +627,7 @@ class PairNodeImpl implements PairNode {
         );
         return;
       case "unitState":
+        this.onUnitStateMessage(c, m);
         return;
     }
     const link = this.link;
@@ -664,6 +682,92 @@ class PairNodeImpl implements PairNode {
         return;
       default:
         c.close(`unexpected ${m.type}`);
+    }
+  }
+
+  private onUnitStateMessage(c: PeerConnection, m: MessageOf<"unitState">): void {
+    const fail = (e: unknown) =>
+      c.reply(m.id, { ok: false, error: (e as Error).message }, undefined, Priority.control);
+    if (m.body.op === "state") {
+      const parsed = UnitStateBroadcastSchema.safeParse(m.body.body);
+      if (!parsed.success) {
+        c.close(`invalid unit state from the partner: ${parsed.error.message}`);
+        return;
+      }
+      this.units
+        .replace(parsed.data.state, parsed.data.unitAttentions)
+        .then(() => c.reply(m.id, { ok: true }, undefined, Priority.control), fail);
+      return;
+    }
+    const op = UnitOpSchema.safeParse(m.body.body);
+    if (!op.success) {
+      c.close(`invalid unit operation from the partner: ${op.error.message}`);
+      return;
+    }
+    this.serveUnitOp(op.data).then(
+      (result) => c.reply(m.id, { ok: true }, Buffer.from(JSON.stringify(result)), Priority.control),
+      fail,
+    );
+  }
+
+  private async serveUnitOp(op: UnitOp): Promise<UnitOpResult> {
+    const release = await this.gate.enter();
+    try {
+      if (this.mode() !== "sequencer")
+        throw new DeviceUnavailableError("no longer the sequencer", "transitioning");
+      return await this.units.applyHere(op, (s, uas) => this.publishUnitState(s, uas));
+    } finally {
+      release();
+    }
+  }
+
+  /** Runs a reservation operation in the pair's single order. */
+  private async applyUnitOp(op: UnitOp): Promise<UnitOpResult> {
+    for (;;) {
+      const m = await this.decidedMode();
+      if (m === "refuse") throw this.unavailable();
+      const release = await this.gate.enter();
+      let lost = false;
+      try {
+        const mode = this.mode();
+        if (mode === "alone") return await this.units.applyHere(op, async () => undefined);
+        if (mode === "sequencer")
+          return await this.units.applyHere(op, (s, uas) => this.publishUnitState(s, uas));
+        if (mode === "forwarder") {
+          const reply = await this.link!.conn.request(
+            "unitState",
+            { op: "apply", body: op },
+            undefined,
+            Priority.control,
+          );
+          return UnitOpResultSchema.parse(JSON.parse(reply.data.toString("utf8")));
+        }
+        continue;
+      } catch (e) {
+        if (!(e instanceof PeerLostError)) throw this.peerError(e);
+        lost = true;
+      } finally {
+        release();
+      }
+      if (lost) await this.lossHandling;
+    }
+  }
+
+  /** Sends the sequencer's new unit state to the partner; resolves once the partner holds it. */
+  private async publishUnitState(state: UnitState, unitAttentions: UnitAttention[]): Promise<void> {
+    const conn = this.link?.conn;
+    try {
+      if (!conn) throw new PeerLostError("no link");
+      await conn.request(
+        "unitState",
+        { op: "state", body: { state, unitAttentions } },
+        undefined,
+        Priority.control,
+      );
+    } catch (e) {
+      if (!(e instanceof PeerLostError)) throw this.peerError(e);
+      await this.lossHandling;
+      if (!this.alone) throw this.unavailable();
     }
   }
 
@@ -755,6 +859,8 @@ class PairNodeImpl implements PairNode {
         theirs.data,
         a.bitmapUuid !== null && a.bitmapUuid === b.bitmapUuid,
       );
+      // The sequencer's reservations are the pair's from now on.
+      if (this.link?.sequencer === this.node) await this.publishUnitState(this.units.get(), []);
       c.send("syncReady", {});
       await mailbox.take("syncReady", 15_000, c);
     });
@@ -1126,6 +1232,19 @@ class PairNodeImpl implements PairNode {
       const i = this.listeners.indexOf(fn);
       if (i >= 0) this.listeners.splice(i, 1);
     };
+  }
+
+  unitState(): UnitStateStore {
+    return this.units;
+  }
+
+  portGroups(): PortGroupInfo[] {
+    const s = this.alua();
+    const seq = this.link?.sequencer ?? (this.alone ? this.node : null);
+    return [
+      { id: 1, state: s.a, preferred: seq === "a", relativePorts: [1] },
+      { id: 2, state: s.b, preferred: seq === "b", relativePorts: [2] },
+    ];
   }
 
   alua(): { a: AluaState; b: AluaState } {

@@ -53,6 +53,8 @@ export interface PeerConnectionOptions {
   timeoutMs: number;
   /** authentication must finish within this */
   authTimeoutMs?: number;
+  /** a request without a reply for this long means the partner is stuck: the link is closed (default 30 s) */
+  requestTimeoutMs?: number;
 }
 
 /** Bytes queued in the socket above which we stop handing it more (keeps heartbeats prompt). */
@@ -61,6 +63,7 @@ const SOCKET_HIGH_WATER = 512 * 1024;
 interface Pending {
   resolve: (m: MessageOf<"reply">) => void;
   reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
 export class PeerConnection {
@@ -150,7 +153,9 @@ export class PeerConnection {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
     return new Promise<MessageOf<"reply">>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const limit = this.o.requestTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => this.close(`no reply to ${type} within ${limit} ms`), limit);
+      this.pending.set(id, { resolve, reject, timer });
       this.send(type, body, data, priority, id);
     }).then((m) => {
       if (!m.body.ok)
@@ -240,6 +245,7 @@ export class PeerConnection {
         const p = this.pending.get(m.id);
         if (!p) throw new ProtocolError(`reply to unknown request ${m.id}`);
         this.pending.delete(m.id);
+        clearTimeout(p.timer);
         p.resolve(m);
         return;
       }
@@ -301,7 +307,10 @@ export class PeerConnection {
     // already find the loss being handled.
     this.onClosed(reason);
     const err = new PeerLostError(reason);
-    for (const p of this.pending.values()) p.reject(err);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
     this.pending.clear();
     this.readyReject(err);
   }

@@ -66,7 +66,8 @@ export const MessageBodies = {
       unavailable: z.enum(["transitioning", "unavailable", "standby"]).optional(),
     })
     .strict(),
-  unitState: z.object({ op: z.string().max(64), body: z.unknown() }).strict(),
+  /** "apply": an operation for the sequencer (body: UnitOp); "state": the sequencer's new state and unit attentions */
+  unitState: z.object({ op: z.enum(["apply", "state"]), body: z.unknown() }).strict(),
   discardRequest: z.object({ discard: node }).strict(),
 } as const;
 
