@@ -1,0 +1,67 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, waitFor } from "./processes.js";
+import { startTarget, type TargetHandle } from "./target-process.js";
+
+/** Two target processes forming one HA pair on loopback, with a file witness. */
+export interface PairHandle {
+  readonly iqn: string;
+  readonly a: TargetHandle;
+  readonly b: TargetHandle;
+  readonly dir: string;
+  waitForState(node: "a" | "b", state: string, timeoutMs?: number): Promise<void>;
+  waitWorking(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTargetPair(o: { size?: string; extraArgs?: string[] } = {}): Promise<PairHandle> {
+  const dir = mkdtempSync(join(tmpdir(), "hasan-pair-"));
+  const secret = join(dir, "peer.secret");
+  writeFileSync(secret, "pair-secret-for-tests\n");
+  const peerA = await freePort();
+  const peerB = await freePort();
+  const iqn = `iqn.2026-11.dev.hasan:pair-${peerA}`;
+  const dirA = join(dir, "a");
+  const dirB = join(dir, "b");
+  const common = (node: "a" | "b") => [
+    "--node",
+    node,
+    "--peer",
+    `127.0.0.1:${node === "a" ? peerB : peerA}`,
+    "--peer-listen",
+    `127.0.0.1:${node === "a" ? peerA : peerB}`,
+    "--peer-secret-file",
+    secret,
+    "--witness",
+    `file:${join(dir, "witness")}`,
+    ...(o.extraArgs ?? []),
+  ];
+  mkdirSync(dirA);
+  mkdirSync(dirB);
+  const size = o.size ?? "128Mi";
+  // Start both at once: each waits for readiness, which a pair node reaches with or without its partner.
+  const [a, b] = await Promise.all([
+    startTarget({ dir: dirA, iqn, size, extraArgs: common("a") }),
+    startTarget({ dir: dirB, iqn, size, extraArgs: common("b") }),
+  ]);
+  const handle: PairHandle = {
+    iqn,
+    a,
+    b,
+    dir,
+    async waitForState(node, state, timeoutMs = 30_000) {
+      const t = node === "a" ? a : b;
+      await waitFor(`node ${node} ${state}`, async () => (await t.status()).state === state, timeoutMs, 100);
+    },
+    async waitWorking(timeoutMs = 60_000) {
+      await handle.waitForState("a", "Working", timeoutMs);
+      await handle.waitForState("b", "Working", timeoutMs);
+    },
+    async stop() {
+      await Promise.all([a.stop(), b.stop()]);
+    },
+  };
+  await handle.waitWorking();
+  return handle;
+}
