@@ -83,6 +83,8 @@ export class HASanTargetController {
   readonly pods: ResilientInformer<PodView>;
   readonly services: ResilientInformer<ServiceView>;
   readonly pvcs: ResilientInformer<PodView>;
+  /** witness Leases: a target takes its Lease when it loses the partner, so a change there is news */
+  readonly leases: ResilientInformer<PodView>;
   readonly queue: WorkQueue;
   readonly agents = new AgentStatusCache();
   private readonly splitBrainPosted = new Map<string, number>();
@@ -111,6 +113,11 @@ export class HASanTargetController {
       { apiVersion: "v1", kind: "PersistentVolumeClaim", namespace: ns, labelSelector: selector },
       log,
     );
+    this.leases = new ResilientInformer(
+      client,
+      { apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: ns, labelSelector: selector },
+      log,
+    );
     this.queue = new WorkQueue((key) => this.reconcileKey(key), {
       concurrency: o.workers ?? 2,
       onError: (key, err, retryInMs) =>
@@ -127,10 +134,11 @@ export class HASanTargetController {
     this.pods.on(enqueueOwner);
     this.services.on(enqueueOwner);
     this.pvcs.on(enqueueOwner);
+    this.leases.on(enqueueOwner);
   }
 
   informers(): CacheLifecycle[] {
-    return [this.targets, this.pods, this.services, this.pvcs];
+    return [this.targets, this.pods, this.services, this.pvcs, this.leases];
   }
 
   synced(): boolean {

@@ -280,7 +280,6 @@ function pod(
   if (p.resources) container.resources = p.resources;
   const spec: Record<string, unknown> = {
     serviceAccountName: childName.serviceAccount(m),
-    enableServiceLinks: false,
     restartPolicy: "Always",
     terminationGracePeriodSeconds: p.terminationGracePeriodSeconds ?? 30,
     affinity: {

@@ -73,9 +73,12 @@ export function lostPartnerText(survivor: ObservedNode, lost: ObservedNode): str
     peer?.lastHeardMs === null || peer?.lastHeardMs === undefined
       ? "unreachable"
       : `lost ${formatDuration(peer.lastHeardMs / 1000)} ago`;
-  const behind = survivor.agent?.replication?.outOfSyncBytes ?? 0;
-  const parts = [`node ${lost.name} ${when}`, `node ${survivor.name} serving alone`];
-  parts.push(`${formatBytes(behind)} out of sync`);
+  const rep = survivor.agent?.replication;
+  const behind = rep?.outOfSyncBytes ?? 0;
+  const alone = rep?.serving
+    ? `node ${survivor.name} serving alone`
+    : `node ${survivor.name} not serving either (${rep?.message ?? "no status"})`;
+  const parts = [`node ${lost.name} ${when}`, alone, `${formatBytes(behind)} out of sync`];
   if (!lost.agent) parts.push(whyUnknown(lost));
   return parts.join("; ");
 }

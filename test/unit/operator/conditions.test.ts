@@ -211,3 +211,15 @@ test("node transitions list each node whose state changed", () => {
     [{ node: "a", from: "Working", to: "Failed", message: "peer lost" }],
   );
 });
+
+test("a survivor that may not serve (witness lost) is not reported as serving alone", () => {
+  const a = node("a", { state: "Failed", serving: false, lastHeardMs: 4000 });
+  a.agent!.replication!.message = "partner lost; the witness went to the partner or is unreachable";
+  const s = conditionsFrom({ generation: 3, nodes: [a, node("b")] }, synced);
+  assert.equal(s.phase, "Unavailable");
+  assert.equal(cond(s, "Ready").reason, "NodesNotRunning");
+  assert.match(
+    cond(s, "Degraded").message,
+    /^node b lost 4s ago; node a not serving either \(partner lost; the witness went to the partner or is unreachable\)/,
+  );
+});
