@@ -4,15 +4,19 @@ import { join } from "node:path";
 import { startTarget } from "../support/target-process.js";
 import { startTgt } from "../support/tgt.js";
 import { bestOf, formatRate, printTable, qemuBench, standardWorkloads } from "./qemu-bench.js";
+import { benchPairWrites, benchResync } from "./pair-bench.js";
 
 /**
  * `make bench`: the target against Debian's tgt on the same machine, same file size, same run,
- * through qemu-img bench over libiscsi. Prints one row per workload with the ratio target/tgt.
+ * through qemu-img bench over libiscsi, one row per workload with the ratio; then the pair's
+ * mirrored writes against a standalone target, and resync throughput against the disk.
+ * BENCH_ONLY=target|pair|resync picks one part; BENCH_RUNS sets the runs per row (best is kept).
  */
 const size = 1 << 30;
 const runs = Number(process.env.BENCH_RUNS ?? 2);
+const only = process.env.BENCH_ONLY;
 
-async function main() {
+async function benchTarget(): Promise<string[][]> {
   const dir = mkdtempSync(join(tmpdir(), "hasan-bench-"));
   const tgtFile = join(dir, "tgt.img");
   writeFileSync(tgtFile, "");
@@ -22,7 +26,6 @@ async function main() {
   const rows: string[][] = [];
   try {
     for (const w of standardWorkloads) {
-      // Alternate the two so that neither always runs on a warmer page cache.
       const t = await bestOf(runs, () => qemuBench(tgt.url(), w));
       const h = await bestOf(runs, () => qemuBench(target.url(), w));
       rows.push([w.name, formatRate(w, h), formatRate(w, t), (t.seconds / h.seconds).toFixed(2)]);
@@ -33,8 +36,36 @@ async function main() {
     await tgt.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log("");
-  printTable(["workload (qemu-img bench)", "hasan", "tgt", "ratio hasan/tgt"], rows);
+  return rows;
+}
+
+async function main() {
+  const sections: { title: string; header: string[]; rows: string[][] }[] = [];
+  if (!only || only === "target") {
+    sections.push({
+      title: "Standalone target vs tgt (qemu-img bench over libiscsi, loopback)",
+      header: ["workload", "hasan", "tgt", "ratio hasan/tgt"],
+      rows: await benchTarget(),
+    });
+  }
+  if (!only || only === "pair") {
+    sections.push({
+      title: "HA pair (Working, synchronous mirroring) vs standalone target",
+      header: ["workload", "pair", "standalone", "ratio pair/standalone"],
+      rows: await benchPairWrites(runs),
+    });
+  }
+  if (!only || only === "resync") {
+    sections.push({
+      title: "Resync throughput vs the disk",
+      header: ["job", "hasan resync", "disk", "ratio"],
+      rows: await benchResync(Number(process.env.BENCH_RESYNC_BYTES ?? 512 << 20)),
+    });
+  }
+  for (const s of sections) {
+    console.log(`\n${s.title}`);
+    printTable(s.header, s.rows);
+  }
 }
 
 main().catch((e: unknown) => {
