@@ -334,13 +334,19 @@ function execute(task: ScsiTask): void {
   } catch (e) {
     promise = Promise.reject(e);
   }
-  task.execution = promise.then(
-    (resp) => complete(task, resp),
-    (err: unknown) => {
-      conn.log.error({ err, cdb: task.cdb.toString("hex") }, "SCSI command failed in the SCSI layer");
-      complete(task, { status: 0x02, sense: fixedSense(SenseKey.hardwareError, 0x44, 0x00) });
-    },
-  );
+  task.execution = promise
+    .then(
+      (resp) => complete(task, resp),
+      (err: unknown) => {
+        conn.log.error({ err, cdb: task.cdb.toString("hex") }, "SCSI command failed in the SCSI layer");
+        complete(task, { status: 0x02, sense: fixedSense(SenseKey.hardwareError, 0x44, 0x00) });
+      },
+    )
+    .catch((err: unknown) => {
+      // a response that cannot be built (e.g. a malformed ScsiResponse) ends the connection, not the process
+      conn.log.error({ err }, "could not answer a SCSI command");
+      void conn.terminate("internal error");
+    });
 }
 
 function commandKind(cdb: Buffer): "read" | "write" | "other" {
