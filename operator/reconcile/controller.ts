@@ -27,6 +27,7 @@ import {
 import { pairFacts } from "../status/pair-facts.js";
 import { evictionDecision } from "../webhook/eviction-decision.js";
 import { applyAll } from "./apply.js";
+import { ApplyCache } from "./apply-cache.js";
 import {
   CHAP_USER_KEY,
   MUTUAL_USER_KEY,
@@ -88,6 +89,8 @@ export class HASanTargetController {
   readonly queue: WorkQueue;
   readonly agents = new AgentStatusCache();
   private readonly splitBrainPosted = new Map<string, number>();
+  private readonly applied = new ApplyCache();
+  private readonly peerSecrets = new Map<string, string>();
 
   constructor(
     private readonly client: KubeClient,
@@ -183,6 +186,10 @@ export class HASanTargetController {
       this.metrics.forgetTarget(`${namespace}/${name}`);
       return {};
     }
+    if (raw.metadata.deletionTimestamp) {
+      this.applied.forget(raw.metadata.uid);
+      this.peerSecrets.delete(raw.metadata.uid);
+    }
     const parsed = HASanTargetSchema.safeParse(raw);
     if (raw.metadata.deletionTimestamp) {
       if ((raw.metadata.finalizers ?? []).includes(FINALIZER)) {
@@ -242,9 +249,23 @@ export class HASanTargetController {
       { serviceIPs, peerSecretData, chap, bothWorking: facts.bothWorking },
       { image: this.o.image },
     );
+    const owner = t.metadata.uid;
+    const watched: Record<string, { get(name: string, namespace?: string): unknown }> = {
+      Service: this.services,
+      PersistentVolumeClaim: this.pvcs,
+      Lease: this.leases,
+    };
+    const missing = (o: KubeObject) => {
+      const inf = watched[o.kind];
+      return !!inf && !inf.get(o.metadata.name, o.metadata.namespace);
+    };
+    const generation = t.metadata.generation ?? 0;
+    const periodic = this.applied.periodicDue(owner, generation);
+    if (periodic) this.applied.forget(owner); // full re-apply: corrects drift in unwatched kinds
     let applyError = await applyAll(
       this.client,
       desired.filter((d) => d.kind !== "Pod"),
+      { owner, applied: this.applied, missing },
     );
     const ever = facts.bothWorking || wasEverSynchronized(t.status?.conditions);
     for (const d of desired.filter((x) => x.kind === "Pod")) {
@@ -273,8 +294,11 @@ export class HASanTargetController {
         log.debug({ pod: d.metadata.name, why: action.why }, "pod waits");
       }
     }
-    const pruned = await pruneChildren(this.client, t, desired);
-    if (pruned.length) log.info({ pruned }, "pruned children no longer desired");
+    if (periodic) {
+      const pruned = await pruneChildren(this.client, t, desired);
+      if (pruned.length) log.info({ pruned }, "pruned children no longer desired");
+      if (!applyError) this.applied.recordPeriodic(owner, generation);
+    }
 
     await this.resolveSplitBrain(t, nodes, log);
 
@@ -317,11 +341,13 @@ export class HASanTargetController {
   /** The generated peer secret's value: whatever exists (never regenerated), else 32 fresh random bytes. */
   private async peerSecretData(t: HASanTarget): Promise<string> {
     if (t.spec.replication?.peerSecretRef) return "";
+    const known = this.peerSecrets.get(t.metadata.uid);
+    if (known) return known;
     const name = childName.peerSecret(t.metadata);
     const existing = await this.client.getOrUndefined<SecretView>("v1", "Secret", t.metadata.namespace, name);
-    const current = existing?.data?.secret;
-    if (current) return current;
-    return Buffer.from(randomBytes(32).toString("hex")).toString("base64");
+    const value = existing?.data?.secret ?? Buffer.from(randomBytes(32).toString("hex")).toString("base64");
+    this.peerSecrets.set(t.metadata.uid, value);
+    return value;
   }
 
   private async resolveSplitBrain(

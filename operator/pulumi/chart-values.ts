@@ -1,0 +1,118 @@
+import { z } from "zod";
+
+// The hasan chart's values: charts/hasan/values.schema.json is generated from this schema
+// (hack/gen-values-schema.ts), and the Pulumi component types its `values` with it.
+
+const name = z.string().max(253);
+const freeForm = z.record(z.string(), z.unknown());
+const stringMap = z.record(z.string(), z.string());
+const millis = z.int().min(100).max(600_000);
+
+const ImageSchema = z
+  .strictObject({
+    repository: z.string().min(1).meta({ description: "Image of the operator and of the target pods." }),
+    tag: z.string().meta({ description: "Image tag; the chart's appVersion when empty." }),
+    pullPolicy: z.enum(["Always", "IfNotPresent", "Never"]),
+  })
+  .partial();
+
+const OperatorSchema = z
+  .strictObject({
+    replicas: z.int().min(1).max(10).meta({ description: "Operator replicas; one leads at a time." }),
+    watchNamespace: z
+      .string()
+      .meta({ description: "Watch HASanTargets in this namespace only; all namespaces when empty." }),
+    leaderElection: z
+      .strictObject({
+        enabled: z.boolean(),
+        id: z.string().min(1).max(63).meta({ description: "Name of the Lease in the release namespace." }),
+      })
+      .partial(),
+    targetImage: z.string().meta({ description: "Image of the target pods; the operator's image when empty." }),
+    agentAddress: z
+      .enum(["pod", "service"])
+      .meta({ description: "How the operator reaches each target's agent: pod IP or Service clusterIP." }),
+    workers: z.int().min(1).max(32),
+    statusPollSteadyMs: millis.meta({ description: "Status poll period while both nodes are Working." }),
+    statusPollActiveMs: millis.meta({ description: "Status poll period while anything is not Working." }),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]),
+    resources: freeForm,
+    nodeSelector: stringMap,
+    tolerations: z.array(freeForm),
+    affinity: freeForm.meta({ description: "Pod affinity; replicas prefer different nodes when empty." }),
+    priorityClassName: z.string(),
+    podAnnotations: stringMap,
+    podLabels: stringMap,
+    podSecurityContext: freeForm,
+    securityContext: freeForm,
+    podDisruptionBudget: z
+      .strictObject({ enabled: z.boolean(), minAvailable: z.union([z.int().min(0), z.string()]) })
+      .partial(),
+  })
+  .partial();
+
+const WebhookSchema = z
+  .strictObject({
+    enabled: z.boolean().meta({
+      description: "Validating webhook on pods/eviction that denies with 429 while a pair is not safe to disrupt.",
+    }),
+    port: z.int().min(1024).max(65535),
+    failurePolicy: z.enum(["Ignore", "Fail"]),
+    timeoutSeconds: z.int().min(1).max(30),
+    namespaceSelector: freeForm,
+    tls: z
+      .strictObject({
+        validityDays: z.int().min(1).max(36500).meta({ description: "Validity of the generated CA and certificate." }),
+      })
+      .partial(),
+    certManager: z
+      .strictObject({
+        enabled: z.boolean().meta({ description: "Let cert-manager issue the serving certificate." }),
+        issuerRef: z
+          .strictObject({ name: z.string().min(1), kind: z.string().min(1), group: z.string() })
+          .partial()
+          .meta({ description: "Issuer or ClusterIssuer; a self-signed Issuer is created when empty." }),
+      })
+      .partial(),
+  })
+  .partial();
+
+const MetricsSchema = z
+  .strictObject({
+    port: z.int().min(1024).max(65535),
+    service: z.strictObject({ enabled: z.boolean() }).partial(),
+    serviceMonitor: z
+      .strictObject({
+        enabled: z.boolean().meta({ description: "Needs the Prometheus operator's monitoring.coreos.com/v1 API." }),
+        interval: z.string().regex(/^[0-9]+(ms|s|m|h)$/),
+        labels: stringMap,
+      })
+      .partial(),
+  })
+  .partial();
+
+export const ChartValuesSchema = z
+  .strictObject({
+    image: ImageSchema,
+    imagePullSecrets: z.array(z.strictObject({ name: name.min(1) })),
+    nameOverride: z.string().max(63),
+    fullnameOverride: z.string().max(63),
+    crds: z
+      .strictObject({
+        enabled: z.boolean().meta({ description: "Install the HASanTarget CRD with the chart." }),
+        keep: z.boolean().meta({ description: "Keep the CRD (and every HASanTarget) on helm uninstall." }),
+      })
+      .partial(),
+    operator: OperatorSchema,
+    serviceAccount: z
+      .strictObject({ create: z.boolean(), name: z.string(), annotations: stringMap })
+      .partial(),
+    rbac: z.strictObject({ create: z.boolean() }).partial(),
+    webhook: WebhookSchema,
+    metrics: MetricsSchema,
+  })
+  .partial()
+  .meta({ title: "Values of the hasan chart" });
+
+/** Values as a user passes them (every field optional; the chart's values.yaml fills the rest). */
+export type ChartValues = z.input<typeof ChartValuesSchema>;

@@ -1,0 +1,34 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ApplyCache } from "../../../operator/reconcile/apply-cache.js";
+import type { KubeObject } from "../../../operator/reconcile/desired-children.js";
+
+const svc = (port: number): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name: "s", namespace: "n" },
+  spec: { ports: [{ port }] },
+});
+
+test("unchanged objects are not re-applied until the resync period; changed or missing ones are", () => {
+  let now = 0;
+  const c = new ApplyCache(60_000, () => now);
+  assert.equal(c.needsApply("uid", svc(1)), true);
+  c.recordApplied("uid", svc(1));
+  assert.equal(c.needsApply("uid", svc(1)), false);
+  assert.equal(c.needsApply("uid", svc(2)), true, "content changed");
+  assert.equal(c.needsApply("uid", svc(1), true), true, "deleted behind our back");
+  now = 60_000;
+  assert.equal(c.needsApply("uid", svc(1)), true, "resync");
+});
+
+test("periodic passes are due on a new generation or after the resync period", () => {
+  let now = 0;
+  const c = new ApplyCache(60_000, () => now);
+  assert.equal(c.periodicDue("uid", 1), true);
+  c.recordPeriodic("uid", 1);
+  assert.equal(c.periodicDue("uid", 1), false);
+  assert.equal(c.periodicDue("uid", 2), true);
+  now = 61_000;
+  assert.equal(c.periodicDue("uid", 1), true);
+});
