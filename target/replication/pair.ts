@@ -100,7 +100,7 @@ export interface PairNode {
   readonly device: BlockDevice;
   readonly node: NodeName;
   status(): ReplicationStatus;
-  /** Subscribes to state transitions; returns the unsubscribe function. */
+  /** Subscribes to state transitions and changes of the ALUA access states; returns the unsubscribe function. */
   onStateChange(fn: (state: NodeState, previous: NodeState, message: string) => void): () => void;
   /** Access states of target port group 1 (node a) and 2 (node b), as this node sees them. */
   alua(): { a: AluaState; b: AluaState };
@@ -269,18 +269,27 @@ class PairNodeImpl implements PairNode {
     if (prev !== state) {
       this.state = state;
       this.log.info({ from: prev, to: state, reason: message }, `replication state ${prev} -> ${state}`);
-      for (const fn of this.listeners) {
-        try {
-          fn(state, prev, message);
-        } catch (e) {
-          this.log.error({ err: (e as Error).message }, "state change listener failed");
-        }
-      }
+      this.tell(prev);
     }
     this.notifyChange();
   }
 
+  private tell(prev: NodeState): void {
+    this.lastAlua = JSON.stringify(this.alua());
+    for (const fn of this.listeners) {
+      try {
+        fn(this.state, prev, this.message);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, "state change listener failed");
+      }
+    }
+  }
+
+  private lastAlua = "";
+
+  /** Wakes operations waiting for a decision; tells listeners when the access states moved without a state change. */
   private notifyChange(): void {
+    if (JSON.stringify(this.alua()) !== this.lastAlua) this.tell(this.state);
     const w = this.changeWaiters;
     this.changeWaiters = [];
     for (const fn of w) fn();
@@ -1154,14 +1163,17 @@ class PairNodeImpl implements PairNode {
   }
 
   private async confirmPair(): Promise<void> {
-    if (this.state !== "Working" || this.link?.sequencer !== this.node) return;
+    if (this.state !== "Working" || !this.link) return;
     try {
       const ok = await this.o.witness.confirmPair(this.gen.current);
-      if (!ok)
+      // Both nodes confirm; losing a race against the partner's identical confirmation is fine.
+      const held = ok ? null : await this.o.witness.holder();
+      if (held && (held.holder !== null || held.generation !== this.gen.current)) {
         this.log.warn(
-          { generation: this.gen.current },
+          { generation: this.gen.current, witness: held },
           "witness refused the pair confirmation (it moved on)",
         );
+      }
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "witness unreachable for the pair confirmation");
     }
