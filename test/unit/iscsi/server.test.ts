@@ -358,13 +358,13 @@ test("task management: ABORT TASK, unknown task, LUN RESET and a LUN that does n
   const t = await startTestServer();
   try {
     const c = await loggedIn(t.port);
-    t.scsi.delayMs = 300;
+    t.scsi.delayMs = 1000;
     c.send(scsiCommandPdu({ itt: 60, cmdSN: c.cmdSN++, cdb: read10(0, 1), edtl: 512, read: true }));
     await new Promise((r) => setTimeout(r, 50));
     c.send({ opcode: 0x02, immediate: true, flags: 0x80 | 1, itt: 61, word20: 60, cmdSN: c.cmdSN });
     const abort = await c.next((p) => p.opcode === 0x22);
     assert.equal(abort.header[2], 0, "function complete");
-    assert.equal(await c.silent(500, isResponse(60)), true, "the aborted task gets no response");
+    assert.equal(await c.silent(1500, isResponse(60)), true, "the aborted task gets no response");
     t.scsi.delayMs = 0;
     c.send({ opcode: 0x02, immediate: true, flags: 0x80 | 1, itt: 62, word20: 999, cmdSN: c.cmdSN });
     assert.equal((await c.next((p) => p.opcode === 0x22)).header[2], 1, "task does not exist");
@@ -399,12 +399,12 @@ test("task management: ABORT TASK, unknown task, LUN RESET and a LUN that does n
 });
 
 test("the target pings idle initiators and drops the ones that do not answer", async () => {
-  const t = await startTestServer({ nopIntervalMs: 100, nopTimeoutMs: 300 });
+  const t = await startTestServer({ nopIntervalMs: 200, nopTimeoutMs: 1000 });
   try {
     const alive = await loggedIn(t.port, [], Buffer.from("400000000011", "hex"));
     const dead = await loggedIn(t.port, [], Buffer.from("400000000012", "hex"));
     const answer = async () => {
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 8; i++) {
         const p = await alive.next((x) => x.opcode === 0x20);
         assert.equal(p.itt, 0xffffffff);
         alive.send({
