@@ -90,10 +90,13 @@ export class LeaseWitness implements Witness {
         ...(lease?.spec ?? {}),
         holderIdentity: updated.holder ?? "pair",
         leaseDurationSeconds: LEASE_SECONDS,
-        renewTime: new Date(updated.renewedAt),
-        ...(lease?.spec?.holderIdentity !== (updated.holder ?? "pair")
-          ? { acquireTime: new Date(updated.renewedAt) }
-          : {}),
+        // MicroTime fields: the API server wants six fractional digits.
+        renewTime: new k8s.V1MicroTime(updated.renewedAt),
+        acquireTime: new k8s.V1MicroTime(
+          lease?.spec?.holderIdentity === (updated.holder ?? "pair") && lease.spec.acquireTime
+            ? new Date(lease.spec.acquireTime).getTime()
+            : updated.renewedAt,
+        ),
       },
     };
     try {
