@@ -48,7 +48,11 @@ export class Kubelet {
     const phase = pod.status?.phase;
     if (pod.metadata.deletionTimestamp) {
       // Nothing runs for it here (terminal, or its node was down): finalize at once.
-      void finalizePod(this.client, pod, this.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` }));
+      void finalizePod(
+        this.client,
+        pod,
+        this.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` }),
+      );
       return;
     }
     if (phase === "Succeeded" || phase === "Failed") return;

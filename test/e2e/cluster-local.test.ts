@@ -3,6 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { ensureCluster, type Cluster } from "../support/cluster.js";
@@ -40,10 +41,21 @@ function alive(pid: number): boolean {
   }
 }
 
-async function httpGet(url: string, timeoutMs = 5000): Promise<unknown> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
-  return res.json();
+/** GET over a fresh connection each time, so Service balancing is visible. */
+function httpGet(url: string, timeoutMs = 5000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => {
+        if (res.statusCode !== 200) reject(new Error(`GET ${url}: ${res.statusCode} ${body}`));
+        else resolve(JSON.parse(body));
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${url}: timed out`)));
+    req.on("error", reject);
+  });
 }
 
 const EchoReply = z.object({
@@ -86,7 +98,13 @@ function echoContainer(extraEnv: Record<string, string> = {}) {
       ...Object.entries(extraEnv).map(([name, value]) => ({ name, value })),
     ],
     readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 1 },
-    livenessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 2 },
+    // Generous: a loaded machine may take many seconds to start node.
+    livenessProbe: {
+      tcpSocket: { port: 8080 },
+      initialDelaySeconds: 30,
+      periodSeconds: 5,
+      failureThreshold: 6,
+    },
   };
 }
 
@@ -305,9 +323,10 @@ describe("local cluster", { timeout: 900_000 }, () => {
         cluster.kubeconfig,
         "drain",
         node,
+        // Only this test's pods: other tests may share the cluster.
+        "--pod-selector=app=echo",
         "--ignore-daemonsets",
         "--delete-emptydir-data",
-        "--force",
         "--timeout=240s",
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
@@ -390,8 +409,11 @@ describe("local cluster", { timeout: 900_000 }, () => {
     await cluster.cutLink(a, b);
     try {
       await eventually("link cut", async () => {
-        const res = await fetch(probe, { signal: AbortSignal.timeout(10_000) });
-        return res.status === 500 ? true : undefined;
+        const failed = await httpGet(probe, 15_000).then(
+          () => false,
+          (err: unknown) => /: 500 /.test(String(err)),
+        );
+        return failed ? true : undefined;
       });
     } finally {
       await cluster.restoreLink(a, b);

@@ -254,10 +254,18 @@ export class PodWorker {
     if (body === this.lastPublished) return;
     const m = this.pod.metadata;
     try {
+      // Address lists are replaced, not merged: a pod restarted after a node failure has a new IP.
+      const patch = {
+        status: {
+          ...status,
+          hostIPs: [...status.hostIPs, { $patch: "replace" }],
+          ...(status.podIPs ? { podIPs: [...status.podIPs, { $patch: "replace" }] } : {}),
+        },
+      };
       await this.deps.client.raw(
         "PATCH",
         `/api/v1/namespaces/${m.namespace}/pods/${m.name}/status`,
-        { status },
+        patch,
         "strategic",
       );
       this.lastPublished = body;
