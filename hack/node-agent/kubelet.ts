@@ -117,7 +117,7 @@ export class Kubelet {
 
   async shutdown(): Promise<void> {
     await Promise.all(
-      [...this.workers.values()].map(({ worker }) => worker.terminate(5, false).catch(() => undefined)),
+      [...this.workers.values()].map(({ worker }) => worker.shutdown(5).catch(() => undefined)),
     );
     this.workers.clear();
   }

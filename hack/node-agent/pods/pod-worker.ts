@@ -292,6 +292,17 @@ export class PodWorker {
     return this.terminating;
   }
 
+  /**
+   * Agent shutdown: stop the processes gracefully but report nothing, so the pods are started
+   * again by the next agent (as containers survive a kubelet restart in spirit).
+   */
+  async shutdown(graceSeconds: number): Promise<void> {
+    this.stopped = true;
+    if (this.publishTimer) clearTimeout(this.publishTimer);
+    await Promise.all([...this.init, ...this.containers].map((c) => c.stop(graceSeconds * 1000)));
+    await this.teardown();
+  }
+
   /** Node failure: kill everything at once; nothing is reported to the API server. */
   async kill(): Promise<void> {
     this.stopped = true;
