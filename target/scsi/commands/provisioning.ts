@@ -84,20 +84,23 @@ async function fillRange(lu: LuContext, lba: number, blocks: number, block: Buff
   }
 }
 
-/** GET LBA STATUS: one descriptor for the extent starting at the requested LBA. */
+/**
+ * GET LBA STATUS: one descriptor from the requested LBA to the end of the run of equally
+ * provisioned blocks it lies in.
+ */
 export const getLbaStatus: Handler = async (lu, cmd) => {
   const cdb = cmd.cdb;
   const lba = readLba64(cdb, 2);
   const allocationLength = cdb.readUInt32BE(10);
   if (lba >= lu.blockCount) throw lbaOutOfRange();
   if (allocationLength === 0) return GOOD;
-  const { blocks, mapped } = await extentAt(lu, lba);
+  const extent = await extentAt(lu, lba);
   const b = Buffer.alloc(24);
   b.writeUInt32BE(20, 0);
   b.writeUInt32BE(Math.floor(lba / 0x100000000), 8);
   b.writeUInt32BE(lba >>> 0, 12);
-  b.writeUInt32BE(blocks, 16);
-  b[20] = mapped ? 0x00 : 0x01; // mapped or deallocated
+  b.writeUInt32BE(Math.max(1, Math.min(0xffffffff, extent.lba + extent.blocks - lba)), 16);
+  b[20] = extent.mapped ? 0x00 : 0x01; // mapped or deallocated
   return dataIn(b, allocationLength);
 };
 
@@ -107,24 +110,50 @@ interface ExtentDevice {
 const hasExtents = (d: object): d is ExtentDevice =>
   typeof (d as Partial<ExtentDevice>).allocatedExtents === "function";
 
-/** The run of equally provisioned blocks starting at `lba` (capped to 32 bits of blocks). */
-async function extentAt(lu: LuContext, lba: number): Promise<{ blocks: number; mapped: boolean }> {
-  const bs = lu.blockSize;
-  const start = lba * bs;
-  const end = lu.blockCount * bs;
-  const cap = (bytes: number): number => Math.max(1, Math.min(0xffffffff, Math.ceil(bytes / bs)));
+export interface ProvisioningExtent {
+  lba: number;
+  blocks: number;
+  mapped: boolean;
+}
+
+/**
+ * The run of equally provisioned blocks around block `lba`, from allocated byte ranges of the
+ * device. A block counts as mapped when any of its bytes is allocated.
+ */
+export function extentContaining(
+  allocated: ReadonlyArray<readonly [number, number]>,
+  lba: number,
+  blockSize: number,
+  blockCount: number,
+): ProvisioningExtent {
+  const firstBlock = (x: number): number => Math.floor(x / blockSize);
+  const endBlock = (x: number): number => Math.ceil(x / blockSize);
+  const runs = allocated
+    .map(([s, e]) => [firstBlock(s), Math.min(blockCount, endBlock(e))] as const)
+    .filter(([s, e]) => e > s)
+    .sort((x, y) => x[0] - y[0]);
+  // Merge touching runs so an extent is reported whole.
+  const merged: Array<[number, number]> = [];
+  for (const [s, e] of runs) {
+    const last = merged[merged.length - 1];
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else merged.push([s, e]);
+  }
+  const cap = (n: number): number => Math.max(1, Math.min(0xffffffff, n));
+  let holeStart = 0;
+  for (const [s, e] of merged) {
+    if (lba < s) return { lba: holeStart, blocks: cap(s - holeStart), mapped: false };
+    if (lba < e) return { lba: s, blocks: cap(e - s), mapped: true };
+    holeStart = e;
+  }
+  return { lba: holeStart, blocks: cap(blockCount - holeStart), mapped: false };
+}
+
+async function extentAt(lu: LuContext, lba: number): Promise<ProvisioningExtent> {
   if (hasExtents(lu.device)) {
     const extents = await lu.device.allocatedExtents();
-    if (extents) {
-      // A block counts as mapped when any of its bytes is allocated.
-      const blockStart = (x: number): number => Math.floor(x / bs) * bs;
-      const blockEnd = (x: number): number => Math.ceil(x / bs) * bs;
-      const hit = extents.find(([s, e]) => blockStart(s) <= start && start < blockEnd(e));
-      if (hit) return { mapped: true, blocks: cap(Math.min(end, blockEnd(hit[1])) - start) };
-      const next = extents.map(([s]) => blockStart(s)).filter((s) => s > start);
-      return { mapped: false, blocks: cap(Math.min(end, ...next) - start) };
-    }
+    if (extents) return extentContaining(extents, lba, lu.blockSize, lu.blockCount);
   }
-  const mapped = await lu.device.isMapped(start, bs);
-  return { mapped, blocks: 1 };
+  const mapped = await lu.device.isMapped(lba * lu.blockSize, lu.blockSize);
+  return { lba, blocks: 1, mapped };
 }

@@ -45,3 +45,19 @@ test("64-bit LBAs beyond 2^53 are out of range rather than rounded", () => {
   const b = Buffer.alloc(8, 0xff);
   assert.equal(readLba64(b, 0), Infinity);
 });
+
+test("provisioning extents: merged allocated runs, holes between them, partial blocks count as mapped", async () => {
+  const { extentContaining } = await import("../../../target/scsi/commands/provisioning.js");
+  const allocated: Array<[number, number]> = [
+    [4096, 8192],
+    [8192, 12288],
+    [20480, 20481],
+  ];
+  // 512-byte blocks, 64 of them.
+  assert.deepEqual(extentContaining(allocated, 0, 512, 64), { lba: 0, blocks: 8, mapped: false });
+  assert.deepEqual(extentContaining(allocated, 9, 512, 64), { lba: 8, blocks: 16, mapped: true });
+  assert.deepEqual(extentContaining(allocated, 30, 512, 64), { lba: 24, blocks: 16, mapped: false });
+  assert.deepEqual(extentContaining(allocated, 40, 512, 64), { lba: 40, blocks: 1, mapped: true });
+  assert.deepEqual(extentContaining(allocated, 63, 512, 64), { lba: 41, blocks: 23, mapped: false });
+  assert.deepEqual(extentContaining([], 5, 512, 64), { lba: 0, blocks: 64, mapped: false });
+});
