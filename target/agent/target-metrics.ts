@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "./metrics.js";
-import type { NodeState, TargetStatus } from "./status-schema.js";
+import { NodeStateSchema, type TargetStatus } from "./status-schema.js";
 
 /** The target's metrics and the counters GET /status reports. */
 export class TargetMetrics {
@@ -53,15 +53,7 @@ export class TargetMetrics {
 
   /** Gauges read at scrape time from the live status. */
   watch(status: () => TargetStatus): void {
-    const states: NodeState[] = [
-      "Standalone",
-      "Working",
-      "Failed",
-      "Synchronizing",
-      "Pending",
-      "SplitBrain",
-      "Unknown",
-    ];
+    const states = NodeStateSchema.options;
     this.stateGauge = this.registry.register(
       new Gauge("hasan_target_state", "1 for the node's current state", () => {
         const s = status().state;
