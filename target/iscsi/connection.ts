@@ -199,6 +199,18 @@ export class Connection implements PduConsumer {
   private fullFeaturePdu(h: Buffer, data: Buffer, inPlace: boolean): void {
     const op = opcode(h);
     const session = this.session!;
+    if (
+      session.id.sessionType === "Discovery" &&
+      op !== Op.nopOut &&
+      op !== Op.textRequest &&
+      op !== Op.logoutRequest
+    ) {
+      this.pendingCommandBuffer = undefined;
+      const takesSlot = (op === Op.scsiCommand || op === Op.taskManagementRequest) && !isImmediate(h);
+      if (takesSlot && session.window.admit(cmdSN(h), false) === "accept") session.window.release();
+      this.reject(h, RejectReason.protocolError, `${opName(op)} in a discovery session`);
+      return;
+    }
     switch (op) {
       case Op.scsiCommand: {
         const imm = isImmediate(h);
@@ -209,12 +221,6 @@ export class Connection implements PduConsumer {
             { cmdSN: sn, exp: session.window.expCmdSN, max: session.window.maxCmdSN },
             "command outside the CmdSN window dropped",
           );
-          return;
-        }
-        if (session.id.sessionType === "Discovery") {
-          this.pendingCommandBuffer = undefined;
-          if (!imm) session.window.release();
-          this.reject(h, RejectReason.protocolError, "SCSI command in a discovery session");
           return;
         }
         startCommand(this, h, data, inPlace, sn, imm);

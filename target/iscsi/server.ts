@@ -218,6 +218,8 @@ export class IscsiServer implements ConnectionHost {
       }
       // connection reinstatement: the old connection's tasks end, the session stays
       if (existing.attached) await existing.attached.terminate("connection reinstatement", true);
+      // digests and receive limits are per connection: take what this login negotiated
+      existing.params = state.params;
       existing.attached = conn;
       return existing;
     }

@@ -628,3 +628,55 @@ test("close() lets an in-flight command finish and asks initiators to log out", 
   await closing;
   await c.waitClosed();
 });
+
+test("a login naming the session's TSIH reinstates its connection; unknown TSIH and a second CID are refused", async () => {
+  const t = await startTestServer();
+  try {
+    const isid = Buffer.from("4000000000aa", "hex");
+    const first = await TestInitiator.connect(t.port);
+    const r = await first.login({ target: TARGET, isid });
+    assert.equal(r.status, 0);
+    const keys: [string, string][] = [
+      ["InitiatorName", "iqn.2026-11.dev.hasan:test-initiator"],
+      ["TargetName", TARGET],
+    ];
+    const attempt = async (tsih: number, cid: number) => {
+      const c = await TestInitiator.connect(t.port);
+      c.send(loginPdu({ keys, csg: 1, nsg: 3, transit: true, isid, tsih, cid }));
+      const p = await c.next((x) => x.opcode === 0x23);
+      return { c, status: p.header.readUInt16BE(36), tsih: p.header.readUInt16BE(14) };
+    };
+    const unknown = await attempt(r.tsih + 100, 0);
+    assert.equal(unknown.status, 0x020a, "session does not exist");
+    const other = await attempt(r.tsih, 1);
+    assert.equal(other.status, 0x0206, "too many connections");
+    const again = await attempt(r.tsih, 0);
+    assert.equal(again.status, 0);
+    assert.equal(again.tsih, r.tsih);
+    await first.waitClosed();
+    assert.equal(t.server.sessions().length, 1);
+    assert.deepEqual(
+      t.scsi.events.map((e) => e.split(" ")[0]),
+      ["created"],
+      "the nexus survives connection reinstatement",
+    );
+    again.c.send(scsiCommandPdu({ itt: 1, cmdSN: 1, cdb: Buffer.from([0, 0, 0, 0, 0, 0]), edtl: 0 }));
+    assert.equal(status(await again.c.next(isResponse(1))), 0);
+    for (const x of [unknown.c, other.c, again.c]) x.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test("discovery sessions refuse SCSI commands and task management", async () => {
+  const t = await startTestServer();
+  try {
+    const c = await TestInitiator.connect(t.port);
+    assert.equal((await c.login({ target: "", sessionType: "Discovery" })).status, 0);
+    c.send({ opcode: 0x02, immediate: true, flags: 0x80 | 5, itt: 2, word20: 0xffffffff, cmdSN: c.cmdSN });
+    assert.equal((await c.next((x) => x.opcode === 0x3f)).header[2], 0x04);
+    c.close();
+  } finally {
+    await t.close();
+  }
+});
