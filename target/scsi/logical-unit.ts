@@ -55,6 +55,8 @@ export interface HasanScsiTarget extends ScsiTarget {
 const COMPANY_ID = 0x0a7e5a;
 /** Most unit attentions a nexus keeps; older ones are dropped first. */
 const MAX_PENDING_UNIT_ATTENTIONS = 16;
+/** Most nexuses (connected or gone) with pending unit attentions; the longest-waiting are forgotten. */
+const MAX_NEXUSES_WITH_PENDING = 4096;
 
 /** NAA 6h (IEEE registered extended) designator derived from the serial alone. */
 export function naaFromSerial(serial: string): Buffer {
@@ -151,6 +153,8 @@ class LogicalUnit implements HasanScsiTarget {
 
   nexusLost(nexus: Nexus): void {
     this.ctx.preventingNexuses.delete(nexus.id);
+    // Its pending unit attentions (and the I_T NEXUS LOSS one) wait for it under its id.
+    this.nexuses.delete(nexus.id);
     this.unitState.apply({ kind: "nexus-lost", nexusId: nexus.id }).catch((err: unknown) => {
       this.logger.error({ err, nexus: nexus.id }, "recording nexus loss failed");
     });
@@ -194,6 +198,10 @@ class LogicalUnit implements HasanScsiTarget {
     if (q.some(([a, b]) => a === ua[0] && b === ua[1])) return;
     q.push(ua);
     if (q.length > MAX_PENDING_UNIT_ATTENTIONS) q.shift();
+    if (!this.pending.has(nexusId) && this.pending.size >= MAX_NEXUSES_WITH_PENDING) {
+      const oldest = this.pending.keys().next();
+      if (!oldest.done) this.pending.delete(oldest.value);
+    }
     this.pending.set(nexusId, q);
   }
 
