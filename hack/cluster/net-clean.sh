@@ -10,7 +10,7 @@ done
 for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^hsn'); do
   ip link delete "$link" 2>/dev/null
 done
-command -v iptables >/dev/null || exit 0
+if command -v iptables >/dev/null; then
 for table in nat filter; do
   for parent in PREROUTING OUTPUT FORWARD POSTROUTING INPUT; do
     while read -r rule; do
@@ -24,5 +24,7 @@ for table in nat filter; do
     iptables -t "$table" -X "$chain" 2>/dev/null
   done
 done
-ip route show type unreachable 2>/dev/null | awk '/proto static/ {print $2}' >/dev/null
+fi
+source "$(dirname "$0")/env.sh"
+ip route delete unreachable "$POD_CIDR" 2>/dev/null
 exit 0
