@@ -131,6 +131,13 @@ interface Hot {
 
 const RESYNC_IN_FLIGHT = 4;
 const HOT_IDLE_MS = 1500;
+/**
+ * Bits are made durable for whole activity extents (like DRBD's activity log): a cold write
+ * marks its 4 MiB-aligned extent, so a sequential stream pays one bitmap fsync per extent
+ * rather than per region. Unwritten regions of an extent are only copied after a crash or a
+ * link loss while the extent was active.
+ */
+const ACTIVITY_EXTENT_BYTES = 4 * 1024 * 1024;
 const WAIT_LIMIT_MS = 20_000;
 
 export async function startPairNode(options: PairNodeOptions): Promise<PairNode> {
@@ -477,6 +484,12 @@ class PairNodeImpl implements PairNode {
 
   // ---------------------------------------------------------------- sequencer paths
 
+  /** The activity extents around regions [first, last]. */
+  private extentOf(first: number, last: number): [number, number] {
+    const k = Math.max(1, Math.floor(ACTIVITY_EXTENT_BYTES / this.regionSize));
+    return [Math.floor(first / k) * k, Math.min(this.regions - 1, Math.floor(last / k) * k + k - 1)];
+  }
+
   private hotEnter(first: number, last: number): void {
     const now = Date.now();
     for (let r = first; r <= last; r++) {
@@ -503,13 +516,14 @@ class PairNodeImpl implements PairNode {
   private async sequenced(op: Mutation): Promise<void> {
     const length = op.kind === "write" ? op.data.length : op.length;
     const [first, last] = regionsOf(op.offset, length, this.regionSize);
+    const [ef, el] = this.extentOf(first, last);
     const unlock = await this.rangeLock.acquire(op.offset, length);
-    this.hotEnter(first, last);
+    this.hotEnter(ef, el);
     try {
-      await this.store.markDurable(first, last);
+      await this.store.markDurable(ef, el);
       await this.mirror(op, first, last);
     } finally {
-      this.hotLeave(first, last);
+      this.hotLeave(ef, el);
       unlock();
     }
   }
@@ -543,17 +557,18 @@ class PairNodeImpl implements PairNode {
 
   private async sequencedCompareAndWrite(offset: number, expected: Buffer, data: Buffer): Promise<number> {
     const [first, last] = regionsOf(offset, data.length, this.regionSize);
+    const [ef, el] = this.extentOf(first, last);
     const unlock = await this.rangeLock.acquire(offset, data.length);
-    this.hotEnter(first, last);
+    this.hotEnter(ef, el);
     try {
       const current = await this.local.read(offset, expected.length);
       const mismatch = firstMismatch(current, expected);
       if (mismatch >= 0) return mismatch;
-      await this.store.markDurable(first, last);
+      await this.store.markDurable(ef, el);
       await this.mirror({ kind: "write", offset, data, fua: false }, first, last);
       return -1;
     } finally {
-      this.hotLeave(first, last);
+      this.hotLeave(ef, el);
       unlock();
     }
   }
@@ -561,10 +576,17 @@ class PairNodeImpl implements PairNode {
   private async applyAlone(op: Mutation): Promise<void> {
     const length = op.kind === "write" ? op.data.length : op.length;
     const [first, last] = regionsOf(op.offset, length, this.regionSize);
+    const [ef, el] = this.extentOf(first, last);
+    // Only the regions written are out of sync; the rest of the extent is durable ahead of use.
     this.outOfSync.setRange(first, last);
-    await this.store.markDurable(first, last);
-    if (op.kind === "write") await this.local.write(op.offset, op.data, { fua: op.fua });
-    else await this.local.unmap(op.offset, op.length);
+    this.hotEnter(ef, el);
+    try {
+      await this.store.markDurable(ef, el);
+      if (op.kind === "write") await this.local.write(op.offset, op.data, { fua: op.fua });
+      else await this.local.unmap(op.offset, op.length);
+    } finally {
+      this.hotLeave(ef, el);
+    }
   }
 
   private async compareAndWriteAlone(offset: number, expected: Buffer, data: Buffer): Promise<number> {
@@ -1186,7 +1208,7 @@ class PairNodeImpl implements PairNode {
   private housekeeping(): void {
     if (this.closed) return;
     const now = Date.now();
-    if (this.link && (this.state === "Working" || this.state === "Synchronizing")) {
+    if ((this.link && (this.state === "Working" || this.state === "Synchronizing")) || this.alone) {
       for (const [r, h] of this.hot) {
         if (h.inflight === 0 && now - h.lastUsed > HOT_IDLE_MS) {
           this.hot.delete(r);
