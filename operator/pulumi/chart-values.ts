@@ -28,7 +28,9 @@ const OperatorSchema = z
         id: z.string().min(1).max(63).meta({ description: "Name of the Lease in the release namespace." }),
       })
       .partial(),
-    targetImage: z.string().meta({ description: "Image of the target pods; the operator's image when empty." }),
+    targetImage: z
+      .string()
+      .meta({ description: "Image of the target pods; the operator's image when empty." }),
     agentAddress: z
       .enum(["pod", "service"])
       .meta({ description: "How the operator reaches each target's agent: pod IP or Service clusterIP." }),
@@ -54,7 +56,8 @@ const OperatorSchema = z
 const WebhookSchema = z
   .strictObject({
     enabled: z.boolean().meta({
-      description: "Validating webhook on pods/eviction that denies with 429 while a pair is not safe to disrupt.",
+      description:
+        "Validating webhook on pods/eviction that denies with 429 while a pair is not safe to disrupt.",
     }),
     port: z.int().min(1024).max(65535),
     failurePolicy: z.enum(["Ignore", "Fail"]),
@@ -62,7 +65,11 @@ const WebhookSchema = z
     namespaceSelector: freeForm,
     tls: z
       .strictObject({
-        validityDays: z.int().min(1).max(36500).meta({ description: "Validity of the generated CA and certificate." }),
+        validityDays: z
+          .int()
+          .min(1)
+          .max(36500)
+          .meta({ description: "Validity of the generated CA and certificate." }),
       })
       .partial(),
     certManager: z
@@ -83,7 +90,9 @@ const MetricsSchema = z
     service: z.strictObject({ enabled: z.boolean() }).partial(),
     serviceMonitor: z
       .strictObject({
-        enabled: z.boolean().meta({ description: "Needs the Prometheus operator's monitoring.coreos.com/v1 API." }),
+        enabled: z
+          .boolean()
+          .meta({ description: "Needs the Prometheus operator's monitoring.coreos.com/v1 API." }),
         interval: z.string().regex(/^[0-9]+(ms|s|m|h)$/),
         labels: stringMap,
       })
@@ -110,6 +119,7 @@ export const ChartValuesSchema = z
     rbac: z.strictObject({ create: z.boolean() }).partial(),
     webhook: WebhookSchema,
     metrics: MetricsSchema,
+    global: freeForm.meta({ description: "Values shared with subcharts (none so far)." }),
   })
   .partial()
   .meta({ title: "Values of the hasan chart" });

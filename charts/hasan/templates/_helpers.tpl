@@ -1,0 +1,94 @@
+{{/* Chart name. */}}
+{{- define "hasan.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name: the release name when it already contains the chart name. */}}
+{{- define "hasan.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hasan.operatorName" -}}
+{{- printf "%s-operator" (include "hasan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hasan.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/part-of: hasan
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Operator pods; deliberately not app.kubernetes.io/name=hasan-target, which marks target pods. */}}
+{{- define "hasan.selectorLabels" -}}
+app.kubernetes.io/name: hasan-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "hasan.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "hasan.operatorName" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hasan.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "hasan.webhookService" -}}
+{{- printf "%s-webhook" (include "hasan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hasan.webhookSecret" -}}
+{{- printf "%s-webhook-tls" (include "hasan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hasan.webhookConfiguration" -}}
+{{- printf "%s-pod-eviction" (include "hasan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Webhook serving certificate when Helm generates it: the Secret of a previous install is reused so
+upgrades keep the CA and the caBundle (and the operator pods need no restart); `helm template` and
+first installs generate a new CA. Returns YAML with caCrt, tlsCrt, tlsKey (PEM).
+*/}}
+{{- define "hasan.webhookCert" -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "hasan.webhookSecret" .) -}}
+{{- if and $secret $secret.data (index $secret.data "ca.crt") (index $secret.data "tls.crt") (index $secret.data "tls.key") -}}
+caCrt: {{ index $secret.data "ca.crt" | b64dec | quote }}
+tlsCrt: {{ index $secret.data "tls.crt" | b64dec | quote }}
+tlsKey: {{ index $secret.data "tls.key" | b64dec | quote }}
+{{- else -}}
+{{- $svc := include "hasan.webhookService" . -}}
+{{- $days := int .Values.webhook.tls.validityDays -}}
+{{- $ca := genCA "hasan-webhook-ca" $days -}}
+{{- $dns := list $svc (printf "%s.%s" $svc .Release.Namespace) (printf "%s.%s.svc" $svc .Release.Namespace) (printf "%s.%s.svc.cluster.local" $svc .Release.Namespace) -}}
+{{- $cert := genSignedCert (printf "%s.%s.svc" $svc .Release.Namespace) nil $dns $days $ca -}}
+caCrt: {{ $ca.Cert | quote }}
+tlsCrt: {{ $cert.Cert | quote }}
+tlsKey: {{ $cert.Key | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* The certificate above, generated once per render and shared by every template that needs it. */}}
+{{- define "hasan.webhookCertOnce" -}}
+{{- if not (hasKey .Values "_webhookCert") -}}
+{{- $_ := set .Values "_webhookCert" (include "hasan.webhookCert" . | fromYaml) -}}
+{{- end -}}
+{{- toYaml (get .Values "_webhookCert") -}}
+{{- end -}}
+
+{{- define "hasan.selfSignedTLS" -}}
+{{- and .Values.webhook.enabled (not .Values.webhook.certManager.enabled) -}}
+{{- end -}}
