@@ -24,6 +24,11 @@ export interface BlockDevice {
   compareAndWrite(offset: number, expected: Buffer, data: Buffer): Promise<number>;
   /** Whether the range holds allocated data (for GET LBA STATUS); may over-approximate as mapped. */
   isMapped(offset: number, length: number): Promise<boolean>;
+  /**
+   * Optional: the allocated byte ranges [start, end) of the whole device, or undefined when unknown.
+   * GET LBA STATUS reports whole extents with it; without it, one block at a time from isMapped.
+   */
+  allocatedExtents?(): Promise<Array<[number, number]> | undefined>;
   close(): Promise<void>;
 }
 

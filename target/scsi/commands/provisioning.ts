@@ -104,12 +104,6 @@ export const getLbaStatus: Handler = async (lu, cmd) => {
   return dataIn(b, allocationLength);
 };
 
-interface ExtentDevice {
-  allocatedExtents(): Promise<Array<[number, number]> | undefined>;
-}
-const hasExtents = (d: object): d is ExtentDevice =>
-  typeof (d as Partial<ExtentDevice>).allocatedExtents === "function";
-
 export interface ProvisioningExtent {
   lba: number;
   blocks: number;
@@ -150,10 +144,8 @@ export function extentContaining(
 }
 
 async function extentAt(lu: LuContext, lba: number): Promise<ProvisioningExtent> {
-  if (hasExtents(lu.device)) {
-    const extents = await lu.device.allocatedExtents();
-    if (extents) return extentContaining(extents, lba, lu.blockSize, lu.blockCount);
-  }
+  const extents = await lu.device.allocatedExtents?.();
+  if (extents) return extentContaining(extents, lba, lu.blockSize, lu.blockCount);
   const mapped = await lu.device.isMapped(lba * lu.blockSize, lu.blockSize);
   return { lba, blocks: 1, mapped };
 }
