@@ -36,6 +36,19 @@ client_cert() {
     -days 3650 -extfile apiserver.ext 2>/dev/null
   rm -f apiserver.csr apiserver.ext
 }
+# The node agent's kubelet API (container logs) on each node's InternalIP 127.0.10.N.
+[[ -f kubelet.crt ]] || {
+  openssl req -newkey rsa:2048 -nodes -keyout kubelet.key -out kubelet.csr -subj "/CN=hasan-nodes" 2>/dev/null
+  sans=$(for i in $(seq 1 50); do printf 'IP:127.0.10.%s,DNS:hasan-node-%s,' "$i" "$i"; done)
+  {
+    echo "extendedKeyUsage=serverAuth"
+    echo "keyUsage=digitalSignature,keyEncipherment"
+    echo "subjectAltName=${sans%,}"
+  } >kubelet.ext
+  openssl x509 -req -in kubelet.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out kubelet.crt \
+    -days 3650 -extfile kubelet.ext 2>/dev/null
+  rm -f kubelet.csr kubelet.ext
+}
 [[ -f sa.key ]] || {
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null

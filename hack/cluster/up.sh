@@ -36,6 +36,9 @@ if ! running kube-apiserver; then
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --allow-privileged=true \
     --endpoint-reconciler-type none \
+    --kubelet-preferred-address-types InternalIP \
+    --kubelet-certificate-authority "$pki/ca.crt" \
+    --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" \
     --enable-aggregator-routing=false \
     --profiling=false --v 1
 fi
@@ -78,14 +81,16 @@ if ! running node-agent; then
     --kubeconfig "$pki/node-agent.kubeconfig" --run-dir "$HASAN_RUN_DIR" \
     --nodes "$NODE_COUNT" --control-port "$AGENT_PORT" \
     --pod-cidr "$POD_CIDR" --service-cidr "$SERVICE_CIDR" \
-    --apiserver "127.0.0.1:$APISERVER_PORT" --app-root "${HASAN_APP_ROOT:-$REPO_ROOT}"
+    --apiserver "127.0.0.1:$APISERVER_PORT" --app-root "${HASAN_APP_ROOT:-$REPO_ROOT}" \
+    --kubelet-port "$KUBELET_PORT" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key"
 fi
 agent_ok() { curl -sf "http://127.0.0.1:$AGENT_PORT/healthz"; }
 wait_for node-agent 60 agent_ok
 wait_for "$NODE_COUNT Ready nodes" 120 kctl wait --for=condition=Ready nodes --all --timeout=5s
 # Pods can be created only once the namespace's default ServiceAccount exists.
 wait_for "default ServiceAccount" 60 kctl get serviceaccount default -n default
-ready=$(kctl get nodes --no-headers 2>/dev/null | grep -c ' Ready ' || true)
+ready=$(kctl get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+  grep -c True || true)
 ((ready >= NODE_COUNT)) || { log "only $ready nodes Ready"; exit 1; }
 log "cluster ready: $ready nodes"
 echo "$KUBECONFIG_PATH"

@@ -14,6 +14,9 @@ export const AgentConfig = z.object({
   pvsPerNode: z.coerce.number().int().min(0).max(100),
   pvSize: z.string().regex(/^\d+(Ki|Mi|Gi|Ti)?$/),
   kubeletVersion: z.string(),
+  kubeletPort: z.coerce.number().int().min(1).max(65535),
+  kubeletCert: z.string().optional(),
+  kubeletKey: z.string().optional(),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
@@ -33,6 +36,9 @@ export function parseConfig(argv: string[]): AgentConfig {
       "pvs-per-node": { type: "string", default: "10" },
       "pv-size": { type: "string", default: "2Gi" },
       "kubelet-version": { type: "string", default: process.env.KUBERNETES_VERSION ?? "v1.37.2" },
+      "kubelet-port": { type: "string", default: "10250" },
+      "kubelet-cert": { type: "string" },
+      "kubelet-key": { type: "string" },
     },
   });
   return AgentConfig.parse({
@@ -48,5 +54,8 @@ export function parseConfig(argv: string[]): AgentConfig {
     pvsPerNode: values["pvs-per-node"],
     pvSize: values["pv-size"],
     kubeletVersion: values["kubelet-version"],
+    kubeletPort: values["kubelet-port"],
+    kubeletCert: values["kubelet-cert"],
+    kubeletKey: values["kubelet-key"],
   });
 }

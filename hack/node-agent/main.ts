@@ -1,7 +1,9 @@
 import { lstat, readdir, readlink } from "node:fs/promises";
+import type { Server as HttpsServer } from "node:https";
 import path from "node:path";
 import { createLogger } from "../../target/log.js";
 import { parseConfig } from "./config.js";
+import { startKubeletServer } from "./control/kubelet-server.js";
 import { controlApp, listen } from "./control/server.js";
 import type { PodRef } from "./control/api.js";
 import { run } from "./exec.js";
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
         podCIDR: nodePodCidr(cfg.podCidr, i),
         zone: zones[(i - 1) % zones.length] ?? "zone-a",
         kubeletVersion: cfg.kubeletVersion,
+        kubeletPort: cfg.kubeletPort,
       },
       log,
     );
@@ -175,6 +178,20 @@ async function main(): Promise<void> {
     cfg.controlPort,
     log,
   );
+  const kubeletServers: HttpsServer[] = [];
+  if (cfg.kubeletCert && cfg.kubeletKey) {
+    for (const n of nodes.values()) {
+      kubeletServers.push(
+        await startKubeletServer(n.heartbeat.id.internalIP, cfg.kubeletPort, {
+          runDir: cfg.runDir,
+          cert: cfg.kubeletCert,
+          key: cfg.kubeletKey,
+          podRunning: (ns, pod) => kubelet.findPod(ns, pod) !== undefined,
+          log,
+        }),
+      );
+    }
+  }
   log.info({ nodes: [...nodes.keys()] }, "node agent ready");
 
   let stopping = false;
@@ -183,6 +200,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     server.close();
+    for (const k of kubeletServers) k.close();
     for (const r of [pods, services, slices, pvs]) r.stop();
     for (const n of nodes.values()) n.heartbeat.stop();
     await kubelet.shutdown();

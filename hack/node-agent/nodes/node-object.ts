@@ -7,6 +7,8 @@ export interface NodeIdentity {
   podCIDR: string;
   zone: string;
   kubeletVersion: string;
+  /** Port of the node's kubelet API (container logs) on its InternalIP. */
+  kubeletPort: number;
 }
 
 export const nodeCapacity = { cpu: "4", memory: "8Gi", pods: "110", "ephemeral-storage": "50Gi" };
@@ -60,7 +62,7 @@ export function nodeStatus(id: NodeIdentity, now: Date, bootID: string): Record<
       { type: "InternalIP", address: id.internalIP },
       { type: "Hostname", address: id.name },
     ],
-    daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+    daemonEndpoints: { kubeletEndpoint: { Port: id.kubeletPort } },
     nodeInfo: {
       machineID: `hasan-${id.index}`,
       systemUUID: `hasan-${id.index}`,
