@@ -206,7 +206,7 @@ export class PeerConnection {
     try {
       messages = this.decoder.push(chunk);
     } catch (e) {
-      this.log.warn(
+      this.log[this.authenticated ? "warn" : "debug"](
         { peer: this.remote, err: (e as Error).message },
         "refused malformed data from peer; closing link",
       );
@@ -219,7 +219,7 @@ export class PeerConnection {
         this.dispatch(m);
       } catch (e) {
         const msg = e instanceof ProtocolError ? e.message : `handler failed: ${(e as Error).message}`;
-        this.log.warn(
+        this.log[this.authenticated ? "warn" : "debug"](
           { peer: this.remote, type: m.type, err: msg },
           "refused message from peer; closing link",
         );

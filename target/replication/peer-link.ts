@@ -44,6 +44,7 @@ export class PeerLink {
   private unauthenticated = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private dialing: net.Socket | null = null;
+  private lastRefusal: { reason: string; at: number } | null = null;
 
   constructor(private readonly o: PeerLinkOptions) {}
 
@@ -158,7 +159,14 @@ export class PeerLink {
       },
       (e: Error) => {
         this.unauthenticated--;
-        this.o.logger.warn({ peer: remote, role, err: e.message }, "peer connection refused");
+        // A partner retrying with a wrong secret would repeat this twice a second: log changes, and then every 30 s.
+        const now = Date.now();
+        const repeat = this.lastRefusal?.reason === e.message && now - this.lastRefusal.at < 30_000;
+        if (!repeat) this.lastRefusal = { reason: e.message, at: now };
+        this.o.logger[repeat ? "debug" : "warn"](
+          { peer: remote, role, err: e.message },
+          "peer connection refused",
+        );
         if (role === "dialer") this.scheduleDial();
       },
     );
