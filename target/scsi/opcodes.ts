@@ -267,6 +267,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     usage: [0xa3, 0xea, 0, 0, 0, 0, ...FF4, 0, CONTROL],
     handler: reportTargetPortGroups,
     conflict: "allowed",
+    // Multipath path checkers keep working while another nexus holds an SPC-2 reservation.
+    spc2Allowed: true,
   },
   {
     opcode: 0xa3,

@@ -199,7 +199,8 @@ export function parsePrOut(cdb: Buffer, data: Buffer, nexus: Nexus): PrOutOp {
   const aptpl = (p[20]! & 0x01) !== 0;
   if (!specIpt && listLength !== 24) throw parameterListLengthError();
   const registering = serviceAction === "register" || serviceAction === "register-and-ignore-existing-key";
-  if (!registering && (specIpt || allTargetPorts)) throw invalidFieldInParameterList(20, specIpt ? 3 : 2);
+  // SPEC_I_PT only means something to REGISTER; ALL_TG_PT is ignored outside the two register actions.
+  if (specIpt && serviceAction !== "register") throw invalidFieldInParameterList(20, 3);
   if ((serviceAction === "preempt" || serviceAction === "preempt-and-abort") && scope !== 0) {
     throw invalidFieldInCdb(2, 7);
   }
@@ -220,7 +221,7 @@ export function parsePrOut(cdb: Buffer, data: Buffer, nexus: Nexus): PrOutOp {
     serviceActionKey: p.subarray(8, 16).toString("hex"),
     aptpl,
     specIpt,
-    allTargetPorts,
+    allTargetPorts: registering && allTargetPorts,
     transportIds,
   };
 }
