@@ -57,11 +57,21 @@ import {
 } from "../scsi/unit-state.js";
 import type { AluaState, PortGroupInfo } from "../scsi/port-groups.js";
 import { IoGate } from "./io-gate.js";
+import { ResyncReceiver, sendOutOfSyncRegions } from "./resync.js";
+import { HandshakeMailbox } from "./handshake-mailbox.js";
+import {
+  afterResyncAsSource,
+  afterResyncAsTarget,
+  asResyncTarget,
+  goingAlone,
+  inSyncWith,
+  wantsNewGeneration,
+} from "./generation-transitions.js";
 import { PairUnitStateStore } from "./pair-unit-state.js";
 import { type PeerConnection, PeerLostError, PeerRequestError, Priority } from "./peer-connection.js";
 import { PeerLink, type HostPort, type PeerTls } from "./peer-link.js";
 import type { Message, MessageOf } from "./protocol.js";
-import { decideSync, pushHistory, type SyncDecision } from "./sync-direction.js";
+import { decideSync, type SyncDecision } from "./sync-direction.js";
 import { TokenBucket } from "./token-bucket.js";
 import type { NodeName, Witness } from "./witness.js";
 
@@ -129,7 +139,6 @@ interface Hot {
   lastUsed: number;
 }
 
-const RESYNC_IN_FLIGHT = 4;
 const HOT_IDLE_MS = 1500;
 /**
  * Bits are made durable for whole activity extents (like DRBD's activity log): a cold write
@@ -190,8 +199,7 @@ class PairNodeImpl implements PairNode {
 
   private stats = { resyncedBytes: 0, mirroredWrites: 0 };
   private resync: { doneBytes: number; totalBytes: number; startedAt: number } | null = null;
-  private targetFlush: Promise<void> | null = null;
-  private targetFlushAgain = false;
+  private receiver!: ResyncReceiver;
 
   constructor(private readonly o: PairNodeOptions) {
     this.node = o.node;
@@ -230,6 +238,13 @@ class PairNodeImpl implements PairNode {
     await saveGeneration(this.o.metaDir, this.gen);
     this.store = await DirtyRegionStore.open(this.o.metaDir, this.regions);
     this.outOfSync = this.store.image.clone();
+    this.receiver = new ResyncReceiver({
+      regionSize: this.regionSize,
+      sizeBytes: sizeBytes,
+      local: this.local,
+      outOfSync: this.outOfSync,
+      store: this.store,
+    });
     this.units = await PairUnitStateStore.open(this.o.metaDir, this.log);
     this.units.route = { apply: (op) => this.applyUnitOp(op) };
     this.log.info(
@@ -613,7 +628,7 @@ class PairNodeImpl implements PairNode {
     if (old) this.detach("replaced by a new connection from the partner");
     this.conn = c;
     this.deciding = true;
-    const mailbox = new Mailbox();
+    const mailbox = new HandshakeMailbox();
     c.onClosed = (reason) => this.onConnectionClosed(c, reason);
     c.setHandler((m) => this.onPeerMessage(c, m, mailbox));
     // The old connection's loss needs no witness: the partner is back.
@@ -646,7 +661,7 @@ class PairNodeImpl implements PairNode {
     this.log.warn({ reason, hadLink }, "partner link lost");
   }
 
-  private onPeerMessage(c: PeerConnection, m: Message, mailbox: Mailbox): void {
+  private onPeerMessage(c: PeerConnection, m: Message, mailbox: HandshakeMailbox): void {
     switch (m.type) {
       case "syncState":
       case "syncReady":
@@ -839,7 +854,7 @@ class PairNodeImpl implements PairNode {
 
   // ---------------------------------------------------------------- handshake
 
-  private async handshake(c: PeerConnection, mailbox: Mailbox): Promise<void> {
+  private async handshake(c: PeerConnection, mailbox: HandshakeMailbox): Promise<void> {
     await this.lossHandling;
     if (this.conn !== c) return;
     this.cancelWitnessRetry();
@@ -930,7 +945,7 @@ class PairNodeImpl implements PairNode {
     const sameData = this.outOfSync.isEmpty() && (d.kind === "adopt" || this.gen.current === peerCurrent);
     this.alone = false;
     if (sameData) {
-      this.gen = { ...this.gen, current: d.kind === "adopt" ? this.gen.current : peerCurrent };
+      this.gen = inSyncWith(this.gen, d.kind === "adopt" ? this.gen.current : peerCurrent);
       await saveGeneration(this.o.metaDir, this.gen);
       this.link = { conn: c, sequencer: source, role: "none" };
       this.setState("Working", `in sync with the partner; node ${source} sequences writes`);
@@ -946,7 +961,7 @@ class PairNodeImpl implements PairNode {
       );
     } else {
       // From now on this copy is a mix of old and new regions until the resync finishes.
-      this.gen = { ...this.gen, consistent: false, syncSource: peerCurrent };
+      this.gen = asResyncTarget(this.gen, peerCurrent);
       await saveGeneration(this.o.metaDir, this.gen);
       this.link = { conn: c, sequencer: source, role: "target" };
       this.startResyncProgress();
@@ -961,50 +976,30 @@ class PairNodeImpl implements PairNode {
 
   // ---------------------------------------------------------------- resync
 
-  private regionLength(r: number): number {
-    return Math.min(this.regionSize, this.local.sizeBytes - r * this.regionSize);
-  }
-
   private async runResync(link: Link): Promise<void> {
-    const inFlight = new Map<number, Promise<void>>();
-    let cursor = 0;
-    let failed: Error | null = null;
     try {
-      while (this.link === link && !failed) {
-        let r = this.outOfSync.next(cursor);
-        while (r >= 0 && inFlight.has(r)) r = this.outOfSync.next(r + 1);
-        if (r < 0) {
-          if (inFlight.size === 0) {
-            if (cursor === 0) break;
-            cursor = 0;
-            continue;
-          }
-          await Promise.race(inFlight.values());
-          cursor = 0;
-          continue;
-        }
-        cursor = r + 1;
-        if (inFlight.size >= RESYNC_IN_FLIGHT) await Promise.race(inFlight.values());
-        await this.bucket?.take(this.regionLength(r));
-        if (this.link !== link) break;
-        const region = r;
-        const p = this.sendRegion(link, region)
-          .catch((e: Error) => {
-            failed = e;
-          })
-          .finally(() => inFlight.delete(region));
-        inFlight.set(region, p);
-      }
-      await Promise.all(inFlight.values());
-      if (failed) throw failed;
-      if (this.link !== link || !this.outOfSync.isEmpty()) return;
+      const done = await sendOutOfSyncRegions({
+        regionSize: this.regionSize,
+        sizeBytes: this.local.sizeBytes,
+        local: this.local,
+        outOfSync: this.outOfSync,
+        store: this.store,
+        rangeLock: this.rangeLock,
+        bucket: this.bucket,
+        isHot: (r) => this.hot.has(r),
+        active: () => this.link === link,
+        send: async (offset, data) => {
+          await link.conn.request("resyncChunk", { offset }, data, Priority.resync);
+        },
+        copied: (bytes) => {
+          this.stats.resyncedBytes += bytes;
+          if (this.resync) this.resync.doneBytes += bytes;
+        },
+      });
+      if (!done) return;
       await link.conn.request("resyncDone", { current: this.gen.current }, undefined, Priority.control);
       if (this.link !== link) return;
-      this.gen = {
-        ...this.gen,
-        bitmapUuid: null,
-        history: pushHistory(this.gen.history, this.gen.bitmapUuid),
-      };
+      this.gen = afterResyncAsSource(this.gen);
       await saveGeneration(this.o.metaDir, this.gen);
       link.role = "none";
       this.resync = null;
@@ -1017,71 +1012,18 @@ class PairNodeImpl implements PairNode {
     }
   }
 
-  private async sendRegion(link: Link, r: number): Promise<void> {
-    const offset = r * this.regionSize;
-    const length = this.regionLength(r);
-    const unlock = await this.rangeLock.acquire(offset, length);
-    try {
-      if (!this.outOfSync.test(r) || this.link !== link) return;
-      const data = await this.local.read(offset, length);
-      await link.conn.request("resyncChunk", { offset }, data, Priority.resync);
-      // The receiver has it durably: the bit may go (lazily on disk).
-      this.outOfSync.clear(r);
-      if (!this.hot.has(r)) this.store.clearLazy(r);
-      // Persisting clears as we go (one shared fsync for the chunks in flight) lets a restarted
-      // resync skip what was already copied.
-      await this.store.flush();
-      this.stats.resyncedBytes += length;
-      if (this.resync) this.resync.doneBytes += length;
-    } finally {
-      unlock();
-    }
-  }
-
   private async receiveChunk(link: Link, m: MessageOf<"resyncChunk">): Promise<void> {
     if (link.role !== "target") throw new Error("resync chunk sent to a node that is not a resync target");
-    const offset = m.body.offset;
-    if (offset % this.regionSize !== 0 || offset >= this.local.sizeBytes)
-      throw new Error("misaligned resync chunk");
-    const r = offset / this.regionSize;
-    if (m.data.length !== this.regionLength(r)) throw new Error("resync chunk of the wrong length");
-    await this.local.write(offset, m.data);
-    await this.flushForResync();
-    this.outOfSync.clear(r);
-    this.store.clearLazy(r);
-    await this.store.flush();
-    this.stats.resyncedBytes += m.data.length;
-    if (this.resync) this.resync.doneBytes += m.data.length;
-  }
-
-  /** fsyncs the local device, sharing one fsync among chunks that arrive together. */
-  private flushForResync(): Promise<void> {
-    if (this.targetFlush) {
-      this.targetFlushAgain = true;
-      return this.targetFlush.then(() => this.flushForResync());
-    }
-    this.targetFlush = this.local.flush().finally(() => {
-      this.targetFlush = null;
-    });
-    return this.targetFlush;
+    const bytes = await this.receiver.receive(m.body.offset, m.data);
+    this.stats.resyncedBytes += bytes;
+    if (this.resync) this.resync.doneBytes += bytes;
   }
 
   private async finishAsTarget(link: Link, current: string): Promise<void> {
     if (link.role !== "target") throw new Error("resync done sent to a node that is not a resync target");
     if (!this.outOfSync.isEmpty()) throw new Error("resync done while regions are still missing");
     await this.local.flush();
-    this.gen = {
-      ...this.gen,
-      current,
-      bitmapUuid: null,
-      history: pushHistory(
-        pushHistory(this.gen.history, this.gen.bitmapUuid),
-        this.gen.current === current ? null : this.gen.current,
-      ),
-      consistent: true,
-      syncSource: null,
-      initialized: true,
-    };
+    this.gen = afterResyncAsTarget(this.gen, current);
     await saveGeneration(this.o.metaDir, this.gen);
     this.store.image.clearAll();
     await this.store.flush();
@@ -1130,7 +1072,7 @@ class PairNodeImpl implements PairNode {
     const until = Date.now() + this.witnessTimeoutMs;
     for (;;) {
       // In sync with the partner until now: writing alone starts a new generation.
-      const rotate = this.gen.bitmapUuid === null;
+      const rotate = wantsNewGeneration(this.gen);
       const next = rotate ? newGenerationId() : this.gen.current;
       try {
         const won = await this.o.witness.tryAcquire({
@@ -1148,13 +1090,7 @@ class PairNodeImpl implements PairNode {
           return false;
         }
         if (rotate || !this.gen.initialized) {
-          this.gen = {
-            ...this.gen,
-            current: next,
-            bitmapUuid: rotate ? this.gen.current : this.gen.bitmapUuid,
-            history: rotate ? pushHistory(this.gen.history, this.gen.current) : this.gen.history,
-            initialized: true,
-          };
+          this.gen = goingAlone(this.gen, next);
           await saveGeneration(this.o.metaDir, this.gen);
         }
         this.log.warn(
@@ -1320,7 +1256,7 @@ class PairNodeImpl implements PairNode {
     // common ancestor every region must be copied.
     if (!sb.commonAncestor) this.outOfSync.setAll();
     await this.store.markAllDurable(this.outOfSync);
-    this.gen = { ...this.gen, consistent: false, syncSource: sb.peerCurrent };
+    this.gen = asResyncTarget(this.gen, sb.peerCurrent);
     await saveGeneration(this.o.metaDir, this.gen);
     this.alone = false;
     this.splitBrain = null;
@@ -1356,46 +1292,3 @@ class PairNodeImpl implements PairNode {
 type Mutation =
   | { kind: "write"; offset: number; data: Buffer; fua: boolean }
   | { kind: "unmap"; offset: number; length: number };
-
-/** Holds handshake messages until the handshake asks for them. */
-class Mailbox {
-  private readonly held: Message[] = [];
-  private waiter: { type: Message["type"]; resolve: (m: Message) => void } | null = null;
-
-  put(m: Message): void {
-    if (this.waiter && this.waiter.type === m.type) {
-      const w = this.waiter;
-      this.waiter = null;
-      w.resolve(m);
-    } else this.held.push(m);
-  }
-
-  take<T extends "syncState" | "syncReady">(
-    type: T,
-    timeoutMs: number,
-    c: PeerConnection,
-  ): Promise<MessageOf<T>> {
-    const i = this.held.findIndex((m) => m.type === type);
-    if (i >= 0) return Promise.resolve(this.held.splice(i, 1)[0] as MessageOf<T>);
-    return new Promise<MessageOf<T>>((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(new Error(`no ${type} from the partner within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      const prevClosed = c.onClosed;
-      c.onClosed = (reason) => {
-        clearTimeout(t);
-        prevClosed(reason);
-        reject(new PeerLostError(reason));
-      };
-      this.waiter = {
-        type,
-        resolve: (m) => {
-          clearTimeout(t);
-          c.onClosed = prevClosed;
-          resolve(m as MessageOf<T>);
-        },
-      };
-    });
-  }
-}
