@@ -126,15 +126,6 @@ export class Connection implements PduConsumer {
     this.writer = new PduWriter(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
-    socket.on("data", (chunk: Buffer) => {
-      this.rx++;
-      try {
-        this.reader.push(chunk);
-      } catch (err) {
-        this.log.error({ err }, "error while handling a PDU; dropping the connection");
-        void this.terminate("internal error");
-      }
-    });
     socket.on("error", (err) => this.log.debug({ err }, "socket error"));
     socket.on("close", () => void this.terminate("connection closed"));
     this.timer = setTimeout(() => {
@@ -144,6 +135,17 @@ export class Connection implements PduConsumer {
       }
     }, host.loginTimeoutMs);
     this.timer.unref();
+  }
+
+  /** Bytes from the socket; `chunk` may be reused by the caller once this returns. */
+  receive(chunk: Buffer): void {
+    this.rx++;
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      this.log.error({ err }, "error while handling a PDU; dropping the connection");
+      void this.terminate("internal error");
+    }
   }
 
   // ---- PduConsumer ----------------------------------------------------------------------------

@@ -20,8 +20,16 @@ import {
   word20,
   writeSequence,
 } from "./pdu.js";
+import { BufferPool } from "./buffer-pool.js";
 import { fixedSense, SenseKey } from "./sense.js";
 import type { SessionTask } from "./session.js";
+
+/**
+ * Data-Out buffers of finished writes, reused by later writes of the same size. A buffer goes
+ * back only after a WRITE finished GOOD, when ScsiTarget.execute has settled (the SCSI layer keeps
+ * no reference to dataOut past that, see target/scsi/types.ts).
+ */
+const writeBuffers = new BufferPool();
 
 /** Largest Expected Data Transfer Length accepted for a write (bounds per-command memory). */
 export const MAX_WRITE_TRANSFER = 64 * 1024 * 1024;
@@ -98,7 +106,7 @@ export function commandDataDestination(conn: Connection, h: Buffer, length: numb
   if (!(f & Flag.write)) return undefined;
   const edtl = word20(h);
   if (edtl > MAX_WRITE_TRANSFER || length > edtl) return undefined;
-  const buf = Buffer.allocUnsafe(edtl);
+  const buf = writeBuffers.take(edtl);
   conn.pendingCommandBuffer = buf;
   return buf.subarray(0, length);
 }
@@ -158,7 +166,7 @@ export function startCommand(
       respondWithSense(conn, h, immediate, fixedSense(SenseKey.illegalRequest, 0x24, 0x00));
       return;
     }
-    buffer = pending && pending.length === edtl ? pending : Buffer.allocUnsafe(edtl);
+    buffer = pending && pending.length === edtl ? pending : writeBuffers.take(edtl);
   }
   const task = new ScsiTask(
     conn,
@@ -383,6 +391,18 @@ function complete(task: ScsiTask, resp: ScsiResponse): void {
   }
   if (conn.closed) return;
   sendResponse(conn, task, resp);
+  if (
+    resp.status === 0 &&
+    task.write &&
+    commandKind(task.cdb) === "write" &&
+    !sharesMemory(resp.dataIn, task.buffer)
+  ) {
+    writeBuffers.give(task.buffer);
+  }
+}
+
+function sharesMemory(a: Buffer | undefined, b: Buffer): boolean {
+  return a !== undefined && a.buffer === b.buffer;
 }
 
 /** Fails a command during its data phase with CHECK CONDITION; later Data-Out for it is ignored. */

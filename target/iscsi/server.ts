@@ -11,7 +11,11 @@ import { Connection, type CommandDoneInfo, type ConnectionHost } from "./connect
 import { formatPortal, type Portal } from "./discovery.js";
 import { LoginStatus, type LoginConfig, type LoginState } from "./login.js";
 import { defaultTargetPolicy, type TargetPolicy } from "./negotiation.js";
+import { readInto } from "./receive-socket.js";
 import { Session, SessionRegistry, nexusFor } from "./session.js";
+
+/** Per-connection receive buffer: one read takes up to this much. */
+const RECEIVE_BUFFER = 256 * 1024;
 
 export interface IscsiServerOptions {
   targetName: string;
@@ -110,7 +114,7 @@ export class IscsiServer implements ConnectionHost {
       policy: this.policy,
       random: (n) => randomBytes(n),
     };
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     this.server.on("error", (err) => this.log.error({ err }, "listener error"));
   }
 
@@ -285,7 +289,11 @@ export class IscsiServer implements ConnectionHost {
       socket.destroy();
       return;
     }
-    const conn = new Connection(this, socket, this.log);
+    // reading starts on a later tick, after the connection below exists
+    const sink: { conn?: Connection } = {};
+    const reading = readInto(socket, RECEIVE_BUFFER, (chunk) => sink.conn?.receive(chunk));
+    const conn = new Connection(this, reading, this.log);
+    sink.conn = conn;
     this.connections.add(conn);
     conn.log.debug("connection accepted");
   }

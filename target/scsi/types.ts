@@ -24,7 +24,11 @@ export interface ScsiCommand {
   readonly nexus: Nexus;
   readonly lun: number;
   readonly cdb: Buffer;
-  /** All Data-Out of the command (immediate + unsolicited + solicited), exactly as received. */
+  /**
+   * All Data-Out of the command (immediate + unsolicited + solicited), exactly as received.
+   * Valid until `execute` settles: the transport then reuses the buffer for later writes, so keep
+   * no reference to it beyond that (copy what must live longer).
+   */
   readonly dataOut: Buffer;
   /** Expected Data Transfer Length from the SCSI Command PDU. */
   readonly expectedTransferLength: number;
