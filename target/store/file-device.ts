@@ -9,6 +9,7 @@ import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import type { BlockDevice, WriteOptions } from "./block-device.js";
 import { RangeLock } from "./range-lock.js";
+import { HolePuncher } from "./hole-puncher.js";
 import { IoModePolicy, defaultIoModeOptions } from "./io-mode-policy.js";
 import type { Logger } from "../log.js";
 
@@ -30,6 +31,7 @@ export class FileBlockDevice implements BlockDevice {
   private readonly writeLock = new RangeLock();
   private readonly ioMode: IoModePolicy;
   private punchHoleWorks = true;
+  private puncher: Promise<HolePuncher | undefined> | undefined;
   private closed = false;
 
   private constructor(
@@ -157,15 +159,19 @@ export class FileBlockDevice implements BlockDevice {
 
   private async punchHole(offset: number, length: number): Promise<boolean> {
     try {
-      await execFileP("fallocate", [
-        "--punch-hole",
-        "--keep-size",
-        "--offset",
-        String(offset),
-        "--length",
-        String(length),
-        this.path,
-      ]);
+      this.puncher ??= HolePuncher.start(this.path);
+      const puncher = await this.puncher;
+      if (puncher) await puncher.punch(offset, length);
+      else
+        await execFileP("fallocate", [
+          "--punch-hole",
+          "--keep-size",
+          "--offset",
+          String(offset),
+          "--length",
+          String(length),
+          this.path,
+        ]);
       return true;
     } catch (err) {
       this.punchHoleWorks = false;
@@ -225,6 +231,7 @@ export class FileBlockDevice implements BlockDevice {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    (await this.puncher)?.close();
     await this.fh.close();
   }
 }
