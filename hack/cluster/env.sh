@@ -16,6 +16,8 @@ SCHEDULER_PORT=${HASAN_SCHEDULER_PORT:-20259}
 AGENT_PORT=${HASAN_AGENT_PORT:-20250}
 # The node agent's kubelet API (kubectl logs) listens on each node's InternalIP 127.0.10.N.
 KUBELET_PORT=${HASAN_KUBELET_PORT:-10250}
+# Cluster DNS (UDP, loopback); pods reach it through the kube-dns Service's cluster IP.
+DNS_PORT=${HASAN_DNS_PORT:-20253}
 # Pod IPs exist only inside pod network namespaces; cluster IPs exist only as DNAT rules.
 POD_CIDR=${HASAN_POD_CIDR:-10.213.0.0/16}
 SERVICE_CIDR=${HASAN_SERVICE_CIDR:-10.214.0.0/16}

@@ -82,7 +82,7 @@ if ! running node-agent; then
     --nodes "$NODE_COUNT" --control-port "$AGENT_PORT" \
     --pod-cidr "$POD_CIDR" --service-cidr "$SERVICE_CIDR" \
     --apiserver "127.0.0.1:$APISERVER_PORT" --app-root "${HASAN_APP_ROOT:-$REPO_ROOT}" \
-    --kubelet-port "$KUBELET_PORT" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key"
+    --kubelet-port "$KUBELET_PORT" --dns-port "$DNS_PORT" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key"
 fi
 agent_ok() { curl -sf "http://127.0.0.1:$AGENT_PORT/healthz"; }
 wait_for node-agent 60 agent_ok

@@ -15,6 +15,7 @@ export const AgentConfig = z.object({
   pvSize: z.string().regex(/^\d+(Ki|Mi|Gi|Ti)?$/),
   kubeletVersion: z.string(),
   kubeletPort: z.coerce.number().int().min(1).max(65535),
+  dnsPort: z.coerce.number().int().min(1).max(65535),
   kubeletCert: z.string().optional(),
   kubeletKey: z.string().optional(),
 });
@@ -37,6 +38,7 @@ export function parseConfig(argv: string[]): AgentConfig {
       "pv-size": { type: "string", default: "2Gi" },
       "kubelet-version": { type: "string", default: process.env.KUBERNETES_VERSION ?? "v1.37.2" },
       "kubelet-port": { type: "string", default: "10250" },
+      "dns-port": { type: "string", default: "20253" },
       "kubelet-cert": { type: "string" },
       "kubelet-key": { type: "string" },
     },
@@ -55,6 +57,7 @@ export function parseConfig(argv: string[]): AgentConfig {
     pvSize: values["pv-size"],
     kubeletVersion: values["kubelet-version"],
     kubeletPort: values["kubelet-port"],
+    dnsPort: values["dns-port"],
     kubeletCert: values["kubelet-cert"],
     kubeletKey: values["kubelet-key"],
   });

@@ -11,7 +11,9 @@ import { KubeClient } from "./kube/client.js";
 import { Reflector } from "./kube/reflector.js";
 import { EndpointSlice, PersistentVolume, Pod, Service } from "./kube/schemas.js";
 import { Kubelet, type ManagedNode } from "./kubelet.js";
-import { nodePodCidr } from "./net/ip-alloc.js";
+import { ensureDnsService, dnsServiceKey } from "./net/dns-service.js";
+import { startClusterDns } from "./net/cluster-dns.js";
+import { intToIp, nodePodCidr, parseCidr } from "./net/ip-alloc.js";
 import { removeRules } from "./net/iptables.js";
 import { deletePodNetwork, ensureHostRoutes, removeHostRoutes } from "./net/pod-network.js";
 import { ServiceProxy } from "./net/service-proxy.js";
@@ -78,6 +80,8 @@ async function main(): Promise<void> {
   );
 
   const [apiHost, apiPort] = cfg.apiserver.split(":");
+  const dnsIP = intToIp(parseCidr(cfg.serviceCidr).base + 10);
+  await ensureDnsService(client, dnsIP);
   const cuts = new Map<string, [PodRef, PodRef]>();
   const cutKey = (a: PodRef, b: PodRef) =>
     [`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`].sort().join("|");
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
       client,
       runDir: cfg.runDir,
       appRoot: cfg.appRoot,
+      dnsIP,
       topLevel: await topLevelEntries(),
       serviceEnv: (ns) =>
         serviceLinkEnv(
@@ -138,7 +143,10 @@ async function main(): Promise<void> {
           return ia && ib ? [[ia, ib] as [string, string]] : [];
         }),
     },
-    { ip: apiHost ?? "127.0.0.1", port: Number(apiPort) },
+    {
+      "default/kubernetes:https": { ip: apiHost ?? "127.0.0.1", port: Number(apiPort) },
+      [`${dnsServiceKey}:dns`]: { ip: "127.0.0.1", port: cfg.dnsPort },
+    },
     cfg.serviceCidr,
     log,
   );
@@ -160,6 +168,12 @@ async function main(): Promise<void> {
     log,
   );
   for (const r of [services, slices, pvs]) r.start();
+  const dns = await startClusterDns(
+    "127.0.0.1",
+    cfg.dnsPort,
+    { services: () => [...services.store.values()], slices: () => [...slices.store.values()] },
+    log,
+  );
   await Promise.all([services.hasSynced(), slices.hasSynced()]);
   await proxy.sync();
   pods.start();
@@ -200,6 +214,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     server.close();
+    dns.close();
     for (const k of kubeletServers) k.close();
     for (const r of [pods, services, slices, pvs]) r.stop();
     for (const n of nodes.values()) n.heartbeat.stop();

@@ -9,6 +9,8 @@ import { podPhase, type ContainerView } from "../../hack/node-agent/pods/pod-sta
 import { backoffMs, shouldRestart } from "../../hack/node-agent/pods/restart-policy.js";
 import { sandboxScript } from "../../hack/node-agent/pods/sandbox-script.js";
 import { EndpointSlice, Pod, Service } from "../../hack/node-agent/kube/schemas.js";
+import { resolveName } from "../../hack/node-agent/net/cluster-dns.js";
+import { buildAnswer, parseQuery, RCODE_OK } from "../../hack/node-agent/net/dns-message.js";
 
 const svc = (
   name: string,
@@ -32,6 +34,7 @@ const slice = (
 
 describe("node agent: service rules", () => {
   const apiserver = { ip: "127.0.0.1", port: 16443 };
+  const fixed = { "default/kubernetes:https": apiserver };
 
   it("routes a Service port only to ready endpoints of its own slices", () => {
     const rules = serviceRules(
@@ -48,7 +51,7 @@ describe("node agent: service rules", () => {
         ),
         slice("echo", "b", [{ ip: "10.213.3.9", ready: true }], 8080),
       ],
-      apiserver,
+      fixed,
     );
     assert.deepEqual(rules[0]?.backends, [{ ip: "10.213.1.2", port: 8080 }]);
   });
@@ -57,7 +60,7 @@ describe("node agent: service rules", () => {
     const rules = serviceRules(
       [svc("kubernetes", "default", "10.214.0.1", [{ name: "https", port: 443 }])],
       [],
-      apiserver,
+      fixed,
     );
     assert.deepEqual(rules[0]?.backends, [apiserver]);
   });
@@ -79,7 +82,7 @@ describe("node agent: service rules", () => {
           8080,
         ),
       ],
-      apiserver,
+      fixed,
       serviceCidr: "10.214.0.0/16",
       podIPs: ["10.213.1.2"],
       cutLinks: [["10.213.1.2", "10.213.2.5"]],
@@ -227,5 +230,48 @@ describe("node agent: pods", () => {
     assert.doesNotMatch(script, /'mnt'/, "hidden top-level directories are not exposed");
     assert.ok(script.indexOf("place '/repo' '/app'") < script.indexOf("place '/v/sa'"));
     assert.match(script, /exec chroot "\$R" \/usr\/bin\/env -i -C '\/' 'A=it'\\''s' 'node' '\/app\/x.js'/);
+  });
+});
+
+describe("node agent: cluster DNS", () => {
+  const services = [
+    svc("echo", "a", "10.214.0.20", [{ port: 80 }]),
+    Service.parse({
+      metadata: { name: "peers", namespace: "a" },
+      spec: { clusterIP: "None", ports: [{ port: 1 }] },
+    }),
+  ];
+  const slices = [
+    EndpointSlice.parse({
+      metadata: { name: "peers-x", namespace: "a", labels: { "kubernetes.io/service-name": "peers" } },
+      addressType: "IPv4",
+      endpoints: [
+        { addresses: ["10.213.1.7"], hostname: "p-0", conditions: { ready: true } },
+        { addresses: ["10.213.2.7"], hostname: "p-1", conditions: { ready: true } },
+      ],
+    }),
+  ];
+  const src = { services: () => services, slices: () => slices };
+
+  it("answers Service, headless and pod names and nothing outside the cluster", () => {
+    assert.deepEqual(resolveName("echo.a.svc.cluster.local", src), ["10.214.0.20"]);
+    assert.deepEqual(resolveName("peers.a.svc.cluster.local", src), ["10.213.1.7", "10.213.2.7"]);
+    assert.deepEqual(resolveName("p-1.peers.a.svc.cluster.local", src), ["10.213.2.7"]);
+    assert.deepEqual(resolveName("10-213-1-7.a.pod.cluster.local", src), ["10.213.1.7"]);
+    assert.deepEqual(resolveName("missing.a.svc.cluster.local", src), []);
+    assert.equal(resolveName("example.com", src), undefined);
+  });
+
+  it("encodes an answer that echoes the query", () => {
+    const query = Buffer.from(
+      "abcd01000001000000000000" + "046563686f0161037376630763" + "6c7573746572056c6f63616c00" + "00010001",
+      "hex",
+    );
+    const q = parseQuery(query);
+    assert.equal(q?.name, "echo.a.svc.cluster.local");
+    const answer = buildAnswer(q!, RCODE_OK, ["10.214.0.20"]);
+    assert.equal(answer.readUInt16BE(0), 0xabcd);
+    assert.equal(answer.readUInt16BE(6), 1, "one answer");
+    assert.deepEqual([...answer.subarray(-4)], [10, 214, 0, 20]);
   });
 });

@@ -215,6 +215,7 @@ export const EndpointSlice = z.looseObject({
     .array(
       z.looseObject({
         addresses: z.array(z.string()),
+        hostname: z.string().optional(),
         conditions: z.looseObject({ ready: z.boolean().optional() }).optional(),
       }),
     )

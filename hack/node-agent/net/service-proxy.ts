@@ -20,7 +20,7 @@ export class ServiceProxy {
 
   constructor(
     private readonly sources: ProxySources,
-    private readonly apiserver: Backend,
+    private readonly fixed: Record<string, Backend>,
     private readonly serviceCidr: string,
     private readonly log: Logger,
   ) {}
@@ -45,7 +45,7 @@ export class ServiceProxy {
         const rules = renderRules({
           services: this.sources.services(),
           slices: this.sources.slices(),
-          apiserver: this.apiserver,
+          fixed: this.fixed,
           serviceCidr: this.serviceCidr,
           podIPs: this.sources.podIPs(),
           cutLinks: this.sources.cutLinks(),

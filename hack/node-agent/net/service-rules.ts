@@ -21,8 +21,11 @@ export interface ServiceRule {
 export interface RuleInputs {
   services: Service[];
   slices: EndpointSlice[];
-  /** Where the `default/kubernetes` Service goes: the API server on loopback. */
-  apiserver: Backend;
+  /**
+   * Service ports served on the host's loopback instead of by pods, keyed "namespace/name:port"
+   * (port name, or number when unnamed): the API server for `default/kubernetes`, cluster DNS.
+   */
+  fixed: Record<string, Backend>;
   serviceCidr: string;
   podIPs: string[];
   cutLinks: [string, string][];
@@ -32,7 +35,7 @@ export interface RuleInputs {
 export function serviceRules(
   services: Service[],
   slices: EndpointSlice[],
-  apiserver: Backend,
+  fixed: Record<string, Backend>,
 ): ServiceRule[] {
   const rules: ServiceRule[] = [];
   for (const svc of services) {
@@ -49,8 +52,9 @@ export function serviceRules(
       const protocol = (p.protocol ?? "TCP").toLowerCase() as ServiceRule["protocol"];
       const key = `${ns}/${svc.metadata.name}:${p.name ?? p.port}`;
       let backends: Backend[] = [];
-      if (ns === "default" && svc.metadata.name === "kubernetes") {
-        backends = [apiserver];
+      const local = fixed[key];
+      if (local) {
+        backends = [local];
       } else {
         for (const slice of own) {
           const sp = (slice.ports ?? []).find((x) => (x.name ?? "") === (p.name ?? ""));
@@ -85,7 +89,7 @@ export interface RuleSet {
 
 /** iptables-restore --noflush input for the nat and filter tables. */
 export function renderRules(inputs: RuleInputs): RuleSet {
-  const rules = serviceRules(inputs.services, inputs.slices, inputs.apiserver);
+  const rules = serviceRules(inputs.services, inputs.slices, inputs.fixed);
   const nat: string[] = ["*nat", ":HASAN-SERVICES - [0:0]", ":HASAN-POSTROUTING - [0:0]"];
   const natRules: string[] = [];
   const serviceChains: string[] = [];

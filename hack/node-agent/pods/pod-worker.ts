@@ -2,6 +2,7 @@ import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ApiError, type KubeClient } from "../kube/client.js";
 import type { Container, Pod } from "../kube/schemas.js";
+import { clusterDomain } from "../net/cluster-dns.js";
 import { createPodNetwork, deletePodNetwork, podNetworkNames, type PodNetwork } from "../net/pod-network.js";
 import { ContainerRunner } from "./container-runner.js";
 import { containerEnv, expandVars } from "./env.js";
@@ -18,6 +19,8 @@ export interface WorkerDeps {
   runDir: string;
   appRoot: string;
   hostIP: string;
+  /** Cluster IP of the cluster DNS Service (pods' nameserver). */
+  dnsIP: string;
   topLevel: TopLevelEntry[];
   allocateIP: () => string;
   releaseIP: (ip: string) => void;
@@ -203,6 +206,13 @@ export class PodWorker {
       `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${podIP}\t${this.pod.metadata.name}\n`,
     );
     mounts.push({ source: hosts, target: "/etc/hosts", readOnly: false, file: true });
+    // Cluster DNS only: names outside the cluster do not resolve, so no query leaves the host.
+    const resolv = path.join(this.dir, "resolv.conf");
+    await writeFile(
+      resolv,
+      `search ${ns}.svc.${clusterDomain} svc.${clusterDomain} ${clusterDomain}\nnameserver ${this.deps.dnsIP}\noptions ndots:5\n`,
+    );
+    mounts.push({ source: resolv, target: "/etc/resolv.conf", readOnly: false, file: true });
     for (const m of c.volumeMounts ?? []) {
       const base = volumes.get(m.name);
       if (base === undefined) throw new Error(`volumeMount "${m.name}" refers to no volume`);

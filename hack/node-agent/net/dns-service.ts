@@ -1,0 +1,17 @@
+import { ApiError, type KubeClient } from "../kube/client.js";
+
+export const dnsServiceKey = "kube-system/kube-dns";
+
+/** The Service that reserves the cluster DNS address (the agent answers on it; no pods back it). */
+export async function ensureDnsService(client: KubeClient, clusterIP: string): Promise<void> {
+  try {
+    await client.raw("POST", "/api/v1/namespaces/kube-system/services", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "kube-dns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" } },
+      spec: { clusterIP, ports: [{ name: "dns", port: 53, protocol: "UDP" }] },
+    });
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 409)) throw err;
+  }
+}
