@@ -268,6 +268,14 @@ describe("local cluster", { timeout: 900_000 }, () => {
       "pod IP reachable from a pod",
     );
 
+    const viaDns = FetchReply.parse(
+      await httpGet(`http://${client.status.podIP}:8080/fetch?url=${encodeURIComponent("http://echo/")}`),
+    );
+    assert.ok(
+      pods.some((p) => p.metadata.name === EchoReply.parse(JSON.parse(viaDns.body)).pod),
+      "Service name resolves through cluster DNS",
+    );
+
     const kube = z
       .object({ gitVersion: z.string() })
       .parse(await httpGet(`http://${client.status.podIP}:8080/kube`, 15_000));
