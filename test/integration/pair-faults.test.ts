@@ -8,7 +8,12 @@ const rounds = Number(process.env.HASAN_FAULT_ROUNDS ?? 3);
 const seed = Number(process.env.HASAN_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 describe(`pair under randomized faults (seed ${seed}, ${rounds} rounds)`, { timeout: 60 * 60_000 }, () => {
-  const h = new PairHarness({ sizeBytes: 16 * 1024 * 1024, regionSize: 64 * 1024 });
+  // A capped resync rate keeps resyncs long enough to be interrupted.
+  const h = new PairHarness({
+    sizeBytes: 16 * 1024 * 1024,
+    regionSize: 64 * 1024,
+    resyncRate: 4 * 1024 * 1024,
+  });
   let runner: FaultRunner;
   before(async () => {
     console.log(`fault seed ${seed} (replay with HASAN_FAULT_SEED=${seed} HASAN_FAULT_ROUNDS=${rounds})`);

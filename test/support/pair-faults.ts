@@ -178,7 +178,34 @@ export class FaultRunner {
       await h.start(n);
       if (this.rand() < 0.5) await this.sleep(Math.floor(this.rand() * 3000));
     }
+    if (this.rand() < 0.5) await this.interruptResync();
     await h.waitInSync(120_000);
+  }
+
+  /** Kills the sender or the receiver (or cuts the link) in the middle of a resync, then heals. */
+  private async interruptResync(): Promise<void> {
+    const h = this.h;
+    const victim = this.pick(["a", "b", "link"] as const);
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      const statuses = await Promise.all([h.status("a"), h.status("b")]).catch(() => []);
+      if (
+        statuses.some((s) => s.resync && s.resync.doneBytes > 0 && s.resync.doneBytes < s.resync.totalBytes)
+      ) {
+        this.log(`  interrupt resync: ${victim === "link" ? "cut link" : `kill -9 ${victim}`}`);
+        if (victim === "link") {
+          h.proxy.cut();
+          await this.sleep(500 + Math.floor(this.rand() * 3000));
+          h.proxy.restore();
+        } else {
+          await h.kill(victim);
+          await this.sleep(Math.floor(this.rand() * 2000));
+          await h.start(victim);
+        }
+        return;
+      }
+      await this.sleep(50);
+    }
   }
 
   /** Every block through both nodes matches the model; the LUN files are byte-identical. */
