@@ -1,0 +1,153 @@
+// Shared by the install and mission end-to-end tests: the chart installed with Helm on the local
+// cluster, typed reads of HASanTargets and pods, and diagnostics when a test fails.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import type { Cluster } from "../support/cluster.js";
+import { waitFor } from "../support/processes.js";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+export const chartDir = path.join(repoRoot, "charts/hasan");
+const CRD = "hasantargets.hasan.dev";
+
+const Meta = z.object({
+  name: z.string(),
+  uid: z.string(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
+export const PodJson = z.object({
+  metadata: Meta,
+  spec: z.object({ nodeName: z.string().optional() }),
+  status: z
+    .object({
+      phase: z.string().optional(),
+      containerStatuses: z.array(z.object({ name: z.string(), restartCount: z.int() })).optional(),
+    })
+    .optional(),
+});
+export type PodJson = z.infer<typeof PodJson>;
+
+const Condition = z.object({ type: z.string(), status: z.string(), reason: z.string(), message: z.string() });
+export const TargetJson = z.object({
+  metadata: Meta,
+  status: z
+    .object({
+      phase: z.string().optional(),
+      iqn: z.string().optional(),
+      portals: z.array(z.string()).optional(),
+      persistentVolumeName: z.string().optional(),
+      conditions: z.array(Condition).optional(),
+      nodes: z
+        .array(z.object({ name: z.string(), state: z.string(), pod: z.string().optional() }))
+        .optional(),
+    })
+    .optional(),
+});
+export type TargetJson = z.infer<typeof TargetJson>;
+
+export async function getJson<T>(c: Cluster, schema: z.ZodType<T>, args: string[]): Promise<T> {
+  return schema.parse(JSON.parse(await c.kubectlOk([...args, "-o", "json"])));
+}
+
+export function condition(t: TargetJson, type: string): string | undefined {
+  return t.status?.conditions?.find((x) => x.type === type)?.status;
+}
+
+export function nodeState(t: TargetJson, node: "a" | "b"): string | undefined {
+  return t.status?.nodes?.find((n) => n.name === node)?.state;
+}
+
+export async function helmOk(c: Cluster, args: string[], timeoutMs = 600_000): Promise<string> {
+  const r = await c.helm(args, { timeoutMs });
+  if (r.code !== 0) throw new Error(`helm ${args.join(" ")}: exit ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/**
+ * The chart owns the cluster-wide CRD. One applied without Helm (operator-up, integration tests)
+ * is adopted for this release and handed back afterwards; one owned by another release stays with
+ * it and this release installs without it.
+ */
+export async function crdOwnership(
+  c: Cluster,
+  release: string,
+  namespace: string,
+): Promise<{ flags: string[]; restore: () => Promise<void> }> {
+  const got = await c.kubectl(["get", "crd", CRD, "-o", "json"]);
+  if (got.code !== 0) return { flags: [], restore: async () => {} };
+  const crd = z.object({ metadata: Meta }).parse(JSON.parse(got.stdout));
+  const owner = crd.metadata.annotations?.["meta.helm.sh/release-name"];
+  if (owner) return { flags: ["--set", "crds.enabled=false"], restore: async () => {} };
+  await c.kubectlOk(["label", "crd", CRD, "app.kubernetes.io/managed-by=Helm", "--overwrite"]);
+  await c.kubectlOk([
+    "annotate",
+    "crd",
+    CRD,
+    `meta.helm.sh/release-name=${release}`,
+    `meta.helm.sh/release-namespace=${namespace}`,
+    "--overwrite",
+  ]);
+  return {
+    flags: [],
+    restore: async () => {
+      await c.kubectl(["label", "crd", CRD, "app.kubernetes.io/managed-by-"]);
+      await c.kubectl([
+        "annotate",
+        "crd",
+        CRD,
+        "meta.helm.sh/release-name-",
+        "meta.helm.sh/release-namespace-",
+        "helm.sh/resource-policy-",
+      ]);
+    },
+  };
+}
+
+export async function waitForTarget(
+  c: Cluster,
+  namespace: string,
+  name: string,
+  what: string,
+  ok: (t: TargetJson) => boolean,
+  timeoutMs = 300_000,
+): Promise<TargetJson> {
+  return await waitFor(
+    `${namespace}/${name}: ${what}`,
+    async () => {
+      const t = await getJson(c, TargetJson, ["-n", namespace, "get", "hst", name]);
+      return ok(t) ? t : undefined;
+    },
+    timeoutMs,
+    500,
+  );
+}
+
+/** Operator logs, events by time, pod descriptions and the HASanTargets: printed when a test fails. */
+export async function dumpDiagnostics(c: Cluster, operatorNs: string, namespaces: string[]): Promise<void> {
+  const out: string[] = [];
+  const pods = await c.kubectl(["-n", operatorNs, "get", "pods", "-o", "name"]);
+  for (const p of pods.stdout.split("\n").filter(Boolean)) {
+    const name = p.replace(/^pod\//, "");
+    const log = await c.podLogs(operatorNs, name).catch((e: unknown) => String(e));
+    out.push(`--- operator ${name} (tail) ---\n${log.slice(-8000)}`);
+  }
+  for (const ns of [operatorNs, ...namespaces]) {
+    const ev = await c.kubectl(["-n", ns, "get", "events", "--sort-by=.lastTimestamp"]);
+    out.push(`--- events ${ns} ---\n${ev.stdout}${ev.stderr}`);
+    const desc = await c.kubectl(["-n", ns, "describe", "pods"]);
+    out.push(`--- pods ${ns} ---\n${desc.stdout.slice(-12000)}`);
+  }
+  for (const ns of namespaces) {
+    const hst = await c.kubectl(["-n", ns, "get", "hst", "-o", "yaml"]);
+    out.push(`--- HASanTargets ${ns} ---\n${hst.stdout}`);
+    const targets = await c.kubectl(["-n", ns, "get", "pods", "-o", "name"]);
+    for (const p of targets.stdout.split("\n").filter(Boolean)) {
+      const name = p.replace(/^pod\//, "");
+      const log = await c.podLogs(ns, name).catch((e: unknown) => String(e));
+      out.push(`--- ${ns}/${name} (tail) ---\n${log.slice(-4000)}`);
+    }
+  }
+  process.stderr.write(`${out.join("\n")}\n`);
+}
