@@ -28,7 +28,19 @@
  * cleared lazily: for mirrored writes once the region was idle for a while, for resync once the
  * receiver acknowledged the region after fsync. 256 KiB keeps the bitmap small (512 KiB for
  * 1 TiB), makes a sequential 1 MiB write touch at most five bits, and bounds the over-copy of
- * a scattered 4 KiB write load to one region per dirty region.
+ * a scattered 4 KiB write load to one region per dirty region. Bits are made durable per 4 MiB
+ * activity extent, so the bitmap fsync is paid once per extent that becomes active.
+ *
+ * Generations and direction: see sync-direction.ts (the decision) and
+ * generation-transitions.ts (how a record changes). On every (re)connection both nodes swap
+ * their generation records and bitmaps, decide the same way, persist, and only then start I/O
+ * on the link. The resync source sequences writes until the next reconnection (moving the
+ * sequencer mid-link would need both nodes drained); ALUA reports the sequencer's port group
+ * as active/optimized, so initiators follow it.
+ *
+ * Peer link: node a dials node b (b only listens), both authenticate (peer-auth.ts), frames
+ * are validated at the boundary (protocol.ts), heartbeats detect a lost partner
+ * (peer-connection.ts). The witness (witness.ts) decides who may go on alone.
  */
 import { firstMismatch } from "../store/file-device.js";
 import { DeviceUnavailableError, type BlockDevice } from "../store/block-device.js";
