@@ -84,6 +84,11 @@ test("unmap deallocates the range and it reads back as zeros, neighbours intact"
       assert.deepEqual(await dev.read(2 * MiB, MiB), Buffer.alloc(MiB));
       assert.deepEqual(await dev.read(MiB, MiB), data.subarray(0, MiB));
       assert.deepEqual(await dev.read(3 * MiB, MiB), data.subarray(2 * MiB));
+      if ((await dev.allocatedExtents()) === undefined) {
+        // No extent map on this file system: the device must then report everything as mapped.
+        assert.equal(await dev.isMapped(2 * MiB, MiB), true);
+        return;
+      }
       assert.equal(await dev.isMapped(2 * MiB, MiB), false);
       assert.equal(await dev.isMapped(6 * MiB, MiB), false);
       assert.equal(await dev.isMapped(3 * MiB, 4096), true);
