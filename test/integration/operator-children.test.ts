@@ -101,6 +101,29 @@ test("a deleted pod is re-created", () =>
     );
   }));
 
+test("a deleted PVC is re-created (with its pod, which held it)", () =>
+  h.guard(async () => {
+    const pvcBefore = await h.child("v1", "PersistentVolumeClaim", `${name}-b-data`);
+    await h.client.delete("v1", "PersistentVolumeClaim", h.namespace, `${name}-b-data`);
+    await h.client.delete("v1", "Pod", h.namespace, `${name}-b`);
+    await h.waitFor(
+      "a new PVC b",
+      async () => {
+        const c = await h.child("v1", "PersistentVolumeClaim", `${name}-b-data`);
+        return c && c.metadata.uid !== pvcBefore!.metadata.uid && !c.metadata.deletionTimestamp;
+      },
+      120_000,
+    );
+    await h.waitFor(
+      "pod b back",
+      async () => {
+        const p = await h.child("v1", "Pod", `${name}-b`);
+        return p && !p.metadata.deletionTimestamp;
+      },
+      120_000,
+    );
+  }));
+
 test("children the spec no longer asks for are pruned: generated peer secret, exported PV", () =>
   h.guard(async () => {
     await h.client.create({
