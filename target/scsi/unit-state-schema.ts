@@ -190,7 +190,7 @@ export type UnitOpResult = z.infer<typeof UnitOpResultSchema>;
 
 /** The canonical id of an I_T nexus: "<initiator>,i,0x<isid>|<relative target port>". */
 export function itNexusId(initiatorName: string, isid: string, relativeTargetPort: number): string {
-  return `${initiatorName.toLowerCase()},i,0x${isid}|${relativeTargetPort}`;
+  return `${initiatorName},i,0x${isid}|${relativeTargetPort}`;
 }
 
 /** Whether `reg` covers the I_T nexus `n`. */
