@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { renderRules, serviceRules } from "../../hack/node-agent/net/service-rules.js";
 import { allocateIP, firstServiceIP, nodePodCidr } from "../../hack/node-agent/net/ip-alloc.js";
 import { containerEnv, expandVars } from "../../hack/node-agent/pods/env.js";
-import { isProjectImage } from "../../hack/node-agent/pods/image.js";
+import { isPauseImage, isProjectImage } from "../../hack/node-agent/pods/image.js";
 import { podPhase, type ContainerView } from "../../hack/node-agent/pods/pod-status.js";
 import { backoffMs, shouldRestart } from "../../hack/node-agent/pods/restart-policy.js";
 import { sandboxScript } from "../../hack/node-agent/pods/sandbox-script.js";
@@ -204,6 +204,8 @@ describe("node agent: pods", () => {
     assert.ok(isProjectImage("localhost:5000/hasan@sha256:abc"));
     assert.ok(!isProjectImage("busybox:1.36"));
     assert.ok(!isProjectImage("ghcr.io/hasan-dev/hasan-tools:1"));
+    assert.ok(isPauseImage("registry.k8s.io/pause:3.10"));
+    assert.ok(!isPauseImage("busybox"));
   });
 
   it("places mounts in a sandbox root, parents first, and chroots", () => {

@@ -28,6 +28,11 @@ export function controlApp(kubelet: Kubelet, links: LinkCuts): express.Express {
       })),
     );
   });
+  app.use("/nodes/:name", (req, res, next) => {
+    const { name } = NodeParam.parse(req.params);
+    if (kubelet.nodes.has(name)) next();
+    else res.status(404).json({ error: `unknown node ${name}` });
+  });
   app.post("/nodes/:name/fail", async (req, res) => {
     const { name } = NodeParam.parse(req.params);
     await kubelet.failNode(name);

@@ -4,6 +4,9 @@ export const dnsServiceKey = "kube-system/kube-dns";
 
 /** The Service that reserves the cluster DNS address (the agent answers on it; no pods back it). */
 export async function ensureDnsService(client: KubeClient, clusterIP: string): Promise<void> {
+  // Look first: creating an existing Service fails on its taken IP (422) before its name (409).
+  if ((await client.raw("GET", "/api/v1/namespaces/kube-system/services/kube-dns").catch(() => "")) !== "")
+    return;
   try {
     await client.raw("POST", "/api/v1/namespaces/kube-system/services", {
       apiVersion: "v1",

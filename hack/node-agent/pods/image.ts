@@ -8,6 +8,12 @@ export function imageRepository(image: string): string {
   return colon > lastSlash ? noDigest.slice(0, colon) : noDigest;
 }
 
+/** The pause image runs as a built-in pause process (sleep), e.g. for placeholder pods. */
+export function isPauseImage(image: string): boolean {
+  const repo = imageRepository(image);
+  return repo === "pause" || repo.endsWith("/pause");
+}
+
 export function isProjectImage(image: string): boolean {
   const repo = imageRepository(image);
   return repo === "hasan" || repo.endsWith("/hasan");

@@ -6,7 +6,7 @@ import { clusterDomain } from "../net/cluster-dns.js";
 import { createPodNetwork, deletePodNetwork, podNetworkNames, type PodNetwork } from "../net/pod-network.js";
 import { ContainerRunner } from "./container-runner.js";
 import { containerEnv, expandVars } from "./env.js";
-import { isProjectImage } from "./image.js";
+import { isPauseImage, isProjectImage } from "./image.js";
 import { podStatus, type Condition, type PodView } from "./pod-status.js";
 import { PodResources } from "./resources.js";
 import { sandboxScript, type SandboxMount, type TopLevelEntry } from "./sandbox-script.js";
@@ -139,10 +139,10 @@ export class PodWorker {
 
   /** Starts a container once its image and volumes are usable; false when the pod is stopping. */
   private async startContainer(r: ContainerRunner): Promise<boolean> {
-    if (!isProjectImage(r.spec.image)) {
+    if (!isProjectImage(r.spec.image) && !isPauseImage(r.spec.image)) {
       r.setWaiting(
         "ImageNotRunnable",
-        `the local node agent runs only this repository's image (…/hasan:<tag>), not "${r.spec.image}"`,
+        `the local node agent runs only this repository's image (…/hasan:<tag>) and pause images, not "${r.spec.image}"`,
       );
       this.log.warn({ container: r.spec.name, image: r.spec.image }, "image not runnable here");
       return false;
@@ -185,9 +185,11 @@ export class PodWorker {
     });
     if (final.error) throw new Error(final.error);
     for (const w of final.warnings) this.log.warn({ container: c.name }, w);
-    if (!c.command?.length)
+    const pause = isPauseImage(c.image);
+    const command = pause ? ["/bin/sleep", "infinity"] : c.command;
+    if (!command?.length)
       throw new Error(`container "${c.name}" has no command; the local node agent needs one`);
-    const argv = [...c.command, ...(c.args ?? [])].map((a) => expandVars(a, final.env));
+    const argv = [...command, ...(pause ? [] : (c.args ?? []))].map((a) => expandVars(a, final.env));
 
     const volumes = await prepareVolumes({
       client: this.deps.client,
