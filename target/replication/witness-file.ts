@@ -79,11 +79,14 @@ export class FileWitness implements Witness {
     }
   }
 
-  private async compareAndSwap(next: (r: WitnessRecord | null) => WitnessRecord | null): Promise<boolean> {
+  private async compareAndSwap(
+    next: (r: WitnessRecord | null) => WitnessRecord | "keep" | null,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < 100; attempt++) {
       const { version, record } = await this.readLatest();
       const updated = next(record);
       if (!updated) return false;
+      if (updated === "keep") return true;
       const tmp = join(this.dir, `.${this.base}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
       const fh = await fsp.open(tmp, "wx", 0o600);
       try {

@@ -73,10 +73,13 @@ export class LeaseWitness implements Witness {
     }
   }
 
-  private async compareAndSwap(next: (r: WitnessRecord | null) => WitnessRecord | null): Promise<boolean> {
+  private async compareAndSwap(
+    next: (r: WitnessRecord | null) => WitnessRecord | "keep" | null,
+  ): Promise<boolean> {
     const lease = await this.read();
     const updated = next(lease ? recordFromLease(lease) : null);
     if (!updated) return false;
+    if (updated === "keep") return true;
     const body: k8s.V1Lease = {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",

@@ -64,13 +64,20 @@ export function evaluateClaim(
   return null;
 }
 
-/** The record after a successful pair confirmation, or null when it must fail. */
+/** A pair confirmation younger than this is not rewritten (saves API writes every few seconds). */
+export const CONFIRM_REFRESH_MS = 60_000;
+
+/**
+ * The record after a successful pair confirmation, "keep" when the record already says so
+ * (recently), or null when it must fail.
+ */
 export function evaluateConfirm(
   record: WitnessRecord | null,
   generation: string,
   now: number,
-): WitnessRecord | null {
+): WitnessRecord | "keep" | null {
   if (record !== null && record.generation !== generation) return null;
+  if (record?.holder === null && now - record.renewedAt < CONFIRM_REFRESH_MS) return "keep";
   return { holder: null, generation, renewedAt: now };
 }
 

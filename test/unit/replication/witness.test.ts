@@ -43,6 +43,13 @@ describe("witness rules", () => {
   it("confirms the pair only while the record names that generation", () => {
     assert.ok(evaluateConfirm({ holder: "a", generation: "g1", renewedAt: 0 }, "g1", 1));
     assert.equal(evaluateConfirm({ holder: "b", generation: "g2", renewedAt: 0 }, "g1", 1), null);
+    const pair = { holder: null, generation: "g1", renewedAt: 1000 };
+    assert.equal(evaluateConfirm(pair, "g1", 2000), "keep", "a fresh confirmation is not rewritten");
+    assert.deepEqual(evaluateConfirm(pair, "g1", 120_000), {
+      holder: null,
+      generation: "g1",
+      renewedAt: 120_000,
+    });
   });
 
   it("parses witness specs", () => {
