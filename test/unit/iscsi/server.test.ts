@@ -680,3 +680,83 @@ test("discovery sessions refuse SCSI commands and task management", async () => 
     await t.close();
   }
 });
+
+test("text longer than the initiator's MaxRecvDataSegmentLength comes in pieces with the C bit", async () => {
+  const many = Array.from({ length: 40 }, (_, i) => ({
+    address: `127.0.0.1:${4000 + i}`,
+    portalGroupTag: 2,
+  }));
+  const t = await startTestServer({ extraPortals: () => many });
+  try {
+    const c = await TestInitiator.connect(t.port);
+    const r = await c.login({
+      target: "",
+      sessionType: "Discovery",
+      keys: [["MaxRecvDataSegmentLength", "512"]],
+    });
+    assert.equal(r.status, 0);
+    const pieces: Buffer[] = [];
+    let ttt = 0xffffffff;
+    for (let i = 0; ; i++) {
+      const data = i === 0 ? encodeKeyValues([["SendTargets", "All"]]) : undefined;
+      c.send({ opcode: 0x04, immediate: true, flags: 0x80, itt: 100, word20: ttt, cmdSN: c.cmdSN, data });
+      const p = await c.next((x) => x.opcode === 0x24);
+      assert.ok(p.data.length <= 512);
+      pieces.push(p.data);
+      if (p.flags & 0x80) {
+        assert.equal(p.header.readUInt32BE(20), 0xffffffff, "the last piece releases the TTT");
+        break;
+      }
+      assert.equal(p.flags & 0x40, 0x40, "C bit on every piece but the last");
+      ttt = p.header.readUInt32BE(20);
+    }
+    assert.ok(pieces.length > 1);
+    const addresses = parseKeyValuesMulti(Buffer.concat(pieces));
+    assert.equal(addresses.length, 41);
+    c.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test("login text split over several PDUs with the C bit is joined", async () => {
+  const t = await startTestServer();
+  try {
+    const c = await TestInitiator.connect(t.port);
+    const text = encodeKeyValues([
+      ["InitiatorName", "iqn.2026-11.dev.hasan:split"],
+      ["TargetName", TARGET],
+      ["MaxBurstLength", "65536"],
+    ]);
+    const cut = 20;
+    const first = loginPdu({ keys: [], csg: 1, nsg: 3, transit: false });
+    first[1] = 0x40 | (1 << 2); // C bit, CSG 1, no transit
+    const head = Buffer.concat([first.subarray(0, 48), text.subarray(0, cut)]);
+    head[7] = cut;
+    c.send(Buffer.concat([head, Buffer.alloc((4 - (cut % 4)) % 4)]));
+    const ack = await c.next((p) => p.opcode === 0x23);
+    assert.equal(ack.header.readUInt16BE(36), 0);
+    assert.equal(ack.data.length, 0, "an empty response asks for the rest");
+    const restPdu = loginPdu({ keys: [], csg: 1, nsg: 3, transit: true });
+    const rest = text.subarray(cut);
+    const tail = Buffer.concat([restPdu.subarray(0, 48), rest, Buffer.alloc((4 - (rest.length % 4)) % 4)]);
+    tail[5] = 0;
+    tail[6] = (rest.length >> 8) & 0xff;
+    tail[7] = rest.length & 0xff;
+    c.send(tail);
+    const done = await c.next((p) => p.opcode === 0x23);
+    assert.equal(done.header.readUInt16BE(36), 0);
+    assert.equal(new Map(parseKeyValues(done.data)).get("MaxBurstLength"), "65536");
+    c.close();
+  } finally {
+    await t.close();
+  }
+});
+
+/** key=value pairs where keys may repeat (TargetAddress). */
+function parseKeyValuesMulti(data: Buffer): string[] {
+  return data
+    .toString("utf8")
+    .split("\0")
+    .filter((kv) => kv.startsWith("TargetAddress="));
+}
