@@ -24,3 +24,7 @@ link-restore: ## restore traffic between two pods: A=ns/pod B=ns/pod
 
 cluster-logs: ## container logs of a pod: POD=name [NS=namespace]
 	@hack/cluster/logs -n "$(or $(NS),default)" "$(POD)"
+
+# The integration and e2e suites bring the cluster up themselves; its tools are built first so a
+# cold build (about 19 minutes) never runs inside a test's timeout.
+test test-integration: tools
