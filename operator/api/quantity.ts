@@ -37,3 +37,12 @@ export function resourceQuantity(description: string) {
 export function quantityBytes(value: number | string): number {
   return parseQuantity(String(value));
 }
+
+/** Bytes of a quantity, or NaN when it is not a whole number of bytes. */
+export function quantityBytesOrNaN(value: number | string): number {
+  try {
+    return parseQuantity(String(value));
+  } catch {
+    return Number.NaN;
+  }
+}

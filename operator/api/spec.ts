@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { byteQuantity, resourceQuantity } from "./quantity.js";
+import { byteQuantity, quantityBytesOrNaN, resourceQuantity } from "./quantity.js";
 
 /** An IQN as RFC 3720 allows it in practice: iqn.yyyy-mm.reversed.domain[:unique] (lower case). */
 export const IQN_PATTERN = "^iqn\\.[0-9]{4}-[0-9]{2}\\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[a-z0-9.:_-]+)?$";
@@ -125,7 +125,15 @@ export const SplitBrainResolutionSchema = z
 
 export const HASanTargetSpecSchema = z
   .object({
-    capacity: byteQuantity("Size of the LUN (e.g. 10Gi). Grow-only."),
+    capacity: byteQuantity(
+      "Size of the LUN (e.g. 10Gi): at least 1Mi, a multiple of 512 bytes. Grow-only.",
+    ).refine(
+      (v) => {
+        const bytes = quantityBytesOrNaN(v);
+        return bytes >= 1024 * 1024 && bytes % 512 === 0;
+      },
+      { message: "must be at least 1Mi and a multiple of 512 bytes (the LUN's block size)" },
+    ),
     storage: StorageSpecSchema.optional(),
     iqn: z
       .string()

@@ -171,3 +171,15 @@ test("deleting the target with reclaim policy Retain keeps both PVCs and removes
       assert.equal(pvc.metadata.ownerReferences, undefined);
     }
   }));
+
+test("a spec the API server accepts but the target cannot serve is reported as InvalidSpec, with no pods", () =>
+  h.guard(async () => {
+    await h.applyTarget("odd", { capacity: "1000001" });
+    const ready = await h.waitFor("Ready=False InvalidSpec", async () => {
+      const c = (await h.target("odd"))?.status?.conditions?.find((x) => x.type === "Ready");
+      return c?.reason === "InvalidSpec" ? c : undefined;
+    });
+    assert.equal(ready.status, "False");
+    assert.match(ready.message, /spec\.capacity: must be at least 1Mi and a multiple of 512 bytes/);
+    assert.equal(await h.child("v1", "Pod", "odd-a"), undefined);
+  }));

@@ -129,3 +129,12 @@ test("the spec schema refuses bad sizes and IQNs with the field's path", () => {
   assert.ok(paths.includes("capacity"), paths.join());
   assert.ok(paths.includes("iqn"), paths.join());
 });
+
+test("capacity the target cannot serve is refused: under 1Mi or not a multiple of 512 bytes", () => {
+  for (const capacity of ["512Ki", "1000001", 1048577]) {
+    const r = HASanTargetSpecSchema.safeParse({ capacity });
+    assert.equal(r.success, false, String(capacity));
+    assert.match(r.error!.issues[0]!.message, /at least 1Mi and a multiple of 512 bytes/);
+  }
+  assert.ok(HASanTargetSpecSchema.safeParse({ capacity: "1Mi" }).success);
+});
