@@ -81,6 +81,8 @@ export class ContainerRunner {
     const logDir = this.launch.logDir;
     await mkdir(logDir, { recursive: true });
     const script = await this.launch.script();
+    // Stopped while the script was being prepared (pod deleted, node failed).
+    if (this.stopping) return;
     const logFile = path.join(logDir, `${this.restartCount}.log`);
     await writeFile(logFile, "", { flag: "a" });
     const proc = new ContainerProcess(script, logFile, this.launch.netns());

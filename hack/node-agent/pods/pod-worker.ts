@@ -117,9 +117,17 @@ export class PodWorker {
       this.podIP = this.deps.hostIP;
     } else {
       const ip = this.deps.allocateIP();
-      this.net = await createPodNetwork(this.uid, ip);
+      this.net = await createPodNetwork(this.uid, ip).catch((err: unknown) => {
+        this.deps.releaseIP(ip);
+        throw err;
+      });
       this.podIP = ip;
       this.deps.networkChanged();
+      // Deleted or killed while the sandbox was being created: do not leave it behind.
+      if (this.stopped || this.terminating) {
+        await this.teardown();
+        return;
+      }
     }
     this.schedulePublish();
 
