@@ -1,0 +1,94 @@
+import { ScsiClient, type ScsiResult } from "./scsi-client.js";
+
+/**
+ * Block reads and writes over one iSCSI session that reconnects after failures, for load
+ * generators that kill and restart targets. A write counts as acknowledged only on GOOD status.
+ */
+export class ScsiIoError extends Error {
+  override name = "ScsiIoError";
+}
+
+export class ScsiSession {
+  private client: ScsiClient | undefined;
+  private connecting: Promise<ScsiClient> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly o: { host?: string; port: () => number; iqn: string; initiator: string; isid?: string },
+  ) {}
+
+  write(offset: number, data: Buffer): Promise<void> {
+    const cdb = Buffer.alloc(16);
+    cdb[0] = 0x8a; // WRITE(16)
+    cdb.writeBigUInt64BE(BigInt(offset / 512), 2);
+    cdb.writeUInt32BE(data.length / 512, 10);
+    return this.exclusive(async () => {
+      const r = await this.run(cdb, { dataOut: data });
+      if (r.status !== 0) throw new ScsiIoError(`WRITE(16) at ${offset}: ${describe(r)}`);
+    });
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    const cdb = Buffer.alloc(16);
+    cdb[0] = 0x88; // READ(16)
+    cdb.writeBigUInt64BE(BigInt(offset / 512), 2);
+    cdb.writeUInt32BE(length / 512, 10);
+    return this.exclusive(async () => {
+      const r = await this.run(cdb, { allocation: length });
+      if (r.status !== 0 || r.data.length !== length)
+        throw new ScsiIoError(`READ(16) at ${offset}: ${describe(r)}`);
+      return r.data;
+    });
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  /** Commands run one at a time on the session (the client has no tagging of its own). */
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(f, f);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async run(cdb: Buffer, o: { dataOut?: Buffer; allocation?: number }): Promise<ScsiResult> {
+    const client = await this.connect();
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const r = await client.command(cdb, o);
+        // A unit attention (reset, ALUA change) is reported once; the command itself did not run.
+        if (r.status === 0x02 && r.senseKey === 0x06 && attempt < 8) continue;
+        return r;
+      }
+    } catch (e) {
+      this.close();
+      throw new ScsiIoError(`session lost: ${(e as Error).message}`);
+    }
+  }
+
+  private async connect(): Promise<ScsiClient> {
+    if (this.client) return this.client;
+    this.connecting ??= ScsiClient.open({ ...this.o, port: this.o.port() }).finally(() => {
+      this.connecting = undefined;
+    });
+    try {
+      this.client = await this.connecting;
+      return this.client;
+    } catch (e) {
+      throw new ScsiIoError(`cannot log in: ${(e as Error).message}`);
+    }
+  }
+}
+
+function describe(r: ScsiResult): string {
+  if (r.status === 0) return `short data (${r.data.length} bytes)`;
+  const sense =
+    r.senseKey === undefined
+      ? ""
+      : ` sense ${r.senseKey.toString(16)}/${(r.asc ?? 0).toString(16).padStart(2, "0")}/${(r.ascq ?? 0)
+          .toString(16)
+          .padStart(2, "0")}`;
+  return `status 0x${r.status.toString(16)}${sense}`;
+}
