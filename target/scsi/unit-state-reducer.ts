@@ -110,12 +110,13 @@ export function applyUnitOp(state: UnitState, op: UnitOp): ReducerResult {
     }
     case "lun-reset": {
       // A logical unit reset releases SPC-2 reservations; persistent reservations survive it.
+      // Every I_T nexus hears of it, the one that asked included (SAM-5 7.7).
       const next = state.spc2Holder !== null ? { ...state, spc2Holder: null } : state;
       const [asc, ascq] = UA.busDeviceReset;
       return {
         state: next,
         outcome: good(),
-        unitAttentions: [{ nexusId: "", asc, ascq, allNexuses: true, exceptNexusId: op.nexusId }],
+        unitAttentions: [{ nexusId: "", asc, ascq, allNexuses: true, exceptNexusId: null }],
       };
     }
     case "broadcast-unit-attention":

@@ -431,7 +431,11 @@ test("SPC-2 reservations: conflict for others, released by nexus loss, LUN reset
     assert.equal((await h.run(A, [0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0])).status, 0, "RESERVE(10)");
     await h.target.lunReset(B, 0);
     assert.deepEqual(senseOf(await h.run(A, [0x00])), { key: 6, asc: 0x29, ascq: 0x03 });
-    assert.equal((await h.run(B, [0x00])).status, 0, "the resetting nexus has no unit attention");
+    assert.deepEqual(
+      senseOf(await h.run(B, [0x00])),
+      { key: 6, asc: 0x29, ascq: 0x03 },
+      "the resetting one too",
+    );
     assert.equal((await h.run(B, read10(0, 1))).status, 0, "reset released the reservation");
   } finally {
     await h.close();
@@ -447,6 +451,7 @@ test("PREVENT ALLOW MEDIUM REMOVAL blocks an eject until allowed or reset", asyn
     const eject = [0x1b, 0, 0, 0, 0x02, 0];
     assert.deepEqual(senseOf(await h.run(B, eject)), { key: 5, asc: 0x53, ascq: 0x02 });
     await h.target.lunReset(B, 0);
+    await clearUnitAttentions(h, B);
     assert.equal((await h.run(B, eject)).status, 0);
     await clearUnitAttentions(h, A);
     assert.deepEqual(senseOf(await h.run(A, [0x1b, 0, 0, 0, 0x40, 0])), { key: 5, asc: 0x24, ascq: 0 });

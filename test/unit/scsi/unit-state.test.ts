@@ -282,7 +282,7 @@ test("SPC-2 RESERVE/RELEASE, nexus loss and LUN reset", () => {
   assert.equal(r.state.spc2Holder, null);
   assert.equal(r.unitAttentions[0]!.allNexuses, true);
   assert.ok(unitAttentionAppliesTo(r.unitAttentions[0]!, A));
-  assert.ok(!unitAttentionAppliesTo(r.unitAttentions[0]!, B), "not the nexus that reset");
+  assert.ok(unitAttentionAppliesTo(r.unitAttentions[0]!, B), "the nexus that reset too");
   const withReg = run(emptyUnitState(), pr(B, "register", 0, 0xb));
   assert.equal(applyUnitOp(withReg, { kind: "spc2-reserve", nexusId: A.id }).outcome.status, 0x18);
 });
