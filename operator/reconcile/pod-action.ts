@@ -3,6 +3,7 @@ import type { KubeObject } from "./desired-children.js";
 
 export interface ExistingPod {
   metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
+  status?: { phase?: string };
 }
 
 export type PodAction =
@@ -20,6 +21,9 @@ export function podAction(
 ): PodAction {
   if (!existing) return { kind: "create" };
   if (existing.metadata.deletionTimestamp) return { kind: "wait", why: "pod is terminating" };
+  // A pod that ended (Succeeded/Failed) never runs again; like a StatefulSet, start a new one.
+  const phase = existing.status?.phase;
+  if (phase === "Succeeded" || phase === "Failed") return { kind: "replace", why: `pod ended (${phase})` };
   const want = desired.metadata.annotations?.[ANNOTATION_TEMPLATE_HASH];
   const have = existing.metadata.annotations?.[ANNOTATION_TEMPLATE_HASH];
   if (want === have) return { kind: "keep" };

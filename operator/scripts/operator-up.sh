@@ -18,14 +18,14 @@ k() { "$kubectl_bin" --kubeconfig "$kubeconfig" "$@"; }
 
 k apply --server-side --field-manager=hasan-operator -f crds/hasan.dev_hasantargets.yaml >/dev/null
 k wait --for=condition=Established crd/hasantargets.hasan.dev --timeout=60s >/dev/null
-k create namespace hasan-system --dry-run=client -o yaml | k apply -f - >/dev/null
+k get namespace hasan-system >/dev/null 2>&1 || k create namespace hasan-system >/dev/null
 
 operator/scripts/webhook-certs.sh "$run/pki"
 "$(dirname "$0")/operator-down.sh" --keep-webhook >/dev/null 2>&1 || true
 
 nohup node dist/operator/main.js \
   --kubeconfig "$kubeconfig" \
-  --leader-elect --leader-election-namespace hasan-system \
+  --leader-elect --leader-election-namespace hasan-system --leader-election-id hasan-operator-local \
   --metrics-addr "127.0.0.1:$metrics_port" \
   --webhook-addr "127.0.0.1:$webhook_port" \
   --webhook-cert "$run/pki/tls.crt" --webhook-key "$run/pki/tls.key" \

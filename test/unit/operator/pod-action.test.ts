@@ -32,3 +32,10 @@ test("a changed template replaces the pod only when the pair can spare it", () =
 test("a terminating pod is waited for, not re-created on top", () => {
   assert.equal(podAction(desired, pod("new", true), true).kind, "wait");
 });
+
+test("a pod that ended (Failed or Succeeded) is replaced, since it will never run again", () => {
+  for (const phase of ["Failed", "Succeeded"]) {
+    const ended = { ...pod("new"), status: { phase } };
+    assert.equal(podAction(desired, ended, false).kind, "replace", phase);
+  }
+});
