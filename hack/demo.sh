@@ -43,20 +43,22 @@ setup_tools() {
 }
 k() { "$KUBECTL" "$@"; }
 
-# The chart owns the CRD. One applied before (make operator-up, tests) is adopted; one owned by
-# another release stays with it.
+# The chart owns the CRD. One applied before (make operator-up, tests) or left by a release that is
+# gone is adopted; one owned by another live release stays with it.
 crd_flags() {
-  local owner
+  local owner name ns
   if ! k get crd "$CRD" >/dev/null 2>&1; then return; fi
   owner=$(k get crd "$CRD" -o jsonpath='{.metadata.annotations.meta\.helm\.sh/release-name}/{.metadata.annotations.meta\.helm\.sh/release-namespace}')
-  if [[ $owner == "/" ]]; then
-    echo "demo: adopting the existing HASanTarget CRD into release $RELEASE" >&2
-    k label crd "$CRD" app.kubernetes.io/managed-by=Helm --overwrite >/dev/null
-    k annotate crd "$CRD" "meta.helm.sh/release-name=$RELEASE" "meta.helm.sh/release-namespace=$SYSTEM_NS" --overwrite >/dev/null
-  elif [[ $owner != "$RELEASE/$SYSTEM_NS" ]]; then
+  name=${owner%/*} ns=${owner#*/}
+  if [[ $owner == "$RELEASE/$SYSTEM_NS" ]]; then return; fi
+  if [[ -n $name ]] && "$HELM" status "$name" -n "$ns" >/dev/null 2>&1; then
     echo "demo: the HASanTarget CRD belongs to release $owner; installing without it" >&2
     echo "--set crds.enabled=false"
+    return
   fi
+  echo "demo: adopting the existing HASanTarget CRD into release $RELEASE" >&2
+  k label crd "$CRD" app.kubernetes.io/managed-by=Helm --overwrite >/dev/null
+  k annotate crd "$CRD" "meta.helm.sh/release-name=$RELEASE" "meta.helm.sh/release-namespace=$SYSTEM_NS" --overwrite >/dev/null
 }
 
 up() {

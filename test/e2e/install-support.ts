@@ -66,20 +66,39 @@ export async function helmOk(c: Cluster, args: string[], timeoutMs = 600_000): P
 }
 
 /**
- * The chart owns the cluster-wide CRD. One applied without Helm (operator-up, integration tests)
- * is adopted for this release and handed back afterwards; one owned by another release stays with
- * it and this release installs without it.
+ * The chart owns the cluster-wide CRD. One applied without Helm (operator-up, integration tests) or
+ * left by a release that is gone is adopted for this release; one owned by a live release stays
+ * with it and this release installs without it. Afterwards a CRD this release owned (kept by
+ * crds.keep) is handed back: Helm's ownership marks are removed so the next installer may adopt it.
  */
 export async function crdOwnership(
   c: Cluster,
   release: string,
   namespace: string,
 ): Promise<{ flags: string[]; restore: () => Promise<void> }> {
+  const restore = async () => {
+    const got = await c.kubectl(["get", "crd", CRD, "-o", "json"]);
+    if (got.code !== 0) return;
+    const crd = z.object({ metadata: Meta }).parse(JSON.parse(got.stdout));
+    if (crd.metadata.annotations?.["meta.helm.sh/release-name"] !== release) return;
+    await c.kubectl(["label", "crd", CRD, "app.kubernetes.io/managed-by-"]);
+    await c.kubectl([
+      "annotate",
+      "crd",
+      CRD,
+      "meta.helm.sh/release-name-",
+      "meta.helm.sh/release-namespace-",
+      "helm.sh/resource-policy-",
+    ]);
+  };
   const got = await c.kubectl(["get", "crd", CRD, "-o", "json"]);
-  if (got.code !== 0) return { flags: [], restore: async () => {} };
+  if (got.code !== 0) return { flags: [], restore };
   const crd = z.object({ metadata: Meta }).parse(JSON.parse(got.stdout));
   const owner = crd.metadata.annotations?.["meta.helm.sh/release-name"];
-  if (owner) return { flags: ["--set", "crds.enabled=false"], restore: async () => {} };
+  const ownerNs = crd.metadata.annotations?.["meta.helm.sh/release-namespace"];
+  if (owner && ownerNs && (await c.helm(["status", owner, "-n", ownerNs])).code === 0) {
+    return { flags: ["--set", "crds.enabled=false"], restore: async () => {} };
+  }
   await c.kubectlOk(["label", "crd", CRD, "app.kubernetes.io/managed-by=Helm", "--overwrite"]);
   await c.kubectlOk([
     "annotate",
@@ -89,20 +108,7 @@ export async function crdOwnership(
     `meta.helm.sh/release-namespace=${namespace}`,
     "--overwrite",
   ]);
-  return {
-    flags: [],
-    restore: async () => {
-      await c.kubectl(["label", "crd", CRD, "app.kubernetes.io/managed-by-"]);
-      await c.kubectl([
-        "annotate",
-        "crd",
-        CRD,
-        "meta.helm.sh/release-name-",
-        "meta.helm.sh/release-namespace-",
-        "helm.sh/resource-policy-",
-      ]);
-    },
-  };
+  return { flags: [], restore };
 }
 
 export async function waitForTarget(
