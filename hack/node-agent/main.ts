@@ -227,6 +227,11 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
 }
 
+// One failed background step must not take every pod of every node down with the agent.
+process.on("unhandledRejection", (err) => {
+  console.error(JSON.stringify({ level: 50, msg: "unhandled rejection", err: String(err) }));
+});
+
 main().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
