@@ -175,6 +175,25 @@ describe("pair: failover, incremental resync, split brain", { timeout: 600_000 }
     assert.deepEqual(await h.read("b", 5 * MiB, 65536), Buffer.alloc(65536), "b's own change was discarded");
     await Promise.all([h.flush("a"), h.flush("b")]);
     assert.equal(await h.fileHash("a"), await h.fileHash("b"));
+
+    // Again, resolved from the node that keeps its data, this time discarding a's changes.
+    h.proxy.cut();
+    await h.waitFor("both alone again", async () => {
+      const [a, b] = [await h.status("a"), await h.status("b")];
+      return a.serving && b.serving && a.state === "Failed" && b.state === "Failed";
+    });
+    const da2 = randomBytes(4096);
+    const db2 = randomBytes(4096);
+    await h.write("a", 7 * MiB, da2);
+    await h.write("b", 9 * MiB, db2);
+    h.proxy.restore();
+    await h.waitState("a", "SplitBrain");
+    await h.waitState("b", "SplitBrain");
+    assert.match(await h.resolveSplitBrain("b", "a"), /asked node a/);
+    await h.waitInSync();
+    await assert.rejects(h.resolveSplitBrain("a", "b"), /409/, "nothing to resolve once in sync");
+    assert.deepEqual(await h.read("a", 9 * MiB, 4096), db2, "b's change reached a");
+    assert.deepEqual(await h.read("a", 7 * MiB, 4096), Buffer.alloc(4096), "a's own change was discarded");
   });
 
   it("refuses a partner with the wrong secret and peers sending garbage", async () => {

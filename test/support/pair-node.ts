@@ -144,7 +144,10 @@ const server = http.createServer((req, res) => {
         const { discard } = z
           .object({ discard: z.enum(["a", "b"]) })
           .parse(JSON.parse((await body(req)).toString()));
-        return json(res, 200, { message: await pair.resolveSplitBrain(discard) });
+        // As the agent does: a refused resolution is a conflict with the current state.
+        const message = await pair.resolveSplitBrain(discard).catch((e: Error) => e);
+        if (message instanceof Error) return json(res, 409, { error: message.message });
+        return json(res, 200, { message });
       }
       default:
         return json(res, 404, { error: `no route ${route}` });
