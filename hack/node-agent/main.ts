@@ -148,6 +148,7 @@ async function main(): Promise<void> {
       [`${dnsServiceKey}:dns`]: { ip: "127.0.0.1", port: cfg.dnsPort },
     },
     cfg.serviceCidr,
+    cfg.podCidr,
     log,
   );
   const pods: Reflector<Pod> = new Reflector(

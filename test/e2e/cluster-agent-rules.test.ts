@@ -84,6 +84,7 @@ describe("node agent: service rules", () => {
       ],
       fixed,
       serviceCidr: "10.214.0.0/16",
+      podCidr: "10.213.0.0/16",
       podIPs: ["10.213.1.2"],
       cutLinks: [["10.213.1.2", "10.213.2.5"]],
     });
@@ -93,6 +94,7 @@ describe("node agent: service rules", () => {
     assert.match(set.filter, /-s 10\.213\.1\.2\/32 -d 10\.213\.2\.5\/32 -j DROP/);
     assert.match(set.filter, /-s 10\.213\.2\.5\/32 -d 10\.213\.1\.2\/32 -j DROP/);
     assert.match(set.filter, /-A HASAN-SERVICES -d 10\.214\.0\.0\/16 -j REJECT/);
+    assert.match(set.filter, /-A HASAN-FORWARD -s 10\.213\.0\.0\/16 ! -d 10\.213\.0\.0\/16 -j REJECT/);
     assert.match(set.nat, /-s 10\.213\.1\.2\/32 -d 10\.213\.1\.2\/32 -j SNAT --to-source 169\.254\.1\.1/);
   });
 });

@@ -22,6 +22,7 @@ export class ServiceProxy {
     private readonly sources: ProxySources,
     private readonly fixed: Record<string, Backend>,
     private readonly serviceCidr: string,
+    private readonly podCidr: string,
     private readonly log: Logger,
   ) {}
 
@@ -47,6 +48,7 @@ export class ServiceProxy {
           slices: this.sources.slices(),
           fixed: this.fixed,
           serviceCidr: this.serviceCidr,
+          podCidr: this.podCidr,
           podIPs: this.sources.podIPs(),
           cutLinks: this.sources.cutLinks(),
         });

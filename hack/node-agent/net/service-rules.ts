@@ -27,6 +27,7 @@ export interface RuleInputs {
    */
   fixed: Record<string, Backend>;
   serviceCidr: string;
+  podCidr: string;
   podIPs: string[];
   cutLinks: [string, string][];
 }
@@ -121,6 +122,8 @@ export function renderRules(inputs: RuleInputs): RuleSet {
   }
   // Anything still addressed to the service range was not translated: answer locally, never route it out.
   filterRules.push(`-A HASAN-SERVICES -d ${inputs.serviceCidr} -j REJECT`);
+  // Pods talk to pods and to the host only: nothing they send is forwarded off the machine.
+  filterRules.push(`-A HASAN-FORWARD -s ${inputs.podCidr} ! -d ${inputs.podCidr} -j REJECT`);
   return {
     nat: [...nat, ...natRules, "COMMIT", ""].join("\n"),
     filter: [...filter, ...filterRules, "COMMIT", ""].join("\n"),
