@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import type { BlockDevice, WriteOptions } from "./block-device.js";
 import { RangeLock } from "./range-lock.js";
-import { HolePuncher } from "./hole-puncher.js";
+import { FileExtentTool } from "./file-extent-tool.js";
 import { IoModePolicy, defaultIoModeOptions } from "./io-mode-policy.js";
 import type { Logger } from "../log.js";
 
@@ -31,7 +31,7 @@ export class FileBlockDevice implements BlockDevice {
   private readonly writeLock = new RangeLock();
   private readonly ioMode: IoModePolicy;
   private punchHoleWorks = true;
-  private puncher: Promise<HolePuncher | undefined> | undefined;
+  private extents: Promise<FileExtentTool | undefined> | undefined;
   private closed = false;
 
   private constructor(
@@ -159,9 +159,9 @@ export class FileBlockDevice implements BlockDevice {
 
   private async punchHole(offset: number, length: number): Promise<boolean> {
     try {
-      this.puncher ??= HolePuncher.start(this.path);
-      const puncher = await this.puncher;
-      if (puncher) await puncher.punch(offset, length);
+      this.extents ??= FileExtentTool.start(this.path);
+      const tool = await this.extents;
+      if (tool) await tool.punch(offset, length);
       else
         await execFileP("fallocate", [
           "--punch-hole",
@@ -231,7 +231,7 @@ export class FileBlockDevice implements BlockDevice {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    (await this.puncher)?.close();
+    (await this.extents)?.close();
     await this.fh.close();
   }
 }
