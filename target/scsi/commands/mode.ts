@@ -33,7 +33,7 @@ function controlPage(pc: PageControl): Buffer {
   if (pc === "changeable") return p;
   p[2] = 0x20 | 0x02; // TST = 001b (a task set per I_T nexus), GLTSD
   p[3] = 0x10; // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
-  p[5] = 0x40; // TAS: aborted commands of other nexuses end with TASK ABORTED
+  // TAS = 0: tasks another nexus's task management aborts end without a status.
   p.writeUInt16BE(0xffff, 8); // BUSY TIMEOUT PERIOD: unlimited
   return p;
 }
