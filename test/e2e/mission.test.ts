@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { ensureCluster, type Cluster } from "../support/cluster.js";
-import { qemuIoOk } from "../support/qemu.js";
+import { qemuIo, qemuIoOk } from "../support/qemu.js";
 import {
   PodJson,
   TargetJson,
@@ -34,6 +34,23 @@ const MiB = 1024 * 1024;
 // drain wait through several 5 s retries.
 const resyncRate = "2Mi";
 const degradedWrite = 80 * MiB;
+
+/**
+ * qemu-io that retries only a refused or dropped login (for up to a minute, as an initiator's own
+ * login retries would) right after a node came back; any I/O error or pattern mismatch fails at once.
+ */
+async function qemuIoAfterRecovery(url: string, commands: string[]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await qemuIo(url, commands);
+    if (r.ok) return;
+    const out = r.stdout + r.stderr;
+    if (!/can't open device/.test(out) || Date.now() > deadline) {
+      throw new Error(`qemu-io ${commands.join(" ; ")} on ${url} failed (${r.code}): ${out}`);
+    }
+    await new Promise((res) => setTimeout(res, 2000));
+  }
+}
 
 const PvJson = z.object({
   spec: z.object({
@@ -286,7 +303,7 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
       );
       for (const p of [portalA, portalB]) {
         step(`verify all data through ${p}`);
-        await qemuIoOk(url(p), ["read -P 0x11 0 16M", `read -P 0x22 16M ${degradedWrite}`]);
+        await qemuIoAfterRecovery(url(p), ["read -P 0x11 0 16M", `read -P 0x22 16M ${degradedWrite}`]);
       }
       assert.ok(restored);
 
