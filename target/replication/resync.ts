@@ -1,7 +1,7 @@
 /**
  * Copying out-of-sync regions from the resync source to the target.
  *
- * Sender: walks the bitmap, at most RESYNC_IN_FLIGHT regions at a time, each one read under
+ * Sender: walks the bitmap, at most RESYNC_IN_FLIGHT regions (4 MiB at the default region size) at a time, each one read under
  * the region's range lock (so no mirrored write to it interleaves) and sent whole; its bit is
  * cleared only once the receiver acknowledged it, and the clear is persisted as it goes so a
  * restarted resync skips what was already copied. The token bucket caps the bandwidth.
@@ -14,7 +14,7 @@ import type { DirtyBitmap, DirtyRegionStore } from "../store/dirty-bitmap.js";
 import type { RangeLock } from "../store/range-lock.js";
 import type { TokenBucket } from "./token-bucket.js";
 
-export const RESYNC_IN_FLIGHT = 4;
+export const RESYNC_IN_FLIGHT = 16;
 
 export interface RegionGeometry {
   regionSize: number;
