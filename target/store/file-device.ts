@@ -15,6 +15,25 @@ import type { Logger } from "../log.js";
 
 const execFileP = promisify(execFile);
 
+/** Read buffers up to this size are cut from shared slabs instead of being allocated one by one. */
+const SLAB_MAX_READ = 64 * 1024;
+const SLAB_SIZE = 1024 * 1024;
+let slab = Buffer.alloc(0);
+let slabOffset = 0;
+
+/** A buffer for a read; small ones are views of a shared slab (like Buffer's own pool, but for 4 KiB too). */
+function readBuffer(length: number): Buffer {
+  if (length > SLAB_MAX_READ) return Buffer.allocUnsafe(length);
+  if (slabOffset + length > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabOffset = 0;
+  }
+  const b = slab.subarray(slabOffset, slabOffset + length);
+  // Keep views 8-byte aligned so typed-array views over them stay possible.
+  slabOffset += (length + 7) & ~7;
+  return b;
+}
+
 /** Largest chunk written at once when zeroing a range without hole punching. */
 const ZERO_CHUNK = 1024 * 1024;
 let zeroChunk: Buffer | undefined;
@@ -78,7 +97,7 @@ export class FileBlockDevice implements BlockDevice {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+    const buf = readBuffer(length);
     const start = performance.now();
     if (this.ioMode.inline(length, start)) {
       this.readInline(buf, offset);
