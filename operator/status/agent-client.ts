@@ -12,8 +12,8 @@ export async function readAgentStatus(baseUrl: string, timeoutMs = 1500): Promis
       return { ok: false, error: `invalid /status body: ${parsed.error.issues[0]?.message}` };
     return { ok: true, status: parsed.data };
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
-    return { ok: false, error: err.cause?.code ?? err.message };
+    const err = e as Error & { cause?: { code?: string; message?: string } };
+    return { ok: false, error: err.cause?.code ?? err.cause?.message ?? err.message };
   }
 }
 
