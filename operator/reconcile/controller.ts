@@ -167,7 +167,7 @@ export class HASanTargetController {
   private async reconcileKey(key: string): Promise<WorkResult> {
     const started = process.hrtime.bigint();
     const [namespace = "", name = ""] = key.split("/");
-    const log = this.log.child({ namespace, name });
+    const log = this.log.child({ namespace, target: name }); // pino already uses "name" for the logger
     let ok = false;
     try {
       const result = await this.reconcile(namespace, name, log);
