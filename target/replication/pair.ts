@@ -43,7 +43,7 @@
  * (peer-connection.ts). The witness (witness.ts) decides who may go on alone.
  */
 import { firstMismatch } from "../store/file-device.js";
-import { DeviceUnavailableError, type BlockDevice } from "../store/block-device.js";
+import { DeviceUnavailableError, type AllocationRun, type BlockDevice } from "../store/block-device.js";
 import { DirtyBitmap, DirtyRegionStore, regionCount, regionsOf } from "../store/dirty-bitmap.js";
 import {
   freshGeneration,
@@ -379,6 +379,7 @@ class PairNodeImpl implements PairNode {
       unmap: (offset, length) => this.mutate({ kind: "unmap", offset, length }),
       compareAndWrite: (offset, expected, data) => this.compareAndWrite(offset, expected, data),
       isMapped: (offset, length) => this.isMapped(offset, length),
+      allocationAt: (offset) => this.allocationAt(offset),
       close: () => this.close(),
     };
   }
@@ -413,6 +414,12 @@ class PairNodeImpl implements PairNode {
     const [first, last] = regionsOf(offset, length, this.regionSize);
     if (this.link?.role === "target" && this.outOfSync.anyInRange(first, last)) return true;
     return this.local.isMapped(offset, length);
+  }
+
+  /** The local file's provisioning, except where this node still waits for resynced data. */
+  private async allocationAt(offset: number): Promise<AllocationRun | undefined> {
+    if (this.link?.role === "target") return undefined; // isMapped answers per block, conservatively
+    return this.local.allocationAt?.(offset);
   }
 
   private async flush(): Promise<void> {

@@ -25,11 +25,18 @@ export interface BlockDevice {
   /** Whether the range holds allocated data (for GET LBA STATUS); may over-approximate as mapped. */
   isMapped(offset: number, length: number): Promise<boolean>;
   /**
-   * Optional: the allocated byte ranges [start, end) of the whole device, or undefined when unknown.
-   * GET LBA STATUS reports whole extents with it; without it, one block at a time from isMapped.
+   * Optional: the provisioning state at byte `offset` and how many bytes from there share it
+   * (a run of allocated or of deallocated data), or undefined when the device cannot tell.
+   * GET LBA STATUS reports whole runs with it; without it, one block at a time from isMapped.
    */
-  allocatedExtents?(): Promise<Array<[number, number]> | undefined>;
+  allocationAt?(offset: number): Promise<AllocationRun | undefined>;
   close(): Promise<void>;
+}
+
+export interface AllocationRun {
+  mapped: boolean;
+  /** bytes from the queried offset that share the state (at least one byte, at most to the end) */
+  length: number;
 }
 
 export interface WriteOptions {

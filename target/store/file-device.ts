@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { constants as fsc, promises as fsp, readSync, writeSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import type { BlockDevice, WriteOptions } from "./block-device.js";
+import type { AllocationRun, BlockDevice, WriteOptions } from "./block-device.js";
 import { RangeLock } from "./range-lock.js";
 import { FileExtentTool } from "./file-extent-tool.js";
 import { IoModePolicy, defaultIoModeOptions } from "./io-mode-policy.js";
@@ -178,8 +178,7 @@ export class FileBlockDevice implements BlockDevice {
 
   private async punchHole(offset: number, length: number): Promise<boolean> {
     try {
-      this.extents ??= FileExtentTool.start(this.path);
-      const tool = await this.extents;
+      const tool = await this.extentTool();
       if (tool) await tool.punch(offset, length);
       else
         await execFileP("fallocate", [
@@ -227,24 +226,36 @@ export class FileBlockDevice implements BlockDevice {
     }
   }
 
-  /** Uses the file's extent map (FIEMAP via filefrag); reports mapped when it cannot tell. */
+  /** Whether any byte of the range is allocated (SEEK_DATA); reports mapped when it cannot tell. */
   async isMapped(offset: number, length: number): Promise<boolean> {
-    const extents = await this.allocatedExtents();
-    if (!extents) return true;
-    const end = offset + length;
-    return extents.some(([s, e]) => s < end && offset < e);
+    const tool = await this.extentTool();
+    if (!tool) return true;
+    try {
+      const data = await tool.nextData(offset);
+      return data !== null && data < offset + length;
+    } catch {
+      return true;
+    }
   }
 
-  /** Allocated byte ranges [start, end) of the file, or undefined when the extent map is unavailable. */
-  async allocatedExtents(): Promise<Array<[number, number]> | undefined> {
+  /** The run of allocated or deallocated bytes at `offset` (SEEK_DATA / SEEK_HOLE). */
+  async allocationAt(offset: number): Promise<AllocationRun | undefined> {
+    const tool = await this.extentTool();
+    if (!tool || offset >= this.sizeBytes) return undefined;
     try {
-      const { stdout } = await execFileP("filefrag", ["-e", "-b1", this.path], {
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      return parseFilefragExtents(stdout);
+      const data = await tool.nextData(offset);
+      if (data === null || data >= this.sizeBytes) return { mapped: false, length: this.sizeBytes - offset };
+      if (data > offset) return { mapped: false, length: data - offset };
+      const hole = (await tool.nextHole(offset)) ?? this.sizeBytes;
+      return { mapped: true, length: Math.max(1, Math.min(hole, this.sizeBytes) - offset) };
     } catch {
       return undefined;
     }
+  }
+
+  private extentTool(): Promise<FileExtentTool | undefined> {
+    this.extents ??= FileExtentTool.start(this.path);
+    return this.extents;
   }
 
   async close(): Promise<void> {
@@ -261,14 +272,4 @@ export function firstMismatch(a: Buffer, b: Buffer): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return n;
-}
-
-/** Parses `filefrag -e -b1` output into [start, end) byte ranges. */
-export function parseFilefragExtents(out: string): Array<[number, number]> {
-  const extents: Array<[number, number]> = [];
-  for (const line of out.split("\n")) {
-    const m = /^\s*\d+:\s*(\d+)\.\.\s*(\d+):/.exec(line);
-    if (m) extents.push([Number(m[1]), Number(m[2]) + 1]);
-  }
-  return extents;
 }

@@ -8,6 +8,7 @@ import {
   parameterListLengthError,
 } from "../sense.js";
 import { checkRange } from "./block-io.js";
+import type { AllocationRun } from "../../store/block-device.js";
 
 /** Largest buffer WRITE SAME fills at once. */
 const WRITE_SAME_CHUNK = 1024 * 1024;
@@ -111,41 +112,24 @@ export interface ProvisioningExtent {
 }
 
 /**
- * The run of equally provisioned blocks around block `lba`, from allocated byte ranges of the
- * device. A block counts as mapped when any of its bytes is allocated.
+ * Blocks from `lba` that share its provisioning state, from a run of bytes starting at the block's
+ * first byte. A block counts as mapped when any of its bytes is allocated, so a mapped run is
+ * rounded up to whole blocks and a deallocated run down (never below one block).
  */
-export function extentContaining(
-  allocated: ReadonlyArray<readonly [number, number]>,
+export function blocksOfRun(
   lba: number,
+  run: AllocationRun,
   blockSize: number,
   blockCount: number,
 ): ProvisioningExtent {
-  const firstBlock = (x: number): number => Math.floor(x / blockSize);
-  const endBlock = (x: number): number => Math.ceil(x / blockSize);
-  const runs = allocated
-    .map(([s, e]) => [firstBlock(s), Math.min(blockCount, endBlock(e))] as const)
-    .filter(([s, e]) => e > s)
-    .sort((x, y) => x[0] - y[0]);
-  // Merge touching runs so an extent is reported whole.
-  const merged: Array<[number, number]> = [];
-  for (const [s, e] of runs) {
-    const last = merged[merged.length - 1];
-    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
-    else merged.push([s, e]);
-  }
-  const cap = (n: number): number => Math.max(1, Math.min(0xffffffff, n));
-  let holeStart = 0;
-  for (const [s, e] of merged) {
-    if (lba < s) return { lba: holeStart, blocks: cap(s - holeStart), mapped: false };
-    if (lba < e) return { lba: s, blocks: cap(e - s), mapped: true };
-    holeStart = e;
-  }
-  return { lba: holeStart, blocks: cap(blockCount - holeStart), mapped: false };
+  const whole = run.mapped ? Math.ceil(run.length / blockSize) : Math.floor(run.length / blockSize);
+  const blocks = Math.max(1, Math.min(blockCount - lba, whole, 0xffffffff));
+  return { lba, blocks, mapped: run.mapped };
 }
 
 async function extentAt(lu: LuContext, lba: number): Promise<ProvisioningExtent> {
-  const extents = await lu.device.allocatedExtents?.();
-  if (extents) return extentContaining(extents, lba, lu.blockSize, lu.blockCount);
+  const run = await lu.device.allocationAt?.(lba * lu.blockSize);
+  if (run) return blocksOfRun(lba, run, lu.blockSize, lu.blockCount);
   const mapped = await lu.device.isMapped(lba * lu.blockSize, lu.blockSize);
   return { lba, blocks: 1, mapped };
 }

@@ -46,18 +46,27 @@ test("64-bit LBAs beyond 2^53 are out of range rather than rounded", () => {
   assert.equal(readLba64(b, 0), Infinity);
 });
 
-test("provisioning extents: merged allocated runs, holes between them, partial blocks count as mapped", async () => {
-  const { extentContaining } = await import("../../../target/scsi/commands/provisioning.js");
-  const allocated: Array<[number, number]> = [
-    [4096, 8192],
-    [8192, 12288],
-    [20480, 20481],
-  ];
+test("provisioning runs in blocks: mapped runs round up, deallocated runs round down, clipped to the unit", async () => {
+  const { blocksOfRun } = await import("../../../target/scsi/commands/provisioning.js");
   // 512-byte blocks, 64 of them.
-  assert.deepEqual(extentContaining(allocated, 0, 512, 64), { lba: 0, blocks: 8, mapped: false });
-  assert.deepEqual(extentContaining(allocated, 9, 512, 64), { lba: 8, blocks: 16, mapped: true });
-  assert.deepEqual(extentContaining(allocated, 30, 512, 64), { lba: 24, blocks: 16, mapped: false });
-  assert.deepEqual(extentContaining(allocated, 40, 512, 64), { lba: 40, blocks: 1, mapped: true });
-  assert.deepEqual(extentContaining(allocated, 63, 512, 64), { lba: 41, blocks: 23, mapped: false });
-  assert.deepEqual(extentContaining([], 5, 512, 64), { lba: 0, blocks: 64, mapped: false });
+  assert.deepEqual(blocksOfRun(9, { mapped: true, length: 4097 }, 512, 64), {
+    lba: 9,
+    blocks: 9,
+    mapped: true,
+  });
+  assert.deepEqual(blocksOfRun(0, { mapped: false, length: 4097 }, 512, 64), {
+    lba: 0,
+    blocks: 8,
+    mapped: false,
+  });
+  assert.deepEqual(blocksOfRun(5, { mapped: false, length: 100 }, 512, 64), {
+    lba: 5,
+    blocks: 1,
+    mapped: false,
+  });
+  assert.deepEqual(blocksOfRun(60, { mapped: true, length: 1 << 20 }, 512, 64), {
+    lba: 60,
+    blocks: 4,
+    mapped: true,
+  });
 });

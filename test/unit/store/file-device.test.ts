@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileBlockDevice, parseFilefragExtents } from "../../../target/store/file-device.js";
+import { FileBlockDevice } from "../../../target/store/file-device.js";
 
 const MiB = 1024 * 1024;
 
@@ -84,7 +84,7 @@ test("unmap deallocates the range and it reads back as zeros, neighbours intact"
       assert.deepEqual(await dev.read(2 * MiB, MiB), Buffer.alloc(MiB));
       assert.deepEqual(await dev.read(MiB, MiB), data.subarray(0, MiB));
       assert.deepEqual(await dev.read(3 * MiB, MiB), data.subarray(2 * MiB));
-      if ((await dev.allocatedExtents()) === undefined) {
+      if ((await dev.allocationAt(0)) === undefined) {
         // No extent map on this file system: the device must then report everything as mapped.
         assert.equal(await dev.isMapped(2 * MiB, MiB), true);
         return;
@@ -167,13 +167,20 @@ test("refuses a non-positive size and reports files it cannot open", async () =>
   });
 });
 
-test("parses filefrag extent listings", () => {
-  const out = [
-    "Filesystem type is: ef53",
-    "File size of x is 10485760 (10485760 blocks of 1 bytes)",
-    " ext:     logical_offset:        physical_offset: length:   expected: flags:",
-    "   0:  3145728.. 5242879: 12980322304..12982419455: 2097152:    3145728: last",
-    "x: 1 extent found",
-  ].join("\n");
-  assert.deepEqual(parseFilefragExtents(out), [[3145728, 5242880]]);
+test("allocation runs: data, holes and the end of the device", async () => {
+  await withDir(async (dir) => {
+    const dev = await FileBlockDevice.open(join(dir, "lun"), 8 * MiB);
+    try {
+      await dev.write(2 * MiB, pattern(MiB, 5));
+      await dev.flush();
+      const first = await dev.allocationAt(0);
+      if (first === undefined) return; // no SEEK_DATA here: GET LBA STATUS falls back to isMapped
+      assert.deepEqual(first, { mapped: false, length: 2 * MiB });
+      assert.deepEqual(await dev.allocationAt(2 * MiB + 512), { mapped: true, length: MiB - 512 });
+      assert.deepEqual(await dev.allocationAt(3 * MiB), { mapped: false, length: 5 * MiB });
+      assert.equal(await dev.allocationAt(8 * MiB), undefined, "nothing past the end");
+    } finally {
+      await dev.close();
+    }
+  });
 });
