@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { ensureCluster, type Cluster } from "../support/cluster.js";
 import { qemuIo, qemuIoOk } from "../support/qemu.js";
+import { waitFor } from "../support/processes.js";
 import {
   PodJson,
   TargetJson,
@@ -352,7 +353,13 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
       step("helm uninstall");
       await helmOk(c, ["uninstall", release, "-n", operatorNs, "--wait", "--timeout", "2m"]);
       installed = false;
-      assert.equal((await operatorPods()).length, 0, "operator pods are gone");
+      // Garbage collection removes the ReplicaSet's pods after the Deployment is gone.
+      await waitFor(
+        "operator pods to be gone",
+        async () => (await operatorPods()).length === 0,
+        180_000,
+        1000,
+      );
       await c.kubectlOk(["get", "crd", "hasantargets.hasan.dev"]);
       await c.kubectlOk(["-n", ns, "get", "hst", name]);
       for (const n of ["a", "b"]) {
