@@ -208,6 +208,8 @@ class PairNodeImpl implements PairNode {
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
   private witnessRetry: NodeJS.Timeout | null = null;
+  /** when the link was last lost (null: never linked since start) */
+  private lostAt: number | null = null;
 
   private stats = { resyncedBytes: 0, mirroredWrites: 0 };
   private resync: { doneBytes: number; totalBytes: number; startedAt: number } | null = null;
@@ -671,6 +673,7 @@ class PairNodeImpl implements PairNode {
   /** Forgets the current connection and link. */
   private detach(reason: string): void {
     const hadLink = this.link !== null;
+    this.lostAt = Date.now();
     this.conn = null;
     this.link = null;
     this.resync = null;
@@ -1211,7 +1214,10 @@ class PairNodeImpl implements PairNode {
       resync,
       serving: m === "sequencer" || m === "forwarder" || m === "alone",
       stats: { ...this.stats },
-      message: this.message,
+      message:
+        this.lostAt !== null && !c
+          ? `${this.message} (partner lost ${Math.round((Date.now() - this.lostAt) / 1000)}s ago)`
+          : this.message,
     };
   }
 
