@@ -14,7 +14,8 @@ export async function startTgt(
   iqn = "iqn.2026-11.dev.hasan:tgt-reference",
 ): Promise<TgtHandle> {
   const port = await freePort();
-  const controlPort = await freePort();
+  // tgtd's "control port" names its management socket (/var/run/tgtd/socket.N) and must be small.
+  const controlPort = 1000 + Math.floor(Math.random() * 9000);
   const child: ChildProcess = spawn(
     "tgtd",
     ["-f", "-C", String(controlPort), "--iscsi", `portal=127.0.0.1:${port}`],
