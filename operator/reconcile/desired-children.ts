@@ -331,7 +331,10 @@ function pdb(t: HASanTarget, o: ObservedForChildren): KubeObject {
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",
     metadata: meta(t, childName.pdb(t.metadata), commonLabels(t.metadata)),
-    spec: { selector: { matchLabels: selectorLabels(t.metadata) }, maxUnavailable: o.bothWorking ? 1 : 0 },
+    // minAvailable, not maxUnavailable: for maxUnavailable the disruption controller needs the scale
+    // subresource of the pods' controller (this custom resource), and without one it allows nothing.
+    // With two pods, minAvailable 1 is maxUnavailable 1, and minAvailable 2 is maxUnavailable 0.
+    spec: { selector: { matchLabels: selectorLabels(t.metadata) }, minAvailable: o.bothWorking ? 1 : 2 },
   };
 }
 

@@ -94,9 +94,12 @@ async function evict(pod: string): Promise<{ code: number; message: string }> {
   }
 }
 
-const maxUnavailable = async () =>
-  ((await h.child("policy/v1", "PodDisruptionBudget", name))?.spec as { maxUnavailable?: number } | undefined)
-    ?.maxUnavailable;
+/** Disruptions the PDB allows right now, as computed by the cluster's disruption controller. */
+const disruptionsAllowed = async () =>
+  (
+    (await h.child("policy/v1", "PodDisruptionBudget", name)) as
+      { status?: { disruptionsAllowed?: number } } | undefined
+  )?.status?.disruptionsAllowed;
 
 async function waitSynchronized(): Promise<void> {
   const r = await h.cluster.kubectl(
@@ -117,7 +120,7 @@ test("the pair becomes Synchronized and the PDB allows one disruption", () =>
       t?.status?.nodes?.map((n) => n.state),
       ["Working", "Working"],
     );
-    await h.waitFor("PDB maxUnavailable 1", async () => (await maxUnavailable()) === 1);
+    await h.waitFor("PDB allows one disruption", async () => (await disruptionsAllowed()) === 1);
     const table = await h.cluster.kubectlOk(["get", "hst", name, "-n", h.namespace]);
     assert.match(table, /Ready\s+Working\s+Working\s+100%/);
   }));
@@ -136,7 +139,7 @@ test("a cut peer link shows as Degraded; the PDB and the webhook refuse eviction
     );
     process.stderr.write(`degraded after ${Date.now() - cutAt} ms: ${degraded.message}\n`);
     assert.match(degraded.message, /node [ab] (lost|unreachable|state unknown)/);
-    await h.waitFor("PDB maxUnavailable 0", async () => (await maxUnavailable()) === 0);
+    await h.waitFor("PDB allows no disruption", async () => (await disruptionsAllowed()) === 0);
     const denied = await evict(`${name}-a`);
     assert.equal(denied.code, 429, denied.message);
     assert.match(denied.message, /partner node b|resync in flight|state of node|waiting for both nodes/);

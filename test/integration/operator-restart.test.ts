@@ -33,7 +33,7 @@ const children: [string, string, string][] = [
   ["coordination.k8s.io/v1", "Lease", "r-witness"],
   ["policy/v1", "PodDisruptionBudget", "r"],
 ];
-/** The PDB's maxUnavailable follows the pair's state (1 only while both nodes are Working), so its
+/** The PDB's budget follows the pair's state (one disruption only while both nodes are Working), so its
  * apply time may move for a real reason; for it only the object's identity is compared. */
 const stateDependent = new Set(["PodDisruptionBudget"]);
 /** Kinds no one but the operator writes: their resourceVersion must not move at all. */

@@ -79,16 +79,15 @@ test("pods and the PV wait for both Service clusterIPs", () => {
   assert.ok(find(objs, "Service", "data-b"));
 });
 
-test("PDB allows one disruption only while both nodes are Working", () => {
-  const maxUnavailable = (bothWorking: boolean) =>
-    (
-      find(desiredChildren(target(), { ...observed, bothWorking }, defaults), "PodDisruptionBudget")!
-        .spec as {
-        maxUnavailable: number;
-      }
-    ).maxUnavailable;
-  assert.equal(maxUnavailable(true), 1);
-  assert.equal(maxUnavailable(false), 0);
+test("PDB allows one disruption only while both nodes are Working (minAvailable 1 of 2, else 2 of 2)", () => {
+  const budget = (bothWorking: boolean) =>
+    find(desiredChildren(target(), { ...observed, bothWorking }, defaults), "PodDisruptionBudget")!.spec as {
+      minAvailable?: number;
+      maxUnavailable?: number;
+    };
+  assert.deepEqual(budget(true).minAvailable, 1);
+  assert.deepEqual(budget(false).minAvailable, 2);
+  assert.equal(budget(true).maxUnavailable, undefined, "maxUnavailable needs a scale subresource");
 });
 
 test("exported PV: portal a as targetPortal, portal b in portals, CHAP secret and reclaim policy", () => {
