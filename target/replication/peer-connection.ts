@@ -63,7 +63,8 @@ const SOCKET_HIGH_WATER = 512 * 1024;
 interface Pending {
   resolve: (m: MessageOf<"reply">) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  type: MessageType;
+  sentAt: number;
 }
 
 export class PeerConnection {
@@ -153,9 +154,7 @@ export class PeerConnection {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
     return new Promise<MessageOf<"reply">>((resolve, reject) => {
-      const limit = this.o.requestTimeoutMs ?? 30_000;
-      const timer = setTimeout(() => this.close(`no reply to ${type} within ${limit} ms`), limit);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, type, sentAt: Date.now() });
       this.send(type, body, data, priority, id);
     }).then((m) => {
       if (!m.body.ok)
@@ -180,6 +179,11 @@ export class PeerConnection {
         () => {
           if (this.lastHeardMs > this.o.timeoutMs)
             this.close(`no message from peer for ${this.lastHeardMs} ms`);
+          // Requests are kept in sending order: the first one is the oldest.
+          const oldest = this.pending.values().next().value;
+          const limit = this.o.requestTimeoutMs ?? 30_000;
+          if (oldest && Date.now() - oldest.sentAt > limit)
+            this.close(`no reply to ${oldest.type} within ${limit} ms`);
         },
         Math.max(50, Math.floor(this.o.heartbeatMs / 2)),
       ),
@@ -245,7 +249,6 @@ export class PeerConnection {
         const p = this.pending.get(m.id);
         if (!p) throw new ProtocolError(`reply to unknown request ${m.id}`);
         this.pending.delete(m.id);
-        clearTimeout(p.timer);
         p.resolve(m);
         return;
       }
@@ -307,10 +310,7 @@ export class PeerConnection {
     // already find the loss being handled.
     this.onClosed(reason);
     const err = new PeerLostError(reason);
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
+    for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.readyReject(err);
   }

@@ -231,6 +231,6 @@ function parseBody(type: MessageType, id: number, json: Buffer, data: Buffer): M
       `${type}: invalid body: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`,
     );
   }
-  // Data may be a view of a larger socket buffer that is reused; copy it to own it.
-  return { type, id, body: parsed.data, data: data.length > 0 ? Buffer.from(data) : EMPTY } as Message;
+  // Socket chunks are fresh buffers per read, so the data can stay a view without a copy.
+  return { type, id, body: parsed.data, data: data.length > 0 ? data : EMPTY } as Message;
 }
