@@ -83,7 +83,11 @@ export async function serveTarget(config: ServeConfig, logger: Logger): Promise<
       const now = JSON.stringify(pair.alua());
       if (now !== alua) {
         alua = now;
-        void scsi.asymmetricAccessStateChanged();
+        // Raised through the pair's shared unit state, which refuses while this node does not
+        // serve; initiators then learn the new states from the NOT READY sense instead.
+        scsi.asymmetricAccessStateChanged().catch((err: unknown) => {
+          logger.info({ err: err instanceof Error ? err.message : String(err) }, "ALUA change not announced");
+        });
       }
     });
   }

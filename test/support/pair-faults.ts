@@ -8,6 +8,23 @@
 import assert from "node:assert/strict";
 import type { PairHarness, Node } from "./pair-harness.js";
 
+/** What the fault rounds need of a pair under test (node processes over HTTP, or the real target over iSCSI). */
+export type FaultHarness = Pick<
+  PairHarness,
+  | "fileHash"
+  | "flush"
+  | "isRunning"
+  | "kill"
+  | "proxy"
+  | "read"
+  | "sizeBytes"
+  | "start"
+  | "status"
+  | "stop"
+  | "waitInSync"
+  | "write"
+>;
+
 const BLOCK = 4096;
 
 /** mulberry32: small, seedable, good enough for schedules. */
@@ -56,7 +73,7 @@ export class FaultRunner {
   readonly blocks: number;
 
   constructor(
-    readonly h: PairHarness,
+    readonly h: FaultHarness,
     readonly seed: number,
     private readonly log: (s: string) => void = () => undefined,
   ) {

@@ -41,6 +41,15 @@ export class ScsiSession {
     });
   }
 
+  synchronizeCache(): Promise<void> {
+    const cdb = Buffer.alloc(10);
+    cdb[0] = 0x35; // SYNCHRONIZE CACHE(10), whole unit
+    return this.exclusive(async () => {
+      const r = await this.run(cdb, {});
+      if (r.status !== 0) throw new ScsiIoError(`SYNCHRONIZE CACHE: ${describe(r)}`);
+    });
+  }
+
   close(): void {
     this.client?.close();
     this.client = undefined;

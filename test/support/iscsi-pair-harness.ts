@@ -1,0 +1,200 @@
+/**
+ * The fault harness of test/support/pair-faults.ts, over the real product: two
+ * `dist/target/main.js serve` processes forming a pair (file witness, peer link through a
+ * breakable proxy), with all I/O through iSCSI sessions to each node's portal and status from
+ * each node's agent.
+ */
+import type { ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TargetStatusSchema, type ReplicationStatus } from "../../target/agent/status-schema.js";
+import { PairProxy } from "./pair-proxy.js";
+import type { Node } from "./pair-harness.js";
+import { freePort, spawnLogged, stopProcess, waitFor } from "./processes.js";
+import { ScsiSession } from "./scsi-session.js";
+import { targetMain } from "./target-process.js";
+
+export interface IscsiPairOptions {
+  sizeBytes?: number;
+  resyncRate?: number;
+  /** iSCSI sessions per node; commands run one at a time on each */
+  sessionsPerNode?: number;
+}
+
+interface NodePorts {
+  iscsi: number;
+  agent: number;
+  peer: number;
+}
+
+export class IscsiPairHarness {
+  readonly sizeBytes: number;
+  readonly iqn: string;
+  dir = "";
+  proxy!: PairProxy;
+  private proxyPort = 0;
+  private ports = {} as Record<Node, NodePorts>;
+  private readonly running = new Map<Node, ChildProcess>();
+  private readonly sessions = {} as Record<Node, ScsiSession[]>;
+  private next = 0;
+
+  constructor(readonly o: IscsiPairOptions = {}) {
+    this.sizeBytes = o.sizeBytes ?? 16 * 1024 * 1024;
+    this.iqn = `iqn.2026-11.dev.hasan:faults-${process.pid}`;
+  }
+
+  async setup(): Promise<void> {
+    this.dir = await fsp.mkdtemp(join(tmpdir(), "hasan-iscsi-pair-"));
+    for (const n of ["a", "b"] as const) {
+      await fsp.mkdir(join(this.dir, n), { recursive: true });
+      this.ports[n] = { iscsi: await freePort(), agent: await freePort(), peer: await freePort() };
+      this.sessions[n] = Array.from(
+        { length: this.o.sessionsPerNode ?? 4 },
+        (_, i) =>
+          new ScsiSession({
+            port: () => this.ports[n].iscsi,
+            iqn: this.iqn,
+            initiator: `iqn.2026-11.dev.hasan:faults-${n}-${i}`,
+            isid: `4000000000${(i + 1).toString(16).padStart(2, "0")}`,
+          }),
+      );
+    }
+    await fsp.writeFile(join(this.dir, "peer.secret"), "faults-peer-secret\n");
+    // Node a dials node b through the proxy, which can cut or blackhole the link.
+    this.proxy = new PairProxy(this.ports.b.peer);
+    this.proxyPort = await this.proxy.start();
+  }
+
+  lunPath(n: Node): string {
+    return join(this.dir, n, "lun.img");
+  }
+
+  logPath(n: Node): string {
+    return join(this.dir, `${n}.log`);
+  }
+
+  isRunning(n: Node): boolean {
+    return this.running.has(n);
+  }
+
+  async start(n: Node): Promise<void> {
+    if (this.running.has(n)) return;
+    const p = this.ports[n];
+    const args = [
+      targetMain,
+      "serve",
+      "--data",
+      this.lunPath(n),
+      "--size",
+      String(this.sizeBytes),
+      "--iqn",
+      this.iqn,
+      "--listen",
+      `127.0.0.1:${p.iscsi}`,
+      "--agent-listen",
+      `127.0.0.1:${p.agent}`,
+      "--node",
+      n,
+      "--peer",
+      `127.0.0.1:${this.proxyPort}`,
+      "--peer-listen",
+      `127.0.0.1:${p.peer}`,
+      "--peer-secret-file",
+      join(this.dir, "peer.secret"),
+      "--witness",
+      `file:${join(this.dir, "witness")}`,
+      ...(this.o.resyncRate ? ["--resync-rate", String(this.o.resyncRate)] : []),
+    ];
+    const proc = spawnLogged(process.execPath, args, this.logPath(n));
+    this.running.set(n, proc);
+    proc.once("exit", () => {
+      if (this.running.get(n) === proc) this.running.delete(n);
+    });
+    await waitFor(
+      `node ${n} agent up (log ${this.logPath(n)})`,
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`node ${n} exited with ${proc.exitCode}`);
+        return (await fetch(`http://127.0.0.1:${p.agent}/healthz`)).ok;
+      },
+      30_000,
+      50,
+    );
+  }
+
+  /** kill -9 */
+  async kill(n: Node): Promise<void> {
+    const proc = this.running.get(n);
+    if (!proc) return;
+    this.running.delete(n);
+    await stopProcess(proc, "SIGKILL");
+    for (const s of this.sessions[n]) s.close();
+  }
+
+  async stop(n: Node): Promise<void> {
+    const proc = this.running.get(n);
+    if (!proc) return;
+    this.running.delete(n);
+    await stopProcess(proc, "SIGTERM", 10_000);
+    for (const s of this.sessions[n]) s.close();
+  }
+
+  private session(n: Node): ScsiSession {
+    const list = this.sessions[n];
+    return list[this.next++ % list.length]!;
+  }
+
+  write(n: Node, offset: number, data: Buffer): Promise<void> {
+    return this.session(n).write(offset, data);
+  }
+
+  read(n: Node, offset: number, length: number): Promise<Buffer> {
+    return this.session(n).read(offset, length);
+  }
+
+  async flush(n: Node): Promise<void> {
+    await this.session(n).synchronizeCache();
+  }
+
+  async status(n: Node): Promise<ReplicationStatus> {
+    const r = await fetch(`http://127.0.0.1:${this.ports[n].agent}/status`, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    const s = TargetStatusSchema.parse(await r.json());
+    if (!s.replication) throw new Error(`node ${n} reports no replication status`);
+    return s.replication;
+  }
+
+  /** Both nodes Working with nothing out of sync. */
+  async waitInSync(timeoutMs = 90_000): Promise<void> {
+    let last = "";
+    await waitFor(
+      "both nodes Working and in sync",
+      async () => {
+        const [a, b] = [await this.status("a"), await this.status("b")];
+        last = `a: ${a.state} (${a.message}), b: ${b.state} (${b.message})`;
+        return (
+          a.state === "Working" && b.state === "Working" && a.outOfSyncBytes === 0 && b.outOfSyncBytes === 0
+        );
+      },
+      timeoutMs,
+      100,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; ${last}`);
+    });
+  }
+
+  async fileHash(n: Node): Promise<string> {
+    return createHash("sha256")
+      .update(await fsp.readFile(this.lunPath(n)))
+      .digest("hex");
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all([this.kill("a"), this.kill("b")]);
+    await this.proxy?.stop();
+    if (this.dir && !process.env.HASAN_KEEP_TEST_DIRS)
+      await fsp.rm(this.dir, { recursive: true, force: true });
+  }
+}
