@@ -133,3 +133,40 @@ test("with leader election only one replica reconciles; a stopping leader hands 
     await h.applyTarget("after", { capacity: "64Mi" });
     await h.waitFor("the new leader reconciles", async () => h.child("v1", "Service", "after-a"));
   }));
+
+test("a leader that cannot renew its lease (taken by someone else) exits", () =>
+  h.guard(async () => {
+    await h.stopOperator();
+    const le = [
+      "--leader-elect",
+      "--leader-election-namespace",
+      h.namespace,
+      "--leader-election-id",
+      "it-lost",
+      ...fast,
+    ];
+    const leader = await h.startOperator(le);
+    await h.waitFor("leader", async () => (await metricValue(leader.port, "hasan_operator_leader")) === 1);
+    const exited = new Promise<number | null>((resolve) =>
+      leader.child.once("exit", (code) => resolve(code)),
+    );
+    const lease = await h.client.get<{
+      apiVersion: string;
+      kind: string;
+      metadata: { name: string; namespace: string };
+      spec: Record<string, unknown>;
+    }>("coordination.k8s.io/v1", "Lease", h.namespace, "it-lost");
+    const now = new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+    await h.client.replace({
+      ...lease,
+      spec: { ...lease.spec, holderIdentity: "intruder", renewTime: now, leaseDurationSeconds: 300 },
+    });
+    const t0 = Date.now();
+    const code = await Promise.race([
+      exited,
+      new Promise<string>((r) => setTimeout(() => r("still running"), 40_000)),
+    ]);
+    assert.equal(code, 1, "exits with status 1 once the renew deadline passed");
+    const ms = Date.now() - t0;
+    assert.ok(ms >= 8_000, `gave up after ${ms} ms, before the 10 s renew deadline`);
+  }));
