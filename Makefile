@@ -2,7 +2,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_TEST := node --test --test-concurrency=1 --test-timeout=900000
 
-.PHONY: help deps build lint format test test-unit test-integration bench fuzz clean
+.PHONY: help deps build lint format test test-unit test-integration bench bench-operator fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ test-integration: build ## integration tests with real iSCSI clients
 
 bench: build ## benchmarks against tgt, printed as a table with ratios
 	node dist/test/bench/main.js
+	node dist/test/bench/operator-bench.js
+
+bench-operator: build ## the operator with 500 HASanTargets on the local cluster: time, memory, steady-state writes
+	node dist/test/bench/operator-scale.js
 
 clean: ## remove build output
 	rm -rf dist

@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const log = createLogger("hasan-operator", { identity: cfg.identity });
   const client = KubeClient.fromOptions({ kubeconfig: cfg.kubeconfig });
   const metrics = new OperatorMetrics();
+  client.onResponse = (method, code) => metrics.apiRequests.inc({ method, code: String(code) });
   const controller = new HASanTargetController(
     client,
     {

@@ -72,6 +72,11 @@ export class OperatorMetrics {
     "counter",
   );
   readonly leader = new Family("hasan_operator_leader", "1 while this replica is the leader", "gauge");
+  readonly apiRequests = new Family(
+    "hasan_operator_api_requests_total",
+    "Requests to the Kubernetes API by method and response code (watch streams excluded)",
+    "counter",
+  );
 
   observeReconcile(target: string, seconds: number, ok: boolean): void {
     this.reconciles.inc({ result: ok ? "success" : "error" });
@@ -99,6 +104,7 @@ export class OperatorMetrics {
         this.nodeState,
         this.evictions,
         this.leader,
+        this.apiRequests,
       ]
         .map((f) => f.render())
         .join("\n") + "\n"

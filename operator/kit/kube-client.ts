@@ -47,6 +47,8 @@ interface RequestOptions {
  */
 export class KubeClient {
   private readonly agent: https.Agent;
+  /** Called once per completed request (for metrics: how many writes the operator makes). */
+  onResponse: ((method: string, code: number) => void) | undefined;
 
   constructor(readonly kubeConfig: KubeConfig) {
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
@@ -95,6 +97,7 @@ export class KubeClient {
               // non-JSON body: keep the text
             }
             const code = res.statusCode ?? 0;
+            this.onResponse?.(method, code);
             if (code >= 200 && code < 300) return resolve(body as T);
             const status = (typeof body === "object" && body ? body : {}) as {
               reason?: string;
