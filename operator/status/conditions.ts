@@ -200,13 +200,30 @@ export function stampConditions(
 /** Status equality that ignores lastTransitionTime churn, so an unchanged pass writes nothing. */
 export function statusEqual(a: HASanTargetStatus | undefined, b: HASanTargetStatus | undefined): boolean {
   const norm = (s: HASanTargetStatus | undefined) =>
-    JSON.stringify({
+    canonicalJson({
       ...s,
       conditions: (s?.conditions ?? [])
         .map(({ lastTransitionTime: _t, ...c }) => c)
         .sort((x, y) => x.type.localeCompare(y.type)),
     });
   return norm(a) === norm(b);
+}
+
+/**
+ * JSON with object keys sorted at every level and undefined members left out, so that a status
+ * read back from the API server (keys in the server's order) compares equal to the same status
+ * built here (keys in construction order).
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value))
+    return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
 }
 
 /** Node state transitions between two status snapshots, for Events. */
