@@ -25,3 +25,33 @@ export async function applyAll(
   }
   return errors.length ? errors.join("; ") : undefined;
 }
+
+/**
+ * Whether a live object has drifted from what the operator applies: some field the operator sets
+ * is missing or holds another value. Fields the server or others add are not drift. Arrays are
+ * compared element by element; Secret stringData is compared against the live base64 data.
+ */
+export function drifted(desired: unknown, live: unknown): boolean {
+  if (desired === null || desired === undefined) return false;
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(live) || live.length !== desired.length) return true;
+    return desired.some((d, i) => drifted(d, live[i]));
+  }
+  if (typeof desired === "object") {
+    if (!live || typeof live !== "object" || Array.isArray(live)) return true;
+    const l = live as Record<string, unknown>;
+    for (const [k, v] of Object.entries(desired as Record<string, unknown>)) {
+      if (k === "stringData" && v && typeof v === "object") {
+        const data = (l.data ?? {}) as Record<string, unknown>;
+        for (const [dk, dv] of Object.entries(v as Record<string, unknown>)) {
+          if (typeof dv !== "string" || data[dk] !== Buffer.from(dv).toString("base64")) return true;
+        }
+        continue;
+      }
+      if (drifted(v, l[k])) return true;
+    }
+    return false;
+  }
+  // Scalars: the API server may spell a number as a string (quantities, int-or-string ports).
+  return String(desired) !== String(live);
+}

@@ -26,7 +26,7 @@ import {
 } from "../status/observe.js";
 import { pairFacts } from "../status/pair-facts.js";
 import { evictionDecision } from "../webhook/eviction-decision.js";
-import { applyAll } from "./apply.js";
+import { applyAll, drifted } from "./apply.js";
 import { ApplyCache } from "./apply-cache.js";
 import {
   CHAP_USER_KEY,
@@ -261,7 +261,17 @@ export class HASanTargetController {
     };
     const generation = t.metadata.generation ?? 0;
     const periodic = this.applied.periodicDue(owner, generation);
-    if (periodic) this.applied.forget(owner); // full re-apply: corrects drift in unwatched kinds
+    if (periodic) {
+      // Drift correction for kinds the operator does not watch: read each child and re-apply only
+      // what someone changed, so a steady state makes no writes.
+      for (const d of desired.filter((x) => x.kind !== "Pod")) {
+        const live = await this.client
+          .getOrUndefined(d.apiVersion, d.kind, d.metadata.namespace, d.metadata.name)
+          .catch(() => undefined);
+        if (live === undefined || drifted(d, live)) this.applied.forget(owner, d);
+        else this.applied.recordApplied(owner, d);
+      }
+    }
     let applyError = await applyAll(
       this.client,
       desired.filter((d) => d.kind !== "Pod"),
