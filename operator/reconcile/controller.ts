@@ -268,8 +268,10 @@ export class HASanTargetController {
         const live = await this.client
           .getOrUndefined(d.apiVersion, d.kind, d.metadata.namespace, d.metadata.name)
           .catch(() => undefined);
-        if (live === undefined || drifted(d, live)) this.applied.forget(owner, d);
-        else this.applied.recordApplied(owner, d);
+        if (live === undefined || drifted(d, live)) {
+          log.debug({ kind: d.kind, child: d.metadata.name }, "child drifted or missing; re-applying");
+          this.applied.forget(owner, d);
+        } else this.applied.recordApplied(owner, d);
       }
     }
     let applyError = await applyAll(
