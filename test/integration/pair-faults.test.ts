@@ -1,41 +1,16 @@
-import { after, before, describe, it } from "node:test";
-import assert from "node:assert/strict";
 import { PairHarness } from "../support/pair-harness.js";
-import { FaultRunner } from "../support/pair-faults.js";
+import { describeFaultRounds } from "../support/pair-faults.js";
 
 // `make test-faults` runs 50 rounds; the normal suite a short set. HASAN_FAULT_SEED replays a run.
-const rounds = Number(process.env.HASAN_FAULT_ROUNDS ?? 3);
-const seed = Number(process.env.HASAN_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
-
-describe(`pair under randomized faults (seed ${seed}, ${rounds} rounds)`, { timeout: 60 * 60_000 }, () => {
+describeFaultRounds({
+  title: "pair under randomized faults",
   // A capped resync rate keeps resyncs long enough to be interrupted.
-  const h = new PairHarness({
+  harness: new PairHarness({
     sizeBytes: 16 * 1024 * 1024,
     regionSize: 64 * 1024,
     resyncRate: 4 * 1024 * 1024,
-  });
-  let runner: FaultRunner;
-  before(async () => {
-    console.log(`fault seed ${seed} (replay with HASAN_FAULT_SEED=${seed} HASAN_FAULT_ROUNDS=${rounds})`);
-    await h.setup();
-    await Promise.all([h.start("a"), h.start("b")]);
-    await h.waitInSync();
-    runner = new FaultRunner(h, seed, (s) => console.log(s));
-  });
-  after(() => h.cleanup());
-
-  for (let r = 1; r <= rounds; r++) {
-    it(
-      `round ${r}: acknowledged writes survive and both copies end identical`,
-      { timeout: 300_000 },
-      async () => {
-        console.log(`round ${r} (seed ${seed})`);
-        const report = await runner.round(r);
-        console.log(
-          `  ${report.writesAcked} writes acknowledged, ${report.writesFailed} refused, ${report.readsChecked} reads checked`,
-        );
-        assert.ok(report.writesAcked > 0, "the pair served writes during the round");
-      },
-    );
-  }
+  }),
+  rounds: Number(process.env.HASAN_FAULT_ROUNDS ?? 3),
+  seed: Number(process.env.HASAN_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31)),
+  roundTitle: "acknowledged writes survive and both copies end identical",
 });

@@ -6,6 +6,7 @@
  * byte-identical.
  */
 import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
 import type { PairHarness, Node } from "./pair-harness.js";
 
 /** What the fault rounds need of a pair under test (node processes over HTTP, or the real target over iSCSI). */
@@ -243,4 +244,40 @@ export class FaultRunner {
     await Promise.all([h.flush("a"), h.flush("b")]);
     assert.equal(await h.fileHash("a"), await h.fileHash("b"), `LUN files differ (seed ${this.seed})`);
   }
+}
+
+/**
+ * A node:test suite of seeded fault rounds against a pair: brings both nodes up in sync, runs
+ * `rounds` rounds, and prints the seed so a failure can be replayed with HASAN_FAULT_SEED.
+ */
+export function describeFaultRounds(o: {
+  title: string;
+  harness: FaultHarness & { setup(): Promise<void>; cleanup(): Promise<void> };
+  rounds: number;
+  seed: number;
+  roundTitle: string;
+}): void {
+  const { harness: h, rounds, seed } = o;
+  describe(`${o.title} (seed ${seed}, ${rounds} rounds)`, { timeout: 60 * 60_000 }, () => {
+    let runner: FaultRunner;
+    before(async () => {
+      console.log(`fault seed ${seed} (replay with HASAN_FAULT_SEED=${seed} HASAN_FAULT_ROUNDS=${rounds})`);
+      await h.setup();
+      await Promise.all([h.start("a"), h.start("b")]);
+      await h.waitInSync();
+      runner = new FaultRunner(h, seed, (s) => console.log(s));
+    });
+    after(() => h.cleanup());
+
+    for (let r = 1; r <= rounds; r++) {
+      it(`round ${r}: ${o.roundTitle}`, { timeout: 300_000 }, async () => {
+        console.log(`round ${r} (seed ${seed})`);
+        const report = await runner.round(r);
+        console.log(
+          `  ${report.writesAcked} writes acknowledged, ${report.writesFailed} refused, ${report.readsChecked} reads checked`,
+        );
+        assert.ok(report.writesAcked > 0, "the pair served writes during the round");
+      });
+    }
+  });
 }
