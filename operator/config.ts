@@ -30,6 +30,8 @@ export const OperatorConfigSchema = z
     agentAddress: z.enum(["pod", "service"]).default("pod"),
     statusPollSteadyMs: millis.default(5000),
     statusPollActiveMs: millis.default(1000),
+    /** how often each target's children are read back and drifted ones re-applied */
+    driftCheckMs: millis.default(60_000),
     workers: z.coerce.number().int().min(1).max(32).default(2),
   })
   .superRefine((c, ctx) => {
@@ -59,6 +61,7 @@ const flags = {
   "agent-address": { type: "string" },
   "status-poll-steady-ms": { type: "string" },
   "status-poll-active-ms": { type: "string" },
+  "drift-check-ms": { type: "string" },
   workers: { type: "string" },
 } as const;
 
@@ -70,7 +73,7 @@ export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS]
        [--leader-election-namespace NS] [--leader-election-id NAME] [--identity ID]
        [--metrics-addr HOST:PORT] [--webhook-addr HOST:PORT --webhook-cert FILE --webhook-key FILE]
        [--target-image IMAGE] [--agent-address pod|service]
-       [--status-poll-steady-ms MS] [--status-poll-active-ms MS] [--workers N]
+       [--status-poll-steady-ms MS] [--status-poll-active-ms MS] [--drift-check-ms MS] [--workers N]
 Every flag can also come from HASAN_OPERATOR_<FLAG> (e.g. HASAN_OPERATOR_NAMESPACE); flags win.`;
 
 export class ConfigError extends Error {

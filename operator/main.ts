@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   const log = createLogger("hasan-operator", { identity: cfg.identity });
   const client = KubeClient.fromOptions({ kubeconfig: cfg.kubeconfig });
   const metrics = new OperatorMetrics();
-  client.onResponse = (method, code) => metrics.apiRequests.inc({ method, code: String(code) });
+  client.onResponse = (method, code, resource) =>
+    metrics.apiRequests.inc({ method, resource, code: String(code) });
   const controller = new HASanTargetController(
     client,
     {
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
       agentAddress: cfg.agentAddress,
       steadyPollMs: cfg.statusPollSteadyMs,
       activePollMs: cfg.statusPollActiveMs,
+      driftCheckMs: cfg.driftCheckMs,
       identity: cfg.identity,
       workers: cfg.workers,
     },

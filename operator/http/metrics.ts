@@ -74,7 +74,7 @@ export class OperatorMetrics {
   readonly leader = new Family("hasan_operator_leader", "1 while this replica is the leader", "gauge");
   readonly apiRequests = new Family(
     "hasan_operator_api_requests_total",
-    "Requests to the Kubernetes API by method and response code (watch streams excluded)",
+    "Requests to the Kubernetes API by method, resource and response code (watch streams excluded)",
     "counter",
   );
 

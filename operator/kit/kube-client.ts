@@ -1,7 +1,7 @@
 import https from "node:https";
 import http from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
-import { resourcePath } from "./resources.js";
+import { resourceOfPath, resourcePath } from "./resources.js";
 
 /** An error answer of the API server (the Status object's code, reason and message). */
 export class KubeApiError extends Error {
@@ -47,8 +47,8 @@ interface RequestOptions {
  */
 export class KubeClient {
   private readonly agent: https.Agent;
-  /** Called once per completed request (for metrics: how many writes the operator makes). */
-  onResponse: ((method: string, code: number) => void) | undefined;
+  /** Called once per completed request (for metrics: how many writes the operator makes, and to what). */
+  onResponse: ((method: string, code: number, resource: string) => void) | undefined;
 
   constructor(readonly kubeConfig: KubeConfig) {
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
@@ -97,7 +97,7 @@ export class KubeClient {
               // non-JSON body: keep the text
             }
             const code = res.statusCode ?? 0;
-            this.onResponse?.(method, code);
+            this.onResponse?.(method, code, resourceOfPath(path));
             if (code >= 200 && code < 300) return resolve(body as T);
             const status = (typeof body === "object" && body ? body : {}) as {
               reason?: string;

@@ -42,3 +42,17 @@ export function resourcePath(apiVersion: string, kind: string, namespace?: strin
   const ns = info.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
   return `${base}${ns}/${info.plural}${name ? `/${encodeURIComponent(name)}` : ""}`;
 }
+
+/**
+ * The resource (and subresource) a REST path addresses, for metrics: "pods", "pods/eviction",
+ * "hasantargets/status". Query strings and object names are dropped, so the label set stays small.
+ */
+export function resourceOfPath(path: string): string {
+  const parts = path.split("?")[0]!.split("/").filter(Boolean);
+  // /api/v1/... or /apis/group/version/...
+  let rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === "namespaces" && rest.length >= 3) rest = rest.slice(2);
+  const [resource, , sub] = rest;
+  if (!resource) return "unknown";
+  return sub ? `${resource}/${sub}` : resource;
+}

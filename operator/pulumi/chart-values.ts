@@ -37,6 +37,9 @@ const OperatorSchema = z
     workers: z.int().min(1).max(32),
     statusPollSteadyMs: millis.meta({ description: "Status poll period while both nodes are Working." }),
     statusPollActiveMs: millis.meta({ description: "Status poll period while anything is not Working." }),
+    driftCheckMs: millis.meta({
+      description: "How often each target's children are read back and drifted ones re-applied.",
+    }),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]),
     resources: freeForm,
     nodeSelector: stringMap,

@@ -3,11 +3,13 @@ import type { KubeObject } from "./desired-children.js";
 
 /**
  * Remembers what was last applied, so the frequent status passes do not re-send unchanged objects.
- * An object is applied again when its content changed, when the caller knows it is gone, or when
- * resyncMs passed (drift correction for kinds the operator does not watch).
+ * An object is applied again only when its content changed or the caller knows it is gone or
+ * drifted (`forget`). Time alone never re-applies: the periodic pass (due every resyncMs) reads
+ * the children and forgets the drifted ones. An age-based expiry here would race with it: a status
+ * pass landing between an entry's expiry and the periodic pass re-applied every child blindly.
  */
 export class ApplyCache {
-  private readonly applied = new Map<string, { hash: string; at: number }>();
+  private readonly applied = new Map<string, string>();
 
   constructor(
     private readonly resyncMs = 60_000,
@@ -20,12 +22,11 @@ export class ApplyCache {
 
   needsApply(owner: string, o: KubeObject, knownMissing = false): boolean {
     if (knownMissing) return true;
-    const e = this.applied.get(this.key(owner, o));
-    return !e || e.hash !== shortHash(o) || this.now() - e.at >= this.resyncMs;
+    return this.applied.get(this.key(owner, o)) !== shortHash(o);
   }
 
   recordApplied(owner: string, o: KubeObject): void {
-    this.applied.set(this.key(owner, o), { hash: shortHash(o), at: this.now() });
+    this.applied.set(this.key(owner, o), shortHash(o));
   }
 
   forget(owner: string, o?: KubeObject): void {

@@ -27,31 +27,45 @@ export async function applyAll(
 }
 
 /**
- * Whether a live object has drifted from what the operator applies: some field the operator sets
- * is missing or holds another value. Fields the server or others add are not drift. Arrays are
- * compared element by element; Secret stringData is compared against the live base64 data.
+ * Where a live object has drifted from what the operator applies: the path of the first field the
+ * operator sets that is missing or holds another value, or undefined when none. Fields the server
+ * or others add are not drift, nor is a zero value the server omitted. Arrays are compared element by element; Secret stringData is
+ * compared against the live base64 data.
  */
-export function drifted(desired: unknown, live: unknown): boolean {
-  if (desired === null || desired === undefined) return false;
+export function driftPath(desired: unknown, live: unknown, path = ""): string | undefined {
+  if (desired === null || desired === undefined) return undefined;
   if (Array.isArray(desired)) {
-    if (!Array.isArray(live) || live.length !== desired.length) return true;
-    return desired.some((d, i) => drifted(d, live[i]));
+    if (!Array.isArray(live) || live.length !== desired.length) return path || "(root)";
+    for (let i = 0; i < desired.length; i++) {
+      const p = driftPath(desired[i], live[i], `${path}[${i}]`);
+      if (p !== undefined) return p;
+    }
+    return undefined;
   }
   if (typeof desired === "object") {
-    if (!live || typeof live !== "object" || Array.isArray(live)) return true;
+    if (!live || typeof live !== "object" || Array.isArray(live)) return path || "(root)";
     const l = live as Record<string, unknown>;
     for (const [k, v] of Object.entries(desired as Record<string, unknown>)) {
+      const at = path ? `${path}.${k}` : k;
       if (k === "stringData" && v && typeof v === "object") {
         const data = (l.data ?? {}) as Record<string, unknown>;
         for (const [dk, dv] of Object.entries(v as Record<string, unknown>)) {
-          if (typeof dv !== "string" || data[dk] !== Buffer.from(dv).toString("base64")) return true;
+          if (typeof dv !== "string" || data[dk] !== Buffer.from(dv).toString("base64")) return `data.${dk}`;
         }
         continue;
       }
-      if (drifted(v, l[k])) return true;
+      const p = driftPath(v, l[k], at);
+      if (p !== undefined) return p;
     }
-    return false;
+    return undefined;
   }
+  // The API server omits zero values of omitempty fields (readOnly: false, a 0 port offset).
+  if (live === undefined && (desired === false || desired === 0 || desired === "")) return undefined;
   // Scalars: the API server may spell a number as a string (quantities, int-or-string ports).
-  return String(desired) !== String(live);
+  return String(desired) !== String(live) ? path || "(root)" : undefined;
+}
+
+/** Whether a live object has drifted from what the operator applies (see driftPath). */
+export function drifted(desired: unknown, live: unknown): boolean {
+  return driftPath(desired, live) !== undefined;
 }

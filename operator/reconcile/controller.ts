@@ -26,7 +26,7 @@ import {
 } from "../status/observe.js";
 import { pairFacts } from "../status/pair-facts.js";
 import { evictionDecision } from "../webhook/eviction-decision.js";
-import { applyAll, drifted } from "./apply.js";
+import { applyAll, driftPath } from "./apply.js";
 import { ApplyCache } from "./apply-cache.js";
 import {
   CHAP_USER_KEY,
@@ -59,6 +59,8 @@ export interface ControllerOptions {
   steadyPollMs: number;
   /** status poll period while anything is not Working */
   activePollMs: number;
+  /** drift check period: children are read back and drifted ones re-applied (default 60 s) */
+  driftCheckMs?: number;
   identity: string;
   workers?: number;
 }
@@ -89,7 +91,7 @@ export class HASanTargetController {
   readonly queue: WorkQueue;
   readonly agents = new AgentStatusCache();
   private readonly splitBrainPosted = new Map<string, number>();
-  private readonly applied = new ApplyCache();
+  private readonly applied: ApplyCache;
   private readonly peerSecrets = new Map<string, string>();
 
   constructor(
@@ -98,6 +100,7 @@ export class HASanTargetController {
     private readonly log: Logger,
     private readonly metrics: OperatorMetrics,
   ) {
+    this.applied = new ApplyCache(o.driftCheckMs ?? 60_000);
     const ns = o.namespace;
     const selector = `${LABEL_APP}=${APP_TARGET}`;
     this.targets = new ResilientInformer(client, { apiVersion: API_VERSION, kind: KIND, namespace: ns }, log);
@@ -268,8 +271,12 @@ export class HASanTargetController {
         const live = await this.client
           .getOrUndefined(d.apiVersion, d.kind, d.metadata.namespace, d.metadata.name)
           .catch(() => undefined);
-        if (live === undefined || drifted(d, live)) {
-          log.debug({ kind: d.kind, child: d.metadata.name }, "child drifted or missing; re-applying");
+        const at = live === undefined ? "(missing)" : driftPath(d, live);
+        if (at !== undefined) {
+          log[live === undefined ? "debug" : "info"](
+            { kind: d.kind, child: d.metadata.name, at },
+            "child drifted or missing; re-applying",
+          );
           this.applied.forget(owner, d);
         } else this.applied.recordApplied(owner, d);
       }

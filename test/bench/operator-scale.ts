@@ -22,13 +22,22 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function writes(h: OperatorHarness): Promise<number> {
+/** The operator's API writes so far, by "METHOD resource". */
+async function writes(h: OperatorHarness): Promise<Map<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${h.metricsPort}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((l) => /^hasan_operator_api_requests_total\{method="(POST|PUT|PATCH|DELETE)"/.test(l))
-    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+  const out = new Map<string, number>();
+  for (const l of text.split("\n")) {
+    const m = /^hasan_operator_api_requests_total\{method="(POST|PUT|PATCH|DELETE)",resource="([^"]*)"/.exec(
+      l,
+    );
+    if (!m) continue;
+    const key = `${m[1]} ${m[2]}`;
+    out.set(key, (out.get(key) ?? 0) + Number(l.split(" ").pop()));
+  }
+  return out;
 }
+
+const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
 async function main() {
   const h = await OperatorHarness.create("scale");
@@ -69,7 +78,11 @@ async function main() {
     const w0 = await writes(h);
     await new Promise((r) => setTimeout(r, steadyMs));
     const w1 = await writes(h);
-    const perMinute = ((w1 - w0) * 60_000) / steadyMs;
+    const perMinute = ((total(w1) - total(w0)) * 60_000) / steadyMs;
+    const byKind = [...w1]
+      .map(([k, v]) => [k, v - (w0.get(k) ?? 0)] as const)
+      .filter(([, d]) => d > 0)
+      .map(([k, d]) => [`  of which ${k}`, ((d * 60_000) / steadyMs).toFixed(1)]);
     console.log(`\nOperator at scale (${count} HASanTargets, pods unschedulable, local cluster)`);
     printTable(
       ["measure", "value"],
@@ -84,6 +97,7 @@ async function main() {
           `API writes per minute in steady state (${steadyMs / 1000} s window, ${settleMs / 1000} s after)`,
           perMinute.toFixed(1),
         ],
+        ...byKind,
       ],
     );
   } finally {

@@ -7,10 +7,26 @@ import { OperatorHarness, type Child } from "./operator-harness.js";
 let h: OperatorHarness;
 const name = "vol";
 
+/** Short, so the tests see several drift checks; production uses 60 s. */
+const driftCheckMs = 2000;
+
 before(async () => {
   h = await OperatorHarness.create("hst-children");
-  await h.startOperator();
+  await h.startOperator(["--drift-check-ms", String(driftCheckMs)]);
 });
+
+/** The operator's writes to the API so far, by "METHOD resource" (requests with a writing method). */
+async function writesSoFar(): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${h.metricsPort}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const l of text.split("\n")) {
+    const m = /^hasan_operator_api_requests_total\{method="(POST|PUT|PATCH|DELETE)",resource="([^"]*)"/.exec(
+      l,
+    );
+    if (m) out[`${m[1]} ${m[2]}`] = (out[`${m[1]} ${m[2]}`] ?? 0) + Number(l.split(" ").pop());
+  }
+  return out;
+}
 
 after(async () => {
   await h?.cleanup();
@@ -85,6 +101,76 @@ test("a HASanTarget gets two pods on different nodes, PVCs, Services, RBAC, witn
       "Synchronized",
     ]);
     for (const c of status.conditions ?? []) assert.equal(c.observedGeneration, 1);
+  }));
+
+test("drift checks read the children and write nothing while nothing changed; drifted children are put back", () =>
+  h.guard(async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // Steady state: once the pair is in sync and its status settled, drift checks go by without a write.
+    await h.waitFor(
+      "Synchronized",
+      async () =>
+        (await h.target(name))?.status?.conditions?.some(
+          (c) => c.type === "Synchronized" && c.status === "True",
+        ),
+      120_000,
+    );
+    let last = "";
+    await h.waitFor(
+      "no writes for one drift period",
+      async () => {
+        const now = JSON.stringify(await writesSoFar());
+        const quiet = now === last;
+        last = now;
+        if (!quiet) await sleep(driftCheckMs);
+        return quiet;
+      },
+      60_000,
+    );
+    const w0 = await writesSoFar();
+    await sleep(4 * driftCheckMs);
+    assert.deepEqual(await writesSoFar(), w0, "steady state: the drift checks wrote nothing");
+
+    // Someone edits children behind the operator's back: an unwatched kind and a watched one.
+    const role = await h.child("rbac.authorization.k8s.io/v1", "Role", `${name}-target`);
+    const rules = (role as unknown as { rules: unknown[] }).rules;
+    assert.ok(rules.length > 0);
+    await h.client.mergePatch("rbac.authorization.k8s.io/v1", "Role", h.namespace, `${name}-target`, {
+      rules: [],
+    });
+    const pdb = await h.child("policy/v1", "PodDisruptionBudget", name);
+    const minAvailable = (pdb as unknown as { spec: { minAvailable: unknown } }).spec.minAvailable;
+    await h.client.mergePatch("policy/v1", "PodDisruptionBudget", h.namespace, name, {
+      spec: { minAvailable: 0 },
+    });
+    const svcBefore = await h.child("v1", "Service", `${name}-b`);
+    const selector = (svcBefore as unknown as { spec: { selector: Record<string, string> } }).spec.selector;
+    await h.client.mergePatch("v1", "Service", h.namespace, `${name}-b`, { spec: { selector: { x: "y" } } });
+
+    await h.waitFor(
+      "drifted Role, PDB and Service put back",
+      async () => {
+        const r = (await h.child("rbac.authorization.k8s.io/v1", "Role", `${name}-target`)) as unknown as {
+          rules: unknown[];
+        };
+        const p = (await h.child("policy/v1", "PodDisruptionBudget", name)) as unknown as {
+          spec: { minAvailable: unknown };
+        };
+        const v = (await h.child("v1", "Service", `${name}-b`)) as unknown as {
+          spec: { selector: Record<string, string> };
+        };
+        try {
+          assert.deepEqual(r.rules, rules);
+          assert.deepEqual(p.spec.minAvailable, minAvailable);
+          // The stray selector key stays (another manager owns it); the operator's keys are back.
+          for (const [k, val] of Object.entries(selector)) assert.equal(v.spec.selector[k], val);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      10 * driftCheckMs,
+    );
   }));
 
 test("a deleted pod is re-created", () =>

@@ -10,7 +10,7 @@ const svc = (port: number): KubeObject => ({
   spec: { ports: [{ port }] },
 });
 
-test("unchanged objects are not re-applied until the resync period; changed or missing ones are", () => {
+test("unchanged objects are never re-applied by age alone; changed, missing or forgotten ones are", () => {
   let now = 0;
   const c = new ApplyCache(60_000, () => now);
   assert.equal(c.needsApply("uid", svc(1)), true);
@@ -18,8 +18,12 @@ test("unchanged objects are not re-applied until the resync period; changed or m
   assert.equal(c.needsApply("uid", svc(1)), false);
   assert.equal(c.needsApply("uid", svc(2)), true, "content changed");
   assert.equal(c.needsApply("uid", svc(1), true), true, "deleted behind our back");
-  now = 60_000;
-  assert.equal(c.needsApply("uid", svc(1)), true, "resync");
+  // A status pass long after the last apply sends nothing: only the periodic drift check (which
+  // reads the live object and forgets it when it drifted) may cause a re-apply.
+  now = 10 * 60_000;
+  assert.equal(c.needsApply("uid", svc(1)), false, "age alone is no reason to write");
+  c.forget("uid", svc(1));
+  assert.equal(c.needsApply("uid", svc(1)), true, "drifted");
 });
 
 test("periodic passes are due on a new generation or after the resync period", () => {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { drifted } from "../../../operator/reconcile/apply.js";
+import { driftPath, drifted } from "../../../operator/reconcile/apply.js";
 
 const service = {
   apiVersion: "v1",
@@ -58,4 +58,25 @@ test("numbers spelled as strings by the server and Secret stringData against bas
     drifted(secret, { kind: "Secret", data: { secret: Buffer.from("other").toString("base64") } }),
     true,
   );
+});
+
+test("the drift check names the first field that drifted", () => {
+  assert.equal(
+    driftPath(service, { ...service, spec: { ...service.spec, publishNotReadyAddresses: false } }),
+    "spec.publishNotReadyAddresses",
+  );
+  assert.equal(driftPath(service, { ...service, spec: { ...service.spec, ports: [] } }), "spec.ports");
+  assert.equal(
+    driftPath(service, { ...service, spec: { ...service.spec, ports: [{ name: "iscsi", port: 3261 }] } }),
+    "spec.ports[0].port",
+  );
+  assert.equal(driftPath(service, undefined), "(root)");
+  assert.equal(driftPath(service, service), undefined);
+});
+
+test("a zero value the server omitted (omitempty) is not drift; another value is", () => {
+  const pv = { spec: { iscsi: { lun: 0, readOnly: false, fsType: "ext4" } } };
+  assert.equal(driftPath(pv, { spec: { iscsi: { fsType: "ext4" } } }), undefined);
+  assert.equal(driftPath(pv, { spec: { iscsi: { readOnly: true, fsType: "ext4" } } }), "spec.iscsi.readOnly");
+  assert.equal(driftPath(pv, { spec: { iscsi: { lun: 3, fsType: "ext4" } } }), "spec.iscsi.lun");
 });
