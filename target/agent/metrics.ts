@@ -35,6 +35,11 @@ export class Counter extends Metric {
     const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
+  /** One labelled series, its key computed once (for per-command hot paths). */
+  bind(labels: Labels): { inc(by?: number): void } {
+    const k = labelKey(labels);
+    return { inc: (by = 1) => this.values.set(k, (this.values.get(k) ?? 0) + by) };
+  }
   get(labels: Labels = {}): number {
     return this.values.get(labelKey(labels)) ?? 0;
   }
@@ -76,12 +81,22 @@ export class Histogram extends Metric {
     super(name, help, "histogram");
   }
   observe(labels: Labels, value: number): void {
+    this.observeIn(this.seriesOf(labelKey(labels)), value);
+  }
+  /** One labelled series, its key computed once (for per-command hot paths). */
+  bind(labels: Labels): { observe(value: number): void } {
     const k = labelKey(labels);
+    return { observe: (v) => this.observeIn(this.seriesOf(k), v) };
+  }
+  private seriesOf(k: string) {
     let s = this.series.get(k);
     if (!s) {
       s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
       this.series.set(k, s);
     }
+    return s;
+  }
+  private observeIn(s: { counts: number[]; sum: number; count: number }, value: number): void {
     // Buckets are cumulative in the exposition format; store per-bucket and add up when rendering.
     let i = 0;
     while (i < this.buckets.length && value > (this.buckets[i] ?? Infinity)) i++;

@@ -18,6 +18,28 @@ export class TargetMetrics {
     ),
   );
   private stateGauge: Gauge | undefined;
+  // Series bound once: building label keys per command cost about a tenth of a 4 KiB write.
+  private readonly readBytes = this.bytes.bind({ direction: "read" });
+  private readonly writeBytes = this.bytes.bind({ direction: "write" });
+  private readonly done = {
+    read: {
+      ok: this.commands.bind({ kind: "read", outcome: "ok" }),
+      error: this.commands.bind({ kind: "read", outcome: "error" }),
+    },
+    write: {
+      ok: this.commands.bind({ kind: "write", outcome: "ok" }),
+      error: this.commands.bind({ kind: "write", outcome: "error" }),
+    },
+    other: {
+      ok: this.commands.bind({ kind: "other", outcome: "ok" }),
+      error: this.commands.bind({ kind: "other", outcome: "error" }),
+    },
+  };
+  private readonly latencyOf = {
+    read: this.latency.bind({ kind: "read" }),
+    write: this.latency.bind({ kind: "write" }),
+    other: this.latency.bind({ kind: "other" }),
+  };
 
   counters: TargetStatus["counters"] = {
     readCommands: 0,
@@ -38,17 +60,17 @@ export class TargetMetrics {
     if (info.kind === "read") {
       c.readCommands++;
       c.readBytes += info.bytes;
-      this.bytes.inc({ direction: "read" }, info.bytes);
+      this.readBytes.inc(info.bytes);
     } else if (info.kind === "write") {
       c.writeCommands++;
       c.writtenBytes += info.bytes;
-      this.bytes.inc({ direction: "write" }, info.bytes);
+      this.writeBytes.inc(info.bytes);
     } else {
       c.otherCommands++;
     }
     if (!info.ok) c.errors++;
-    this.commands.inc({ kind: info.kind, outcome: info.ok ? "ok" : "error" });
-    this.latency.observe({ kind: info.kind }, info.latencyMs / 1000);
+    this.done[info.kind][info.ok ? "ok" : "error"].inc();
+    this.latencyOf[info.kind].observe(info.latencyMs / 1000);
   }
 
   /** Gauges read at scrape time from the live status. */

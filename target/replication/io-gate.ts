@@ -10,6 +10,15 @@ export class IoGate {
 
   async enter(): Promise<() => void> {
     while (this.closedUntil) await this.closedUntil;
+    return this.admit();
+  }
+
+  /** Enters at once when the gate is open; undefined when a transition holds it closed. */
+  tryEnter(): (() => void) | undefined {
+    return this.closedUntil ? undefined : this.admit();
+  }
+
+  private admit(): () => void {
     this.active++;
     let left = false;
     return () => {

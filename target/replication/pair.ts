@@ -42,6 +42,7 @@
  * are validated at the boundary (protocol.ts), heartbeats detect a lost partner
  * (peer-connection.ts). The witness (witness.ts) decides who may go on alone.
  */
+import { ActiveExtents } from "./active-extents.js";
 import { firstMismatch } from "../store/file-device.js";
 import { DeviceUnavailableError, type AllocationRun, type BlockDevice } from "../store/block-device.js";
 import { DirtyBitmap, DirtyRegionStore, regionCount, regionsOf } from "../store/dirty-bitmap.js";
@@ -146,11 +147,6 @@ interface Link {
   role: "source" | "target" | "none";
 }
 
-interface Hot {
-  inflight: number;
-  lastUsed: number;
-}
-
 const HOT_IDLE_MS = 1500;
 /**
  * Bits are made durable for whole activity extents (like DRBD's activity log): a cold write
@@ -187,8 +183,8 @@ class PairNodeImpl implements PairNode {
   private units!: PairUnitStateStore;
   /** Regions the partner may lack (the resync set). */
   private outOfSync!: DirtyBitmap;
-  /** Regions with mirrored writes in flight or recently written (their bits are durable). */
-  private readonly hot = new Map<number, Hot>();
+  /** Extents with mirrored writes in flight or recently written (their bits are durable). */
+  private readonly hot: ActiveExtents;
   private readonly rangeLock = new RangeLock();
   private readonly gate = new IoGate();
   private peerLink!: PeerLink;
@@ -225,6 +221,10 @@ class PairNodeImpl implements PairNode {
       throw new Error(`region size ${this.regionSize} must be a positive multiple of 4096`);
     }
     this.regions = regionCount(o.local.sizeBytes, this.regionSize);
+    this.hot = new ActiveExtents(
+      Math.max(1, Math.floor(ACTIVITY_EXTENT_BYTES / this.regionSize)),
+      this.regions,
+    );
     this.secret = typeof o.secret === "string" ? Buffer.from(o.secret, "utf8") : o.secret;
     if (this.secret.length === 0) throw new Error("the peer secret is empty");
     this.heartbeatMs = o.heartbeatMs ?? 500;
@@ -456,9 +456,10 @@ class PairNodeImpl implements PairNode {
   /** Writes and unmaps: routed by mode; retried after a link loss when they had not been applied here. */
   private async mutate(op: Mutation): Promise<void> {
     for (;;) {
-      const m = await this.decidedMode();
+      const now = this.mode();
+      const m = now === "wait" ? await this.decidedMode() : now;
       if (m === "refuse") throw this.unavailable();
-      const release = await this.gate.enter();
+      const release = this.gate.tryEnter() ?? (await this.gate.enter());
       let lost = false;
       try {
         const mode = this.mode();
@@ -520,31 +521,18 @@ class PairNodeImpl implements PairNode {
 
   // ---------------------------------------------------------------- sequencer paths
 
-  /** The activity extents around regions [first, last]. */
-  private extentOf(first: number, last: number): [number, number] {
-    const k = Math.max(1, Math.floor(ACTIVITY_EXTENT_BYTES / this.regionSize));
-    return [Math.floor(first / k) * k, Math.min(this.regions - 1, Math.floor(last / k) * k + k - 1)];
-  }
-
-  private hotEnter(first: number, last: number): void {
-    const now = Date.now();
-    for (let r = first; r <= last; r++) {
-      const h = this.hot.get(r);
-      if (h) {
-        h.inflight++;
-        h.lastUsed = now;
-      } else this.hot.set(r, { inflight: 1, lastUsed: now });
-    }
-  }
-
-  private hotLeave(first: number, last: number): void {
-    const now = Date.now();
-    for (let r = first; r <= last; r++) {
-      const h = this.hot.get(r);
-      if (h) {
-        h.inflight--;
-        h.lastUsed = now;
-      }
+  /**
+   * Runs a mutation of regions [first, last] with their activity extent marked active and its
+   * bits durable in the dirty bitmap: a link loss or crash during it leaves them to be resynced.
+   */
+  private async inActiveExtent<T>(first: number, last: number, fn: () => Promise<T>): Promise<T> {
+    const [ef, el] = this.hot.bounds(first, last);
+    this.hot.enter(ef, el);
+    try {
+      if (!this.store.isDurable(ef, el)) await this.store.markDurable(ef, el);
+      return await fn();
+    } finally {
+      this.hot.leave(ef, el);
     }
   }
 
@@ -552,14 +540,11 @@ class PairNodeImpl implements PairNode {
   private async sequenced(op: Mutation): Promise<void> {
     const length = op.kind === "write" ? op.data.length : op.length;
     const [first, last] = regionsOf(op.offset, length, this.regionSize);
-    const [ef, el] = this.extentOf(first, last);
-    const unlock = await this.rangeLock.acquire(op.offset, length);
-    this.hotEnter(ef, el);
+    const unlock =
+      this.rangeLock.tryAcquire(op.offset, length) ?? (await this.rangeLock.acquire(op.offset, length));
     try {
-      await this.store.markDurable(ef, el);
-      await this.mirror(op, first, last);
+      await this.inActiveExtent(first, last, () => this.mirror(op, first, last));
     } finally {
-      this.hotLeave(ef, el);
       unlock();
     }
   }
@@ -571,19 +556,29 @@ class PairNodeImpl implements PairNode {
       : op.kind === "write"
         ? conn.request("write", { offset: op.offset, fua: op.fua }, op.data)
         : conn.request("unmap", { offset: op.offset, length: op.length });
+    // Let the request leave first: both copies are then written at the same time. (The
+    // outcome is read below; the handler keeps an early failure from counting as unhandled.)
+    remote.catch(() => undefined);
+    if (conn) await conn.sent();
     const here =
       op.kind === "write"
         ? this.local.write(op.offset, op.data, { fua: op.fua })
         : this.local.unmap(op.offset, op.length);
-    const [l, r] = await Promise.allSettled([here, remote]);
-    if (l.status === "rejected") throw l.reason;
-    if (r.status === "fulfilled") {
+    here.catch(() => undefined);
+    let remoteError: unknown;
+    try {
+      await remote;
+    } catch (e) {
+      remoteError = e ?? new Error("partner refused the write");
+    }
+    await here; // a local failure is this write's answer, whatever the partner did
+    if (remoteError === undefined) {
       this.stats.mirroredWrites++;
       return;
     }
-    if (!(r.reason instanceof PeerLostError)) {
+    if (!(remoteError instanceof PeerLostError)) {
       // The partner could not apply it (its disk failed): it no longer holds a full copy.
-      conn?.close(`partner failed a mirrored write: ${(r.reason as Error).message}`);
+      conn?.close(`partner failed a mirrored write: ${(remoteError as Error).message}`);
     }
     // Applied here, maybe not there: the region is out of sync (its bit is already durable).
     this.outOfSync.setRange(first, last);
@@ -593,18 +588,15 @@ class PairNodeImpl implements PairNode {
 
   private async sequencedCompareAndWrite(offset: number, expected: Buffer, data: Buffer): Promise<number> {
     const [first, last] = regionsOf(offset, data.length, this.regionSize);
-    const [ef, el] = this.extentOf(first, last);
     const unlock = await this.rangeLock.acquire(offset, data.length);
-    this.hotEnter(ef, el);
     try {
       const current = await this.local.read(offset, expected.length);
       const mismatch = firstMismatch(current, expected);
       if (mismatch >= 0) return mismatch;
-      await this.store.markDurable(ef, el);
-      await this.mirror({ kind: "write", offset, data, fua: false }, first, last);
+      const write: Mutation = { kind: "write", offset, data, fua: false };
+      await this.inActiveExtent(first, last, () => this.mirror(write, first, last));
       return -1;
     } finally {
-      this.hotLeave(ef, el);
       unlock();
     }
   }
@@ -612,17 +604,13 @@ class PairNodeImpl implements PairNode {
   private async applyAlone(op: Mutation): Promise<void> {
     const length = op.kind === "write" ? op.data.length : op.length;
     const [first, last] = regionsOf(op.offset, length, this.regionSize);
-    const [ef, el] = this.extentOf(first, last);
     // Only the regions written are out of sync; the rest of the extent is durable ahead of use.
     this.outOfSync.setRange(first, last);
-    this.hotEnter(ef, el);
-    try {
-      await this.store.markDurable(ef, el);
-      if (op.kind === "write") await this.local.write(op.offset, op.data, { fua: op.fua });
-      else await this.local.unmap(op.offset, op.length);
-    } finally {
-      this.hotLeave(ef, el);
-    }
+    await this.inActiveExtent(first, last, () =>
+      op.kind === "write"
+        ? this.local.write(op.offset, op.data, { fua: op.fua })
+        : this.local.unmap(op.offset, op.length),
+    );
   }
 
   private async compareAndWriteAlone(offset: number, expected: Buffer, data: Buffer): Promise<number> {
@@ -678,7 +666,7 @@ class PairNodeImpl implements PairNode {
     this.link = null;
     this.resync = null;
     // Regions with mirrored writes in flight may now differ; their bits are durable already.
-    for (const r of this.hot.keys()) this.outOfSync.set(r);
+    for (const r of this.hot.allRegions()) this.outOfSync.set(r);
     this.hot.clear();
     this.log.warn({ reason, hadLink }, "partner link lost");
   }
@@ -1167,11 +1155,8 @@ class PairNodeImpl implements PairNode {
     if (this.closed) return;
     const now = Date.now();
     if ((this.link && (this.state === "Working" || this.state === "Synchronizing")) || this.alone) {
-      for (const [r, h] of this.hot) {
-        if (h.inflight === 0 && now - h.lastUsed > HOT_IDLE_MS) {
-          this.hot.delete(r);
-          if (!this.outOfSync.test(r)) this.store.clearLazy(r);
-        }
+      for (const r of this.hot.takeIdle(now, HOT_IDLE_MS)) {
+        if (!this.outOfSync.test(r)) this.store.clearLazy(r);
       }
     }
     if (this.state === "Working" && now - this.lastConfirm > this.confirmIntervalMs) {

@@ -81,6 +81,8 @@ export class PeerConnection {
   private readonly decoder = new FrameDecoder();
   private readonly queues: Buffer[][][] = [[], [], []];
   private pumpScheduled = false;
+  /** Resolved right after the scheduled pump has handed the queued frames to the socket. */
+  private pumped: { promise: Promise<void>; resolve: () => void } | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private lastHeard = Date.now();
@@ -144,8 +146,26 @@ export class PeerConnection {
       setImmediate(() => {
         this.pumpScheduled = false;
         this.pump();
+        const p = this.pumped;
+        this.pumped = null;
+        p?.resolve();
       });
     }
+  }
+
+  /**
+   * Resolves once the frames queued so far were handed to the socket (at once when none wait).
+   * A mirrored write waits for this before writing its local copy, so the partner writes its copy
+   * while this node writes its own instead of after it.
+   */
+  sent(): Promise<void> {
+    if (!this.pumpScheduled) return Promise.resolve();
+    if (!this.pumped) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.pumped = { promise, resolve };
+    }
+    return this.pumped.promise;
   }
 
   reply(to: number, body: Body<"reply">, data?: Buffer, priority = Priority.write): void {
@@ -165,10 +185,6 @@ export class PeerConnection {
     return new Promise<MessageOf<"reply">>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, type, sentAt: Date.now() });
       this.send(type, body, data, priority, id);
-    }).then((m) => {
-      if (!m.body.ok)
-        throw new PeerRequestError(m.body.error ?? "peer refused the request", m.body.unavailable);
-      return m;
     });
   }
 
@@ -261,7 +277,8 @@ export class PeerConnection {
         const p = this.pending.get(m.id);
         if (!p) throw new ProtocolError(`reply to unknown request ${m.id}`);
         this.pending.delete(m.id);
-        p.resolve(m);
+        if (m.body.ok) p.resolve(m);
+        else p.reject(new PeerRequestError(m.body.error ?? "peer refused the request", m.body.unavailable));
         return;
       }
       default:

@@ -129,19 +129,20 @@ export function encodeFrame<T extends MessageType>(
   body: Body<T>,
   data: Buffer = EMPTY,
 ): Buffer[] {
-  const json = Buffer.from(JSON.stringify(body), "utf8");
-  if (json.length > MAX_JSON_BYTES) throw new ProtocolError(`${type}: JSON part too large (${json.length})`);
+  const json = JSON.stringify(body);
+  const jsonLength = Buffer.byteLength(json, "utf8");
+  if (jsonLength > MAX_JSON_BYTES) throw new ProtocolError(`${type}: JSON part too large (${jsonLength})`);
   if (data.length > MAX_DATA_BYTES) throw new ProtocolError(`${type}: data too large (${data.length})`);
   if (data.length > 0 && !WITH_DATA.has(type)) throw new ProtocolError(`${type} carries no data`);
-  const head = Buffer.allocUnsafe(HEADER_BYTES + json.length);
+  const head = Buffer.allocUnsafe(HEADER_BYTES + jsonLength);
   head.writeUInt32BE(MAGIC, 0);
   head.writeUInt8(TYPE_CODES[type], 4);
   head.writeUInt8(0, 5);
   head.writeUInt16BE(0, 6);
   head.writeUInt32BE(id >>> 0, 8);
-  head.writeUInt32BE(json.length, 12);
+  head.writeUInt32BE(jsonLength, 12);
   head.writeUInt32BE(data.length, 16);
-  json.copy(head, HEADER_BYTES);
+  head.write(json, HEADER_BYTES, "utf8");
   return data.length > 0 ? [head, data] : [head];
 }
 

@@ -197,6 +197,15 @@ export class DirtyRegionStore {
     return this.requestFlush();
   }
 
+  /**
+   * Whether the bits of regions [first, last] are set and on disk, so that markDurable would
+   * have nothing to do (checked without a promise on the per-write path).
+   */
+  isDurable(first: number, last: number): boolean {
+    for (let r = first; r <= last; r++) if (!this.image.test(r) || !this.onDisk.test(r)) return false;
+    return true;
+  }
+
   /** Sets every bit in `bits` and resolves once durable. */
   markAllDurable(bits: DirtyBitmap): Promise<void> {
     this.image.merge(bits);

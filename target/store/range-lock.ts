@@ -4,11 +4,24 @@
  */
 export type Release = () => void;
 
-interface Holder {
-  readonly start: number;
-  readonly end: number;
-  /** Resolves when this holder releases. */
-  readonly done: Promise<void>;
+/** A holder of a range; `done` (created only when someone waits) resolves when it releases. */
+class Holder {
+  private waiting: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  released = false;
+  constructor(
+    readonly start: number,
+    readonly end: number,
+  ) {}
+  get done(): Promise<void> {
+    if (this.released) return Promise.resolve();
+    this.waiting ??= new Promise<void>((r) => (this.wake = r));
+    return this.waiting;
+  }
+  release(): void {
+    this.released = true;
+    this.wake?.();
+  }
 }
 
 const noop: Release = () => undefined;
@@ -29,6 +42,16 @@ export class RangeLock {
     return false;
   }
 
+  /**
+   * Acquires [offset, offset + length) at once when nothing overlaps it; undefined otherwise
+   * (then `acquire` waits in line). Saves a promise on the uncontended per-write path.
+   */
+  tryAcquire(offset: number, length: number): Release | undefined {
+    if (length <= 0) return noop;
+    if (this.overlaps(offset, length)) return undefined;
+    return this.hold(new Holder(offset, offset + length));
+  }
+
   /** Acquires [offset, offset + length). Resolves with the function that releases it. */
   acquire(offset: number, length: number): Promise<Release> {
     if (length <= 0) return Promise.resolve(noop);
@@ -38,25 +61,19 @@ export class RangeLock {
     for (const h of this.holders) {
       if (h.start < end && start < h.end) (blockers ??= []).push(h.done);
     }
-    let resolveDone!: () => void;
-    const holder: Holder = {
-      start,
-      end,
-      done: new Promise<void>((r) => {
-        resolveDone = r;
-      }),
-    };
-    this.holders.push(holder);
-    let released = false;
-    const release: Release = () => {
-      if (released) return;
-      released = true;
-      const i = this.holders.indexOf(holder);
-      if (i >= 0) this.holders.splice(i, 1);
-      resolveDone();
-    };
+    const release = this.hold(new Holder(start, end));
     if (!blockers) return Promise.resolve(release);
     return Promise.all(blockers).then(() => release);
+  }
+
+  private hold(holder: Holder): Release {
+    this.holders.push(holder);
+    return () => {
+      if (holder.released) return;
+      const i = this.holders.indexOf(holder);
+      if (i >= 0) this.holders.splice(i, 1);
+      holder.release();
+    };
   }
 
   /** Runs `fn` while holding the range. */

@@ -44,7 +44,7 @@ export async function benchResync(bytes: number): Promise<string[][]> {
   const pair = await startTargetPair({ size: "2Gi" });
   try {
     await pair.b.stop("SIGKILL");
-    await pair.waitForState("a", "Failed", 15_000);
+    await pair.waitServingAlone("a");
     await qemuIoOk(pair.a.url(), [`write -P 0x5e 0 ${bytes}`]);
     const t0 = process.hrtime.bigint();
     await pair.b.restart();

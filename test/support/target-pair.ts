@@ -12,6 +12,8 @@ export interface PairHandle {
   readonly dir: string;
   waitForState(node: "a" | "b", state: string, timeoutMs?: number): Promise<void>;
   waitWorking(timeoutMs?: number): Promise<void>;
+  /** Failed and serving: the node won the witness (state Failed comes first, while it asks). */
+  waitServingAlone(node: "a" | "b", timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,18 @@ export async function startTargetPair(o: { size?: string; extraArgs?: string[] }
     async waitForState(node, state, timeoutMs = 30_000) {
       const t = node === "a" ? a : b;
       await waitFor(`node ${node} ${state}`, async () => (await t.status()).state === state, timeoutMs, 100);
+    },
+    async waitServingAlone(node, timeoutMs = 15_000) {
+      const t = node === "a" ? a : b;
+      await waitFor(
+        `node ${node} serving alone`,
+        async () => {
+          const r = (await t.status()).replication;
+          return r?.state === "Failed" && r.serving;
+        },
+        timeoutMs,
+        100,
+      );
     },
     async waitWorking(timeoutMs = 60_000) {
       await handle.waitForState("a", "Working", timeoutMs);

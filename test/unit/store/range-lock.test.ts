@@ -35,3 +35,25 @@ test("with() releases on failure", async () => {
   assert.equal(lock.size, 0);
   assert.equal(await lock.with(0, 10, async () => 5), 5);
 });
+
+test("tryAcquire takes a free range at once, refuses an overlapping one, and waiters queue behind it", async () => {
+  const lock = new RangeLock();
+  const r1 = lock.tryAcquire(0, 100);
+  assert.ok(r1, "a free range is granted synchronously");
+  assert.equal(lock.tryAcquire(50, 10), undefined, "an overlapping range is not");
+  const r2 = lock.tryAcquire(100, 10);
+  assert.ok(r2, "a disjoint one is");
+  let got = false;
+  const p = lock.acquire(99, 2).then((rel) => ((got = true), rel));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got, false, "acquire waits for both holders it overlaps");
+  assert.equal(lock.tryAcquire(0, 1), undefined, "the waiter's range is held too, in arrival order");
+  r1();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got, false, "still held by the second one");
+  assert.equal(lock.size, 2);
+  r2();
+  (await p)();
+  assert.equal(got, true);
+  assert.equal(lock.size, 0);
+});
