@@ -711,7 +711,11 @@ class PairNodeImpl implements PairNode {
           c.close(`${m.type} outside the device`);
           return;
         }
-        if (m.type === "write") this.local.write(m.body.offset, m.data, { fua: m.body.fua }).then(ok, fail);
+        if (m.type === "write")
+          this.local
+            .write(m.body.offset, m.data, { fua: m.body.fua })
+            .then(ok, fail)
+            .finally(() => c.releaseData(m.data));
         else this.local.unmap(m.body.offset, m.body.length).then(ok, fail);
         return;
       case "forwardWrite":
@@ -721,7 +725,10 @@ class PairNodeImpl implements PairNode {
           c.close(`${m.type} sent to the node that is not the sequencer`);
           return;
         }
-        this.serveForwarded(m).then((result) => c.reply(m.id, { ok: true, result }), fail);
+        // Once answered, the partner holds the data too: the sequencer's copy of it was sent.
+        this.serveForwarded(m)
+          .then((result) => c.reply(m.id, { ok: true, result }), fail)
+          .finally(() => c.releaseData(m.data));
         return;
       case "read":
         if (!this.inRange(m.body.offset, m.body.length)) {
@@ -731,7 +738,9 @@ class PairNodeImpl implements PairNode {
         this.local.read(m.body.offset, m.body.length).then((data) => c.reply(m.id, { ok: true }, data), fail);
         return;
       case "resyncChunk":
-        this.receiveChunk(link, m).then(ok, fail);
+        this.receiveChunk(link, m)
+          .then(ok, fail)
+          .finally(() => c.releaseData(m.data));
         return;
       case "resyncDone":
         this.finishAsTarget(link, m.body.current).then(ok, fail);

@@ -188,6 +188,14 @@ export class PeerConnection {
     });
   }
 
+  /**
+   * Hands a received message's data back for reuse once it has been applied and nothing refers
+   * to it any more (large payloads come from a pool; small ones are left to the collector).
+   */
+  releaseData(data: Buffer): void {
+    this.decoder.release(data);
+  }
+
   /** Sets the handler for every authenticated message that is not a heartbeat or a reply. */
   setHandler(fn: (m: Message) => void): void {
     this.handler = fn;

@@ -44,6 +44,49 @@ describe("peer protocol codec", () => {
     }
   });
 
+  it("assembles large payloads across chunks, between small frames, and reuses released buffers", () => {
+    const big = randomBytes(256 * 1024);
+    const small = randomBytes(4096);
+    const stream = join([
+      ...encodeFrame("write", 1, { offset: 0, fua: false }, small),
+      ...encodeFrame("resyncChunk", 2, { offset: 262144 }, big),
+      ...encodeFrame("write", 3, { offset: 8192, fua: false }, small),
+    ]);
+    for (const size of [1, 7, 1000, 65536, 100_000, stream.length]) {
+      const d = new FrameDecoder();
+      const got: Message[] = [];
+      for (let at = 0; at < stream.length; at += size) got.push(...d.push(stream.subarray(at, at + size)));
+      assert.deepEqual(
+        got.map((m) => [m.type, m.id]),
+        [
+          ["write", 1],
+          ["resyncChunk", 2],
+          ["write", 3],
+        ],
+        `chunks of ${size}`,
+      );
+      assert.deepEqual(got[0]!.data, small);
+      assert.deepEqual(got[1]!.data, big);
+      assert.deepEqual(got[1]!.body, { offset: 262144 });
+      assert.deepEqual(got[2]!.data, small);
+      // A released buffer carries the next payload of its size.
+      d.release(got[1]!.data);
+      const again = randomBytes(256 * 1024);
+      const [next] = d.push(join(encodeFrame("resyncChunk", 4, { offset: 0 }, again)));
+      assert.equal(next!.data, got[1]!.data, "the same buffer, reused");
+      assert.deepEqual(next!.data, again);
+    }
+  });
+
+  it("refuses a large frame with a bad body before taking its payload", () => {
+    const d = new FrameDecoder();
+    const json = Buffer.from('{"offset":-5}');
+    assert.throws(
+      () => d.push(join([header(14, json.length, 1 << 20), json, Buffer.alloc(100)])),
+      (e: unknown) => e instanceof ProtocolError && /invalid body/.test(e.message),
+    );
+  });
+
   const refuse = (name: string, bytes: Buffer, pattern: RegExp) =>
     it(`refuses ${name}`, () => {
       assert.throws(
