@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { startTarget } from "../support/target-process.js";
 import { startTgt } from "../support/tgt.js";
 import { bestOf, formatRate, printTable, qemuBench, standardWorkloads } from "./qemu-bench.js";
-import { benchPairWrites, benchResync } from "./pair-bench.js";
+import { benchPairWrites, benchResync, pairHeader } from "./pair-bench.js";
 
 /**
  * `make bench`: the target against Debian's tgt on the same machine, same file size, same run,
@@ -51,7 +51,7 @@ async function main() {
   if (!only || only === "pair") {
     sections.push({
       title: "HA pair (Working, synchronous mirroring) vs standalone target",
-      header: ["workload", "pair", "standalone", "ratio pair/standalone"],
+      header: pairHeader,
       rows: await benchPairWrites(runs),
     });
   }

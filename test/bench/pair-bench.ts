@@ -4,27 +4,40 @@ import { join } from "node:path";
 import { startTarget } from "../support/target-process.js";
 import { startTargetPair } from "../support/target-pair.js";
 import { qemuIoOk } from "../support/qemu.js";
-import { bestOf, formatRate, qemuBench, type Workload } from "./qemu-bench.js";
+import { bestOfWithCpu, formatCpu, formatRate, machineCpus, type Workload } from "./qemu-bench.js";
 
 export const pairWorkloads: Workload[] = [
   { name: "4 KiB write qd32", write: true, blockSize: 4096, depth: 32, count: 60_000 },
   { name: "1 MiB write qd16", write: true, blockSize: 1 << 20, depth: 16, count: 1_500 },
 ];
 
-/** Rows: mirrored writes through portal a of a Working pair, as a ratio to a standalone target. */
+/**
+ * Rows: mirrored writes through portal a of a Working pair, as a ratio to a standalone target,
+ * with the CPU time per write of the target processes and of the whole machine. The initiator,
+ * node a and node b share this machine's CPUs: when both runs keep them all busy, the ratio is
+ * the machine's CPU per write standalone over pair, whatever the code does; on separate machines
+ * each node has its own CPUs and node a's CPU per write is what bounds the pair.
+ */
 export async function benchPairWrites(runs: number): Promise<string[][]> {
   const rows: string[][] = [];
   const single = await startTarget({ size: "1Gi" });
   const pair = await startTargetPair({ size: "1Gi" });
   try {
+    await pair.waitWorking();
+    const pid = (t: { process: { pid?: number } }) => t.process.pid ?? 0;
     for (const w of pairWorkloads) {
-      const s = await bestOf(runs, () => qemuBench(single.url(), w));
-      const p = await bestOf(runs, () => qemuBench(pair.a.url(), w));
+      const s = await bestOfWithCpu(runs, single.url(), w, [pid(single)]);
+      const p = await bestOfWithCpu(runs, pair.a.url(), w, [pid(pair.a), pid(pair.b)]);
+      const [cpuA = 0, cpuB = 0] = p.cpuUsPerOp;
+      const cpuS = s.cpuUsPerOp[0] ?? 0;
       rows.push([
         `pair ${w.name} (portal a)`,
         formatRate(w, p),
         formatRate(w, s),
         (s.seconds / p.seconds).toFixed(2),
+        formatCpu(cpuS),
+        `${formatCpu(cpuA)} + ${formatCpu(cpuB)}`,
+        `${formatCpu(s.machineUsPerOp)} / ${formatCpu(p.machineUsPerOp)} = ${(s.machineUsPerOp / p.machineUsPerOp).toFixed(2)}`,
       ]);
       console.error(`pair ${w.name}: ${formatRate(w, p)} vs standalone ${formatRate(w, s)}`);
     }
@@ -35,6 +48,17 @@ export async function benchPairWrites(runs: number): Promise<string[][]> {
   }
   return rows;
 }
+
+/** Column names of benchPairWrites' rows. */
+export const pairHeader = [
+  "workload",
+  "pair",
+  "standalone",
+  "ratio pair/standalone",
+  "CPU/write standalone",
+  "CPU/write pair a + b",
+  `machine CPU/write (${machineCpus} CPUs) standalone / pair`,
+];
 
 /**
  * Resync throughput: write `bytes` while node b is down, restart it and time the copy; compare with

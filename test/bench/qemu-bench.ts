@@ -1,3 +1,5 @@
+import { availableParallelism } from "node:os";
+import { machineBusyMs, processCpuMs } from "../support/process-cpu.js";
 import { run } from "../support/processes.js";
 
 /** One `qemu-img bench` workload. */
@@ -56,6 +58,41 @@ export async function bestOf(n: number, f: () => Promise<BenchResult>): Promise<
   }
   return best as BenchResult;
 }
+
+/**
+ * A bench result with the CPU time each watched process spent per I/O during that run, and the
+ * whole machine's (initiator, kernel and every process included).
+ */
+export interface MeasuredResult extends BenchResult {
+  cpuUsPerOp: number[];
+  machineUsPerOp: number;
+}
+
+/** Best of n runs, with the CPU per I/O of `pids` (target processes) during the best one. */
+export async function bestOfWithCpu(
+  n: number,
+  url: string,
+  w: Workload,
+  pids: number[],
+): Promise<MeasuredResult> {
+  let best: MeasuredResult | undefined;
+  for (let i = 0; i < n; i++) {
+    const before = pids.map(processCpuMs);
+    const machineBefore = machineBusyMs();
+    const r = await qemuBench(url, w);
+    const machineUsPerOp = ((machineBusyMs() - machineBefore) * 1000) / w.count;
+    const cpuUsPerOp = pids.map((p, j) => ((processCpuMs(p) - before[j]!) * 1000) / w.count);
+    if (!best || r.seconds < best.seconds) best = { ...r, cpuUsPerOp, machineUsPerOp };
+  }
+  return best as MeasuredResult;
+}
+
+export function formatCpu(us: number): string {
+  return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`;
+}
+
+/** CPUs of this machine: the initiator and every target process of a bench share them. */
+export const machineCpus = availableParallelism();
 
 export function formatRate(w: Workload, r: BenchResult): string {
   return w.blockSize >= 1 << 20
