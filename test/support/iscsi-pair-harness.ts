@@ -5,13 +5,10 @@
  * each node's agent.
  */
 import type { ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TargetStatusSchema, type ReplicationStatus } from "../../target/agent/status-schema.js";
-import { PairProxy } from "./pair-proxy.js";
-import type { Node } from "./pair-harness.js";
+import { PairFixture, type Node } from "./pair-fixture.js";
 import { freePort, spawnLogged, stopProcess, waitFor } from "./processes.js";
 import { ScsiSession } from "./scsi-session.js";
 import { targetMain } from "./target-process.js";
@@ -29,26 +26,20 @@ interface NodePorts {
   peer: number;
 }
 
-export class IscsiPairHarness {
-  readonly sizeBytes: number;
+export class IscsiPairHarness extends PairFixture {
   readonly iqn: string;
-  dir = "";
-  proxy!: PairProxy;
-  private proxyPort = 0;
   private ports = {} as Record<Node, NodePorts>;
   private readonly running = new Map<Node, ChildProcess>();
   private readonly sessions = {} as Record<Node, ScsiSession[]>;
   private next = 0;
 
   constructor(readonly o: IscsiPairOptions = {}) {
-    this.sizeBytes = o.sizeBytes ?? 16 * 1024 * 1024;
+    super(o.sizeBytes);
     this.iqn = `iqn.2026-11.dev.hasan:faults-${process.pid}`;
   }
 
   async setup(): Promise<void> {
-    this.dir = await fsp.mkdtemp(join(tmpdir(), "hasan-iscsi-pair-"));
     for (const n of ["a", "b"] as const) {
-      await fsp.mkdir(join(this.dir, n), { recursive: true });
       this.ports[n] = { iscsi: await freePort(), agent: await freePort(), peer: await freePort() };
       this.sessions[n] = Array.from(
         { length: this.o.sessionsPerNode ?? 4 },
@@ -61,18 +52,9 @@ export class IscsiPairHarness {
           }),
       );
     }
-    await fsp.writeFile(join(this.dir, "peer.secret"), "faults-peer-secret\n");
     // Node a dials node b through the proxy, which can cut or blackhole the link.
-    this.proxy = new PairProxy(this.ports.b.peer);
-    this.proxyPort = await this.proxy.start();
-  }
-
-  lunPath(n: Node): string {
-    return join(this.dir, n, "lun.img");
-  }
-
-  logPath(n: Node): string {
-    return join(this.dir, `${n}.log`);
+    await this.prepare("hasan-iscsi-pair-", this.ports.b.peer);
+    await fsp.writeFile(join(this.dir, "peer.secret"), "faults-peer-secret\n");
   }
 
   isRunning(n: Node): boolean {
@@ -164,37 +146,5 @@ export class IscsiPairHarness {
     const s = TargetStatusSchema.parse(await r.json());
     if (!s.replication) throw new Error(`node ${n} reports no replication status`);
     return s.replication;
-  }
-
-  /** Both nodes Working with nothing out of sync. */
-  async waitInSync(timeoutMs = 90_000): Promise<void> {
-    let last = "";
-    await waitFor(
-      "both nodes Working and in sync",
-      async () => {
-        const [a, b] = [await this.status("a"), await this.status("b")];
-        last = `a: ${a.state} (${a.message}), b: ${b.state} (${b.message})`;
-        return (
-          a.state === "Working" && b.state === "Working" && a.outOfSyncBytes === 0 && b.outOfSyncBytes === 0
-        );
-      },
-      timeoutMs,
-      100,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}; ${last}`);
-    });
-  }
-
-  async fileHash(n: Node): Promise<string> {
-    return createHash("sha256")
-      .update(await fsp.readFile(this.lunPath(n)))
-      .digest("hex");
-  }
-
-  async cleanup(): Promise<void> {
-    await Promise.all([this.kill("a"), this.kill("b")]);
-    await this.proxy?.stop();
-    if (this.dir && !process.env.HASAN_KEEP_TEST_DIRS)
-      await fsp.rm(this.dir, { recursive: true, force: true });
   }
 }

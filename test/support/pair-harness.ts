@@ -4,25 +4,15 @@
  * witness. Helpers to start, kill -9, restart, drive I/O over HTTP and wait for states.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { createWriteStream, promises as fsp, type WriteStream } from "node:fs";
-import net from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ReplicationStatus } from "../../target/agent/status-schema.js";
-import { PairProxy } from "./pair-proxy.js";
+import { PairFixture, type Node } from "./pair-fixture.js";
+import { freePort, waitFor } from "./processes.js";
 
-export type Node = "a" | "b";
+export type { Node } from "./pair-fixture.js";
 const DRIVER = join(dirname(fileURLToPath(import.meta.url)), "pair-node.js");
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export interface HarnessOptions {
   sizeBytes?: number;
@@ -49,40 +39,25 @@ interface Running {
   log: WriteStream;
 }
 
-export class PairHarness {
-  readonly sizeBytes: number;
-  dir = "";
-  proxy!: PairProxy;
-  private proxyPort = 0;
+export class PairHarness extends PairFixture {
   private ports = { aHttp: 0, bHttp: 0, bPeer: 0 };
   private readonly running = new Map<Node, Running>();
 
   constructor(readonly o: HarnessOptions = {}) {
-    this.sizeBytes = o.sizeBytes ?? 16 * 1024 * 1024;
+    super(o.sizeBytes);
   }
 
   async setup(): Promise<void> {
-    this.dir = await fsp.mkdtemp(join(tmpdir(), "hasan-pair-"));
-    for (const n of ["a", "b"] as const) await fsp.mkdir(join(this.dir, n), { recursive: true });
+    this.ports = { aHttp: await freePort(), bHttp: await freePort(), bPeer: await freePort() };
+    await this.prepare("hasan-pair-", this.ports.bPeer);
     const secrets = this.o.secrets ?? { a: "s3cret-shared", b: "s3cret-shared" };
     await fsp.writeFile(join(this.dir, "secret-a"), secrets.a);
     await fsp.writeFile(join(this.dir, "secret-b"), secrets.b);
-    this.ports = { aHttp: await freePort(), bHttp: await freePort(), bPeer: await freePort() };
-    this.proxy = new PairProxy(this.ports.bPeer);
-    this.proxyPort = await this.proxy.start();
   }
 
   /** Node b's peer listen port (behind the proxy). */
   peerListenPort(): number {
     return this.ports.bPeer;
-  }
-
-  lunPath(n: Node): string {
-    return join(this.dir, n, "lun.img");
-  }
-
-  logPath(n: Node): string {
-    return join(this.dir, `${n}.log`);
   }
 
   isRunning(n: Node): boolean {
@@ -214,18 +189,7 @@ export class PairHarness {
 
   /** Polls `fn` until it returns true (errors count as false). */
   async waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    let last = "";
-    for (;;) {
-      try {
-        if (await fn()) return;
-      } catch (e) {
-        last = (e as Error).message;
-      }
-      if (Date.now() > until)
-        throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(what, fn, timeoutMs, 100);
   }
 
   async waitState(n: Node, state: string, timeoutMs = 60_000): Promise<ReplicationStatus> {
@@ -241,40 +205,7 @@ export class PairHarness {
     return s!;
   }
 
-  /** Both running nodes Working with nothing out of sync. */
-  async waitInSync(timeoutMs = 90_000): Promise<void> {
-    let last = "";
-    try {
-      await this.waitFor(
-        "both nodes Working and in sync",
-        async () => {
-          const [a, b] = [await this.status("a"), await this.status("b")];
-          last = `a: ${a.state} (${a.message}), b: ${b.state} (${b.message})`;
-          return (
-            a.state === "Working" && b.state === "Working" && a.outOfSyncBytes === 0 && b.outOfSyncBytes === 0
-          );
-        },
-        timeoutMs,
-      );
-    } catch (e) {
-      throw new Error(`${(e as Error).message}; ${last}`);
-    }
-  }
-
-  async fileHash(n: Node): Promise<string> {
-    return createHash("sha256")
-      .update(await fsp.readFile(this.lunPath(n)))
-      .digest("hex");
-  }
-
   async logText(n: Node): Promise<string> {
     return fsp.readFile(this.logPath(n), "utf8").catch(() => "");
-  }
-
-  async cleanup(): Promise<void> {
-    await Promise.all([this.kill("a"), this.kill("b")]);
-    await this.proxy?.stop();
-    if (this.dir && !process.env.HASAN_KEEP_TEST_DIRS)
-      await fsp.rm(this.dir, { recursive: true, force: true });
   }
 }
