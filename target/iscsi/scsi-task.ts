@@ -20,7 +20,8 @@ import {
   word20,
   writeSequence,
 } from "./pdu.js";
-import { BufferPool } from "./buffer-pool.js";
+import { BufferPool } from "../store/buffer-pool.js";
+import { isRecyclableRead, recycleReadBuffer } from "../store/read-buffers.js";
 import { fixedSense, SenseKey } from "./sense.js";
 import type { SessionTask } from "./session.js";
 
@@ -488,7 +489,9 @@ function sendResponse(conn: Connection, task: ScsiTask, resp: ScsiResponse): voi
       }
       h.writeUInt32BE(dataSNCount++, 36);
       h.writeUInt32BE(offset, 40);
-      writer.send(h, dataIn.subarray(offset, end));
+      // The device's pooled read buffer goes back once its last segment has left.
+      const sent = last && isRecyclableRead(dataIn) ? () => recycleReadBuffer(dataIn) : undefined;
+      writer.send(h, dataIn.subarray(offset, end), sent);
       offset = end;
     }
   }

@@ -6,6 +6,7 @@ import type { Socket } from "node:net";
 import { crc32cUpdate } from "./digest.js";
 import { BHS_LENGTH, padLength } from "./pdu.js";
 
+const EMPTY = Buffer.alloc(0);
 const PADS = [Buffer.alloc(0), Buffer.alloc(1), Buffer.alloc(2), Buffer.alloc(3)];
 
 export class PduWriter {
@@ -24,10 +25,17 @@ export class PduWriter {
     return Buffer.allocUnsafe(this.headerDigest ? BHS_LENGTH + 4 : BHS_LENGTH);
   }
 
-  /** Queues one PDU. `header` comes from newHeader() and has its 48 bytes filled. */
-  send(header: Buffer, data?: Buffer): void {
+  /**
+   * Queues one PDU. `header` comes from newHeader() and has its 48 bytes filled. `sent` is called
+   * once the PDU (and all before it) left for the kernel, or the connection is gone: its data
+   * buffer may then be reused.
+   */
+  send(header: Buffer, data?: Buffer, sent?: () => void): void {
     const s = this.socket;
-    if (s.destroyed || !s.writable) return;
+    if (s.destroyed || !s.writable) {
+      sent?.();
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       s.cork();
@@ -49,6 +57,7 @@ export class PduWriter {
         s.write(d);
       }
     }
+    if (sent) s.write(EMPTY, () => sent());
   }
 
   /** Bytes queued in the socket and not yet handed to the kernel. */

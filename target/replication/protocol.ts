@@ -9,7 +9,7 @@
  * buffered, so a peer sending garbage is refused with a ProtocolError and never applied.
  */
 import { z } from "zod";
-import { BufferPool } from "../iscsi/buffer-pool.js";
+import { BufferPool } from "../store/buffer-pool.js";
 
 export const MAGIC = 0x48534e31;
 export const HEADER_BYTES = 20;

@@ -8,6 +8,7 @@ import { constants as fsc, promises as fsp, readSync, writeSync } from "node:fs"
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import type { AllocationRun, BlockDevice, WriteOptions } from "./block-device.js";
+import { takeReadBuffer } from "./read-buffers.js";
 import { RangeLock } from "./range-lock.js";
 import { FileExtentTool } from "./file-extent-tool.js";
 import { IoModePolicy, defaultIoModeOptions } from "./io-mode-policy.js";
@@ -23,7 +24,7 @@ let slabOffset = 0;
 
 /** A buffer for a read; small ones are views of a shared slab (like Buffer's own pool, but for 4 KiB too). */
 function readBuffer(length: number): Buffer {
-  if (length > SLAB_MAX_READ) return Buffer.allocUnsafe(length);
+  if (length > SLAB_MAX_READ) return takeReadBuffer(length);
   if (slabOffset + length > slab.length) {
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
     slabOffset = 0;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BufferPool } from "../../../target/iscsi/buffer-pool.js";
+import { BufferPool } from "../../../target/store/buffer-pool.js";
 
 test("large buffers are reused by size, small and sliced ones never, within a byte budget", () => {
   const pool = new BufferPool(3 * 1024 * 1024);

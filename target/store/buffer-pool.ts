@@ -1,7 +1,7 @@
 /**
- * Recycles large Data-Out buffers. Allocating a fresh megabyte for every write makes the garbage
- * collector a large share of the work at high throughput; commands of the same size reuse
- * buffers instead. Only buffers of at least MIN_POOLED bytes are kept, up to a bounded total.
+ * Recycles large I/O buffers (Data-Out, Data-In, peer payloads). Allocating a fresh megabyte
+ * per command makes the garbage collector a large share of the work at high throughput;
+ * commands of the same size reuse buffers instead. Only buffers of at least MIN_POOLED bytes are kept, up to a bounded total.
  */
 const MIN_POOLED = 64 * 1024;
 
