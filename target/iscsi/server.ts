@@ -11,7 +11,7 @@ import { Connection, type CommandDoneInfo, type ConnectionHost } from "./connect
 import { formatPortal, type Portal } from "./discovery.js";
 import { LoginStatus, type LoginConfig, type LoginState } from "./login.js";
 import { defaultTargetPolicy, type TargetPolicy } from "./negotiation.js";
-import { readInto } from "./receive-socket.js";
+import { readInto } from "../net/receive-socket.js";
 import { Session, SessionRegistry, nexusFor } from "./session.js";
 
 /** Per-connection receive buffer: one read takes up to this much. */

@@ -55,7 +55,15 @@ export interface PeerConnectionOptions {
   authTimeoutMs?: number;
   /** a request without a reply for this long means the partner is stuck: the link is closed (default 30 s) */
   requestTimeoutMs?: number;
+  /**
+   * The socket reads through `onread` (see peer-socket.ts) and hands every read to readTarget /
+   * onRead instead of emitting data events: large payloads then land straight in their buffers.
+   */
+  onread?: boolean;
 }
+
+/** Reads that are not the rest of a large payload land here (reused from read to read). */
+const SCRATCH_BYTES = 256 * 1024;
 
 /** Bytes queued in the socket above which we stop handing it more (keeps heartbeats prompt). */
 const SOCKET_HIGH_WATER = 512 * 1024;
@@ -78,7 +86,8 @@ export class PeerConnection {
   private readyReject!: (e: Error) => void;
   private authenticated = false;
   private closedReason: string | null = null;
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder: FrameDecoder;
+  private readonly scratch: Buffer | null;
   private readonly queues: Buffer[][][] = [[], [], []];
   private pumpScheduled = false;
   /** Resolved right after the scheduled pump has handed the queued frames to the socket. */
@@ -100,9 +109,11 @@ export class PeerConnection {
       this.readyReject = rej;
     });
     this.ready.catch(() => undefined);
+    this.decoder = new FrameDecoder({ chunksReused: !!o.onread });
+    this.scratch = o.onread ? Buffer.allocUnsafeSlow(SCRATCH_BYTES) : null;
     const s = o.socket;
     s.setNoDelay(true);
-    s.on("data", (chunk: Buffer) => this.onData(chunk));
+    if (!o.onread) s.on("data", (chunk: Buffer) => this.onData(chunk));
     s.on("drain", () => this.pump());
     s.on("error", (e) => this.close(`socket error: ${e.message}`));
     s.on("close", () => this.close("connection closed by peer"));
@@ -239,12 +250,26 @@ export class PeerConnection {
     }
   }
 
+  /** Where the socket's next read goes (sockets reading through onread). */
+  readTarget(): Buffer {
+    return this.decoder.readTarget(this.scratch!);
+  }
+
+  /** n bytes were read into `target` (from readTarget). */
+  onRead(target: Uint8Array, n: number): void {
+    this.received(() => this.decoder.pushRead(target, n));
+  }
+
   private onData(chunk: Buffer): void {
+    this.received(() => this.decoder.push(chunk));
+  }
+
+  private received(decode: () => Message[]): void {
     if (this.closed) return;
     this.lastHeard = Date.now();
     let messages: Message[];
     try {
-      messages = this.decoder.push(chunk);
+      messages = decode();
     } catch (e) {
       this.log[this.authenticated ? "warn" : "debug"](
         { peer: this.remote, err: (e as Error).message },

@@ -7,6 +7,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { Logger } from "../log.js";
+import { readWith, type ReadSink } from "../net/receive-socket.js";
 import { PeerConnection } from "./peer-connection.js";
 import type { NodeName } from "./witness.js";
 
@@ -31,6 +32,28 @@ export interface PeerLinkOptions {
   heartbeatMs: number;
   timeoutMs: number;
   onConnection: (c: PeerConnection) => void;
+}
+
+/**
+ * Routes a plain TCP socket's reads (through onread) to its PeerConnection once it exists, so
+ * large payloads are read straight into their buffers; bytes read before that are kept.
+ */
+class ReadRouter implements ReadSink {
+  private conn: PeerConnection | null = null;
+  private early: Buffer[] = [];
+  private readonly earlyBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+  readonly buffer = (): Uint8Array => this.conn?.readTarget() ?? this.earlyBuffer;
+
+  onRead(buf: Uint8Array, n: number): void {
+    if (this.conn) this.conn.onRead(buf, n);
+    else this.early.push(Buffer.from(buf.subarray(0, n)));
+  }
+
+  attach(conn: PeerConnection): void {
+    this.conn = conn;
+    for (const b of this.early) conn.onRead(b, b.length);
+    this.early = [];
+  }
 }
 
 /** Unauthenticated connections accepted at once; more are closed immediately. */
@@ -71,6 +94,7 @@ export class PeerLink {
     if (this.stopped || this.current || this.dialing) return;
     const { host, port } = this.o.peer;
     const t = this.o.tls;
+    const router = t ? null : new ReadRouter();
     const socket = t
       ? tls.connect({
           host,
@@ -81,14 +105,24 @@ export class PeerLink {
           // The CA pins the peer; both ends also prove the shared secret, so the host name is not checked.
           checkServerIdentity: () => undefined,
         })
-      : net.connect({ host, port });
+      : net.connect({
+          host,
+          port,
+          onread: {
+            buffer: router!.buffer,
+            callback: (n: number, buf: Uint8Array) => {
+              router!.onRead(buf, n);
+              return true;
+            },
+          },
+        });
     this.dialing = socket;
     const connectEvent = t ? "secureConnect" : "connect";
     const timer = setTimeout(() => socket.destroy(new Error("connect timed out")), 3000);
     socket.once(connectEvent, () => {
       clearTimeout(timer);
       this.dialing = null;
-      this.adopt(socket, "dialer");
+      this.adopt(socket, "dialer", router);
     });
     socket.once("error", (e) => {
       clearTimeout(timer);
@@ -107,14 +141,20 @@ export class PeerLink {
         s.destroy();
         return;
       }
-      this.adopt(s, "acceptor");
+      if (t) {
+        this.adopt(s, "acceptor", null);
+        return;
+      }
+      // Plain TCP sockets arrive paused and read through onread from here on.
+      const router = new ReadRouter();
+      this.adopt(readWith(s, router), "acceptor", router);
     };
     const server = t
       ? tls.createServer(
           { cert: t.cert, key: t.key, ca: t.ca, requestCert: true, rejectUnauthorized: true },
           onSocket,
         )
-      : net.createServer(onSocket);
+      : net.createServer({ pauseOnConnect: true }, onSocket);
     server.on("tlsClientError", (e: Error) =>
       this.o.logger.warn({ err: e.message }, "refused peer TLS connection"),
     );
@@ -134,7 +174,7 @@ export class PeerLink {
     return a && typeof a === "object" ? { host: a.address, port: a.port } : null;
   }
 
-  private adopt(socket: net.Socket, role: "dialer" | "acceptor"): void {
+  private adopt(socket: net.Socket, role: "dialer" | "acceptor", router: ReadRouter | null): void {
     const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
     const c = new PeerConnection({
       socket,
@@ -144,7 +184,9 @@ export class PeerLink {
       logger: this.o.logger,
       heartbeatMs: this.o.heartbeatMs,
       timeoutMs: this.o.timeoutMs,
+      onread: router !== null,
     });
+    router?.attach(c);
     this.unauthenticated++;
     c.ready.then(
       () => {

@@ -169,12 +169,54 @@ interface LargeFrame {
  * megabytes per frame made the garbage collector a third of the receiving node's work. The
  * consumer hands such a buffer back with `release` once nothing refers to it any more.
  */
+export interface FrameDecoderOptions {
+  /** where large payloads come from (and go back to with `release`) */
+  pool?: BufferPool;
+  /**
+   * The caller reuses each chunk's memory once push() returns (a socket reading into one
+   * buffer): the decoder then copies out every byte it keeps, small payloads into a slab.
+   */
+  chunksReused?: boolean;
+}
+
+/** Small payloads copied out of reused chunks are views of slabs of this size. */
+const SLAB_BYTES = 1024 * 1024;
+
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private large: LargeFrame | null = null;
+  private readonly pool: BufferPool;
+  private readonly chunksReused: boolean;
+  private slab = EMPTY;
+  private slabAt = 0;
 
-  constructor(private readonly pool = new BufferPool()) {}
+  constructor(o: FrameDecoderOptions = {}) {
+    this.pool = o.pool ?? new BufferPool();
+    this.chunksReused = o.chunksReused ?? false;
+  }
+
+  /**
+   * Where the next socket read should land: the rest of a large payload in progress (the
+   * kernel then copies straight into it), else `scratch`. Hand the result to pushRead.
+   */
+  readTarget(scratch: Buffer): Buffer {
+    const f = this.large;
+    return f ? f.data.subarray(f.filled) : scratch;
+  }
+
+  /** n bytes were read into `target` (from readTarget). */
+  pushRead(target: Uint8Array, n: number): Message[] {
+    const f = this.large;
+    if (f && target.buffer === f.data.buffer && target.byteOffset === f.data.byteOffset + f.filled) {
+      f.filled += n;
+      if (f.filled < f.data.length) return [];
+      this.large = null;
+      return [parseBody(f.type, f.id, f.json, f.data)];
+    }
+    const chunk = Buffer.from(target.buffer, target.byteOffset, n);
+    return this.push(chunk);
+  }
 
   /** Gives a message's data buffer back for reuse; the caller must hold no other reference. */
   release(data: Buffer): void {
@@ -182,6 +224,13 @@ export class FrameDecoder {
   }
 
   push(chunk: Buffer): Message[] {
+    const out = this.decode(chunk);
+    // What stays buffered (part of a frame) must not point into a chunk the caller reuses.
+    if (this.chunksReused && this.chunks.length > 0) this.chunks = [Buffer.concat(this.chunks)];
+    return out;
+  }
+
+  private decode(chunk: Buffer): Message[] {
     const out: Message[] = [];
     if (this.large) {
       const f = this.large;
@@ -234,15 +283,30 @@ export class FrameDecoder {
       const total = HEADER_BYTES + jsonLength + dataLength;
       if (this.buffered < total) return out;
       const frame = this.take(total);
+      const data = frame.subarray(HEADER_BYTES + jsonLength);
       out.push(
         parseBody(
           type,
           id,
           frame.subarray(HEADER_BYTES, HEADER_BYTES + jsonLength),
-          frame.subarray(HEADER_BYTES + jsonLength),
+          this.chunksReused ? this.own(data) : data,
         ),
       );
     }
+  }
+
+  /** A copy of b that outlives the caller's chunk: a view of a slab for small ones. */
+  private own(b: Buffer): Buffer {
+    if (b.length === 0) return EMPTY;
+    if (b.length > SLAB_BYTES / 8) return Buffer.from(b);
+    if (this.slabAt + b.length > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.slabAt = 0;
+    }
+    const view = this.slab.subarray(this.slabAt, this.slabAt + b.length);
+    b.copy(view);
+    this.slabAt += (b.length + 7) & ~7;
+    return view;
   }
 
   private peek(n: number): Buffer {

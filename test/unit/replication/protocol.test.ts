@@ -78,6 +78,42 @@ describe("peer protocol codec", () => {
     }
   });
 
+  it("reading into one reused buffer: large payloads land in place, nothing points into the buffer", () => {
+    const big = randomBytes(300 * 1024);
+    const smalls = Array.from({ length: 20 }, () => randomBytes(4096));
+    const stream = join([
+      ...smalls
+        .slice(0, 10)
+        .flatMap((d, i) => encodeFrame("write", i + 1, { offset: i * 4096, fua: false }, d)),
+      ...encodeFrame("resyncChunk", 100, { offset: 0 }, big),
+      ...smalls
+        .slice(10)
+        .flatMap((d, i) => encodeFrame("write", i + 11, { offset: i * 4096, fua: false }, d)),
+      ...encodeFrame("reply", 7, { ok: true }),
+    ]);
+    for (const readSize of [13, 4096, 70_000]) {
+      const d = new FrameDecoder({ chunksReused: true });
+      const scratch = Buffer.alloc(64 * 1024);
+      const got: Message[] = [];
+      let inPlace = 0;
+      for (let at = 0; at < stream.length;) {
+        const target = d.readTarget(scratch);
+        if (target !== scratch) inPlace++;
+        const n = Math.min(target.length, readSize, stream.length - at);
+        stream.copy(target, 0, at, at + n);
+        at += n;
+        got.push(...d.pushRead(target, n));
+        scratch.fill(0xee); // the socket reuses its buffer for the next read
+      }
+      assert.equal(got.length, 22, `reads of ${readSize}`);
+      got.slice(0, 10).forEach((m, i) => assert.deepEqual(m.data, smalls[i], `small ${i}`));
+      assert.deepEqual(got[10]!.data, big);
+      got.slice(11, 21).forEach((m, i) => assert.deepEqual(m.data, smalls[10 + i], `small ${10 + i}`));
+      assert.equal(got[21]!.type, "reply");
+      assert.ok(inPlace > 0, "the rest of the large payload is read straight into its buffer");
+    }
+  });
+
   it("refuses a large frame with a bad body before taking its payload", () => {
     const d = new FrameDecoder();
     const json = Buffer.from('{"offset":-5}');

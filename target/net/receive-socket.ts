@@ -10,24 +10,31 @@ interface HandleCarrier {
   _handle?: object | null;
 }
 
+/** Where reads land: a fixed buffer, or a function giving the buffer for each read. */
+export interface ReadSink {
+  buffer: Buffer | (() => Uint8Array);
+  /** n bytes were read into buf (the buffer given for this read); valid only during the call */
+  onRead(buf: Uint8Array, n: number): void;
+}
+
 /**
- * Starts reading an accepted socket (created paused) and hands every received chunk to
- * `onData`; the chunk is valid only during that call. Returns the socket to use from now on.
+ * Starts reading an accepted socket (created paused) into the sink's buffer(s). Returns the
+ * socket to use from now on. Without a movable handle, chunks arrive as usual and are handed
+ * to onRead as they are.
  */
-export function readInto(accepted: Socket, bufferSize: number, onData: (chunk: Buffer) => void): Socket {
+export function readWith(accepted: Socket, sink: ReadSink): Socket {
   const carrier = accepted as unknown as HandleCarrier;
   const handle = carrier._handle;
   if (handle && typeof handle === "object") {
-    const buffer = Buffer.allocUnsafeSlow(bufferSize);
     carrier._handle = null; // the old wrapper must not close or read the moved handle
     const options = {
       handle,
       readable: true,
       writable: true,
       onread: {
-        buffer,
+        buffer: sink.buffer,
         callback: (n: number, buf: Uint8Array): boolean => {
-          onData((buf as Buffer).subarray(0, n));
+          sink.onRead(buf, n);
           return true;
         },
       },
@@ -38,7 +45,18 @@ export function readInto(accepted: Socket, bufferSize: number, onData: (chunk: B
     socket.resume();
     return socket;
   }
-  accepted.on("data", onData);
+  accepted.on("data", (chunk: Buffer) => sink.onRead(chunk, chunk.length));
   accepted.resume();
   return accepted;
+}
+
+/**
+ * Starts reading an accepted socket (created paused) and hands every received chunk to
+ * `onData`; the chunk is valid only during that call. Returns the socket to use from now on.
+ */
+export function readInto(accepted: Socket, bufferSize: number, onData: (chunk: Buffer) => void): Socket {
+  return readWith(accepted, {
+    buffer: Buffer.allocUnsafeSlow(bufferSize),
+    onRead: (buf, n) => onData(Buffer.from(buf.buffer, buf.byteOffset, n)),
+  });
 }
