@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { BufferPool } from "../store/buffer-pool.js";
+import { Slab } from "../store/slab.js";
 
 export const MAGIC = 0x48534e31;
 export const HEADER_BYTES = 20;
@@ -179,8 +180,8 @@ export interface FrameDecoderOptions {
   chunksReused?: boolean;
 }
 
-/** Small payloads copied out of reused chunks are views of slabs of this size. */
-const SLAB_BYTES = 1024 * 1024;
+/** Payloads copied out of reused chunks up to this size are slab views. */
+const SLAB_MAX_COPY = 128 * 1024;
 
 export class FrameDecoder {
   private chunks: Buffer[] = [];
@@ -188,8 +189,7 @@ export class FrameDecoder {
   private large: LargeFrame | null = null;
   private readonly pool: BufferPool;
   private readonly chunksReused: boolean;
-  private slab = EMPTY;
-  private slabAt = 0;
+  private readonly slab = new Slab();
 
   constructor(o: FrameDecoderOptions = {}) {
     this.pool = o.pool ?? new BufferPool();
@@ -298,14 +298,9 @@ export class FrameDecoder {
   /** A copy of b that outlives the caller's chunk: a view of a slab for small ones. */
   private own(b: Buffer): Buffer {
     if (b.length === 0) return EMPTY;
-    if (b.length > SLAB_BYTES / 8) return Buffer.from(b);
-    if (this.slabAt + b.length > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-      this.slabAt = 0;
-    }
-    const view = this.slab.subarray(this.slabAt, this.slabAt + b.length);
+    if (b.length > SLAB_MAX_COPY) return Buffer.from(b);
+    const view = this.slab.take(b.length);
     b.copy(view);
-    this.slabAt += (b.length + 7) & ~7;
     return view;
   }
 

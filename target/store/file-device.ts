@@ -9,6 +9,7 @@ import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import type { AllocationRun, BlockDevice, WriteOptions } from "./block-device.js";
 import { takeReadBuffer } from "./read-buffers.js";
+import { Slab } from "./slab.js";
 import { RangeLock } from "./range-lock.js";
 import { FileExtentTool } from "./file-extent-tool.js";
 import { IoModePolicy, defaultIoModeOptions } from "./io-mode-policy.js";
@@ -18,21 +19,11 @@ const execFileP = promisify(execFile);
 
 /** Read buffers up to this size are cut from shared slabs instead of being allocated one by one. */
 const SLAB_MAX_READ = 64 * 1024;
-const SLAB_SIZE = 1024 * 1024;
-let slab = Buffer.alloc(0);
-let slabOffset = 0;
+const smallReads = new Slab();
 
-/** A buffer for a read; small ones are views of a shared slab (like Buffer's own pool, but for 4 KiB too). */
+/** A buffer for a read: a slab view when small, from the read-buffer pool when large. */
 function readBuffer(length: number): Buffer {
-  if (length > SLAB_MAX_READ) return takeReadBuffer(length);
-  if (slabOffset + length > slab.length) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabOffset = 0;
-  }
-  const b = slab.subarray(slabOffset, slabOffset + length);
-  // Keep views 8-byte aligned so typed-array views over them stay possible.
-  slabOffset += (length + 7) & ~7;
-  return b;
+  return length > SLAB_MAX_READ ? takeReadBuffer(length) : smallReads.take(length);
 }
 
 /** Largest chunk written at once when zeroing a range without hole punching. */
