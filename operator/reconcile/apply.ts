@@ -29,8 +29,8 @@ export async function applyAll(
 /**
  * Where a live object has drifted from what the operator applies: the path of the first field the
  * operator sets that is missing or holds another value, or undefined when none. Fields the server
- * or others add are not drift, nor is a zero value the server omitted. Arrays are compared element by element; Secret stringData is
- * compared against the live base64 data.
+ * or others add are not drift, nor is a zero value the server omitted. Arrays are compared element
+ * by element; Secret stringData is compared against the live base64 data.
  */
 export function driftPath(desired: unknown, live: unknown, path = ""): string | undefined {
   if (desired === null || desired === undefined) return undefined;
@@ -63,9 +63,4 @@ export function driftPath(desired: unknown, live: unknown, path = ""): string | 
   if (live === undefined && (desired === false || desired === 0 || desired === "")) return undefined;
   // Scalars: the API server may spell a number as a string (quantities, int-or-string ports).
   return String(desired) !== String(live) ? path || "(root)" : undefined;
-}
-
-/** Whether a live object has drifted from what the operator applies (see driftPath). */
-export function drifted(desired: unknown, live: unknown): boolean {
-  return driftPath(desired, live) !== undefined;
 }

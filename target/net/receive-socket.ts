@@ -17,6 +17,20 @@ export interface ReadSink {
   onRead(buf: Uint8Array, n: number): void;
 }
 
+/** The `onread` option of a socket that reads into the sink. */
+export function onreadOf(sink: ReadSink): {
+  buffer: Buffer | (() => Uint8Array);
+  callback: (n: number, buf: Uint8Array) => boolean;
+} {
+  return {
+    buffer: sink.buffer,
+    callback: (n, buf) => {
+      sink.onRead(buf, n);
+      return true;
+    },
+  };
+}
+
 /**
  * Starts reading an accepted socket (created paused) into the sink's buffer(s). Returns the
  * socket to use from now on. Without a movable handle, chunks arrive as usual and are handed
@@ -27,18 +41,7 @@ export function readWith(accepted: Socket, sink: ReadSink): Socket {
   const handle = carrier._handle;
   if (handle && typeof handle === "object") {
     carrier._handle = null; // the old wrapper must not close or read the moved handle
-    const options = {
-      handle,
-      readable: true,
-      writable: true,
-      onread: {
-        buffer: sink.buffer,
-        callback: (n: number, buf: Uint8Array): boolean => {
-          sink.onRead(buf, n);
-          return true;
-        },
-      },
-    };
+    const options = { handle, readable: true, writable: true, onread: onreadOf(sink) };
     const socket = new Socket(options as ConstructorParameters<typeof Socket>[0]);
     // the emptied wrapper still counts as one of the server's connections until destroyed
     accepted.destroy();

@@ -56,8 +56,8 @@ export interface PeerConnectionOptions {
   /** a request without a reply for this long means the partner is stuck: the link is closed (default 30 s) */
   requestTimeoutMs?: number;
   /**
-   * The socket reads through `onread` (see peer-socket.ts) and hands every read to readTarget /
-   * onRead instead of emitting data events: large payloads then land straight in their buffers.
+   * The socket reads through `onread` (peer-link.ts routes it) and hands every read to readTarget
+   * / onRead instead of emitting data events: large payloads then land straight in their buffers.
    */
   onread?: boolean;
 }

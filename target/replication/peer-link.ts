@@ -7,7 +7,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { Logger } from "../log.js";
-import { readWith, type ReadSink } from "../net/receive-socket.js";
+import { onreadOf, readWith, type ReadSink } from "../net/receive-socket.js";
 import { PeerConnection } from "./peer-connection.js";
 import type { NodeName } from "./witness.js";
 
@@ -105,17 +105,7 @@ export class PeerLink {
           // The CA pins the peer; both ends also prove the shared secret, so the host name is not checked.
           checkServerIdentity: () => undefined,
         })
-      : net.connect({
-          host,
-          port,
-          onread: {
-            buffer: router!.buffer,
-            callback: (n: number, buf: Uint8Array) => {
-              router!.onRead(buf, n);
-              return true;
-            },
-          },
-        });
+      : net.connect({ host, port, onread: onreadOf(router!) });
     this.dialing = socket;
     const connectEvent = t ? "secureConnect" : "connect";
     const timer = setTimeout(() => socket.destroy(new Error("connect timed out")), 3000);

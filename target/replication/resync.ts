@@ -1,10 +1,11 @@
 /**
  * Copying out-of-sync regions from the resync source to the target.
  *
- * Sender: walks the bitmap, at most RESYNC_IN_FLIGHT regions (4 MiB at the default region size) at a time, each one read under
- * the region's range lock (so no mirrored write to it interleaves) and sent whole; its bit is
- * cleared only once the receiver acknowledged it, and the clear is persisted as it goes so a
- * restarted resync skips what was already copied. The token bucket caps the bandwidth.
+ * Sender: walks the bitmap, at most RESYNC_IN_FLIGHT regions (4 MiB at the default region size)
+ * at a time, each one read under the region's range lock (so no mirrored write to it
+ * interleaves) and sent whole; its bit is cleared only once the receiver acknowledged it, and
+ * the clear is persisted as it goes so a restarted resync skips what was already copied. The
+ * token bucket caps the bandwidth.
  *
  * Receiver: writes the region, fsyncs (shared among chunks arriving together), then clears
  * its own bit and acknowledges.
