@@ -6,6 +6,15 @@ import { OperatorHarness, metricValue, type Child } from "./operator-harness.js"
 
 let h: OperatorHarness;
 const fast = ["--status-poll-steady-ms", "500", "--status-poll-active-ms", "500"];
+/** Operator flags for leader election on the Lease `id` in the test namespace. */
+const leaderElection = (id: string) => [
+  "--leader-elect",
+  "--leader-election-namespace",
+  h.namespace,
+  "--leader-election-id",
+  id,
+  ...fast,
+];
 
 before(async () => {
   h = await OperatorHarness.create("hst-restart");
@@ -92,14 +101,7 @@ test("no child churn on operator restart: same objects, same apply times, same r
 test("with leader election only one replica reconciles; a stopping leader hands over at once", () =>
   h.guard(async () => {
     await h.stopOperator();
-    const le = [
-      "--leader-elect",
-      "--leader-election-namespace",
-      h.namespace,
-      "--leader-election-id",
-      "it-leader",
-      ...fast,
-    ];
+    const le = leaderElection("it-leader");
     const first = await h.startOperator(le);
     await h.waitFor(
       "first replica leads",
@@ -137,14 +139,7 @@ test("with leader election only one replica reconciles; a stopping leader hands 
 test("a leader that cannot renew its lease (taken by someone else) exits", () =>
   h.guard(async () => {
     await h.stopOperator();
-    const le = [
-      "--leader-elect",
-      "--leader-election-namespace",
-      h.namespace,
-      "--leader-election-id",
-      "it-lost",
-      ...fast,
-    ];
+    const le = leaderElection("it-lost");
     const leader = await h.startOperator(le);
     await h.waitFor("leader", async () => (await metricValue(leader.port, "hasan_operator_leader")) === 1);
     const exited = new Promise<number | null>((resolve) =>
