@@ -99,6 +99,46 @@ const TYPE_BY_CODE = new Map<number, MessageType>(
   Object.entries(TYPE_CODES).map(([k, v]) => [v, k as MessageType]),
 );
 
+/**
+ * Who may receive each message type once the link is authenticated (the handlers are in
+ * peer-messages.ts, one per type):
+ * - connection: handled by the connection itself (authentication, heartbeats, replies);
+ * - handshake: held for the handshake in progress on that connection;
+ * - any: either node, linked or not;
+ * - linked: either node, once the handshake established the link on that connection;
+ * - sequencer / follower: only the node that sequences writes on this link / only the other;
+ * - resyncTarget: only the node receiving the resync of this link.
+ * A message that reaches the wrong node closes the link: the partner is confused or hostile.
+ */
+export type Receiver =
+  "connection" | "handshake" | "any" | "linked" | "sequencer" | "follower" | "resyncTarget";
+
+export const RECEIVERS = {
+  hello: "connection",
+  helloReply: "connection",
+  helloFinish: "connection",
+  heartbeat: "connection",
+  reply: "connection",
+  syncState: "handshake",
+  syncReady: "handshake",
+  discardRequest: "any",
+  unitState: "any",
+  flush: "linked",
+  read: "linked",
+  write: "follower",
+  unmap: "follower",
+  forwardWrite: "sequencer",
+  forwardUnmap: "sequencer",
+  forwardCompareAndWrite: "sequencer",
+  resyncChunk: "resyncTarget",
+  resyncDone: "resyncTarget",
+} as const satisfies Readonly<Record<MessageType, Receiver>>;
+
+/** The message types a pair node handles (all but the connection's own). */
+export type PeerMessageType = {
+  [T in MessageType]: (typeof RECEIVERS)[T] extends "connection" ? never : T;
+}[MessageType];
+
 /** Which types carry binary data (all others must have dataLength 0). */
 const WITH_DATA: ReadonlySet<MessageType> = new Set<MessageType>([
   "syncState",

@@ -1,0 +1,157 @@
+/**
+ * What every part of a pair node shares: its identity and geometry, the local copy, the
+ * persisted metadata (generation record, dirty bitmap, shared unit state), the locks that order
+ * I/O, the state machine, and the loss handling in progress. The parts (device, sequencer,
+ * handshake, resync, partner loss, unit state routing, peer messages) each hold one of these and
+ * nothing else of each other's.
+ */
+import { DeviceUnavailableError, type BlockDevice } from "../store/block-device.js";
+import type { DirtyBitmap, DirtyRegionStore } from "../store/dirty-bitmap.js";
+import { saveGeneration, type GenerationRecord } from "../store/pair-generation.js";
+import { RangeLock } from "../store/range-lock.js";
+import type { Logger } from "../log.js";
+import { ActiveExtents } from "./active-extents.js";
+import { IoGate } from "./io-gate.js";
+import type { PairUnitStateStore } from "./pair-unit-state.js";
+import { PeerLostError, PeerRequestError, type PeerConnection } from "./peer-connection.js";
+import { modeOf, PairStateMachine, type Link, type Mode } from "./pair-state.js";
+import type { NodeName } from "./witness.js";
+
+/**
+ * Bits are made durable for whole activity extents (like DRBD's activity log): a cold write
+ * marks its 4 MiB-aligned extent, so a sequential stream pays one bitmap fsync per extent
+ * rather than per region. Unwritten regions of an extent are only copied after a crash or a
+ * link loss while the extent was active.
+ */
+const ACTIVITY_EXTENT_BYTES = 4 * 1024 * 1024;
+/** How long an I/O waits for a decision (handshake, witness) before it is refused. */
+const WAIT_LIMIT_MS = 20_000;
+
+export interface CoreOptions {
+  node: NodeName;
+  local: BlockDevice;
+  metaDir: string;
+  regionSize: number;
+  regions: number;
+  logger: Logger;
+}
+
+export class PairCore {
+  readonly node: NodeName;
+  readonly peerNode: NodeName;
+  readonly log: Logger;
+  readonly local: BlockDevice;
+  readonly regionSize: number;
+  readonly regions: number;
+  readonly sizeBytes: number;
+  readonly metaDir: string;
+  /** Extents with mutations in flight or recently written (their bits are durable). */
+  readonly hot: ActiveExtents;
+  readonly rangeLock = new RangeLock();
+  readonly gate = new IoGate();
+  readonly machine: PairStateMachine;
+  readonly stats = { resyncedBytes: 0, mirroredWrites: 0 };
+
+  gen!: GenerationRecord;
+  store!: DirtyRegionStore;
+  /** Regions the partner may lack (the resync set). */
+  outOfSync!: DirtyBitmap;
+  units!: PairUnitStateStore;
+  resyncProgress: { doneBytes: number; totalBytes: number; startedAt: number } | null = null;
+  /** The loss handling in progress (awaited by I/O that found the link gone). */
+  lossHandling: Promise<void> = Promise.resolve();
+  /** when the link was last lost (null: never linked since start) */
+  lostAt: number | null = null;
+
+  constructor(o: CoreOptions) {
+    this.node = o.node;
+    this.peerNode = o.node === "a" ? "b" : "a";
+    this.log = o.logger;
+    this.local = o.local;
+    this.regionSize = o.regionSize;
+    this.regions = o.regions;
+    this.sizeBytes = o.local.sizeBytes;
+    this.metaDir = o.metaDir;
+    this.hot = new ActiveExtents(
+      Math.max(1, Math.floor(ACTIVITY_EXTENT_BYTES / this.regionSize)),
+      this.regions,
+    );
+    this.machine = new PairStateMachine(this.log, () => JSON.stringify(this.aluaKey()));
+  }
+
+  /** Set by the node: the ALUA states as a comparable value (listeners hear when they change). */
+  aluaKey: () => unknown = () => null;
+
+  get closed(): boolean {
+    return this.machine.situation === "Closed";
+  }
+
+  get link(): Link | null {
+    return this.machine.record.link;
+  }
+
+  get conn(): PeerConnection | null {
+    return this.machine.record.conn;
+  }
+
+  mode(): Mode {
+    return modeOf(this.machine.record, this.node);
+  }
+
+  /** Persists a new generation record, then makes it the node's. */
+  async setGeneration(next: GenerationRecord): Promise<void> {
+    await saveGeneration(this.metaDir, next);
+    this.gen = next;
+  }
+
+  unavailable(): DeviceUnavailableError {
+    const r = this.machine.record;
+    if (this.mode() === "wait")
+      return new DeviceUnavailableError(`pair node ${this.node}: ${r.message}`, "transitioning");
+    return new DeviceUnavailableError(
+      `pair node ${this.node} does not serve I/O: ${r.message}`,
+      "unavailable",
+    );
+  }
+
+  /** Waits (outside any gate) until the mode is decided; returns it. */
+  async decidedMode(): Promise<Exclude<Mode, "wait">> {
+    const until = Date.now() + WAIT_LIMIT_MS;
+    for (;;) {
+      const m = this.mode();
+      if (m !== "wait") return m;
+      const left = until - Date.now();
+      if (left <= 0) throw this.unavailable();
+      await this.machine.nextChange(Math.min(left, 1000));
+    }
+  }
+
+  /** The error to give the SCSI layer for a failed peer request. */
+  peerError(e: unknown): Error {
+    if (e instanceof PeerRequestError && e.unavailable)
+      return new DeviceUnavailableError(e.message, e.unavailable);
+    return e instanceof Error ? e : new Error(String(e));
+  }
+
+  isPeerLoss(e: unknown): boolean {
+    return e instanceof PeerLostError;
+  }
+
+  inRange(offset: number, length: number): boolean {
+    return offset + length <= this.sizeBytes;
+  }
+
+  startResyncProgress(): void {
+    const total = this.outOfSync.count() * this.regionSize;
+    this.resyncProgress = {
+      doneBytes: 0,
+      totalBytes: Math.min(total, this.sizeBytes),
+      startedAt: Date.now(),
+    };
+  }
+
+  countResynced(bytes: number): void {
+    this.stats.resyncedBytes += bytes;
+    if (this.resyncProgress) this.resyncProgress.doneBytes += bytes;
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The BlockDevice a pair node gives the SCSI layer. Each operation is routed by the node's mode:
+ * mutations to the sequencer (here, or forwarded over the link), reads to the local copy except
+ * regions a resync target still lacks (read from the partner). An operation that meets the loss
+ * of the link waits for the loss to be handled and is then routed again: a forwarded mutation
+ * whose link broke may or may not have been applied by the sequencer, and applying it again
+ * (alone, or through a new link) is idempotent.
+ */
+import { regionsOf } from "../store/dirty-bitmap.js";
+import type { AllocationRun, BlockDevice } from "../store/block-device.js";
+import type { PairCore } from "./pair-core.js";
+import type { Mutation, Sequencer } from "./sequencer.js";
+
+export function pairDevice(core: PairCore, seq: Sequencer, close: () => Promise<void>): BlockDevice {
+  const d = new PairDevice(core, seq);
+  return {
+    sizeBytes: core.sizeBytes,
+    read: (offset, length) => d.read(offset, length),
+    write: (offset, data, options) => d.mutate({ kind: "write", offset, data, fua: !!options?.fua }),
+    flush: () => d.flush(),
+    unmap: (offset, length) => d.mutate({ kind: "unmap", offset, length }),
+    compareAndWrite: (offset, expected, data) => d.compareAndWrite(offset, expected, data),
+    isMapped: (offset, length) => d.isMapped(offset, length),
+    allocationAt: (offset) => d.allocationAt(offset),
+    close,
+  };
+}
+
+class PairDevice {
+  constructor(
+    private readonly core: PairCore,
+    private readonly seq: Sequencer,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const core = this.core;
+    for (;;) {
+      const m = await core.decidedMode();
+      if (m === "refuse") throw core.unavailable();
+      const link = core.link;
+      if (m === "forwarder" && link?.role === "target") {
+        const [first, last] = regionsOf(offset, length, core.regionSize);
+        if (core.outOfSync.anyInRange(first, last)) {
+          try {
+            const reply = await link.conn.request("read", { offset, length });
+            if (reply.data.length !== length)
+              throw new Error(`peer returned ${reply.data.length} of ${length} bytes`);
+            return reply.data;
+          } catch (e) {
+            if (core.isPeerLoss(e)) {
+              await core.lossHandling;
+              continue;
+            }
+            throw core.peerError(e);
+          }
+        }
+      }
+      return core.local.read(offset, length);
+    }
+  }
+
+  async isMapped(offset: number, length: number): Promise<boolean> {
+    const core = this.core;
+    const [first, last] = regionsOf(offset, length, core.regionSize);
+    if (core.link?.role === "target" && core.outOfSync.anyInRange(first, last)) return true;
+    return core.local.isMapped(offset, length);
+  }
+
+  /** The local file's provisioning, except where this node still waits for resynced data. */
+  async allocationAt(offset: number): Promise<AllocationRun | undefined> {
+    if (this.core.link?.role === "target") return undefined; // isMapped answers per block, conservatively
+    return this.core.local.allocationAt?.(offset);
+  }
+
+  async flush(): Promise<void> {
+    const core = this.core;
+    for (;;) {
+      const m = await core.decidedMode();
+      if (m === "refuse") throw core.unavailable();
+      const link = core.link;
+      if (m === "alone" || !link) {
+        await core.local.flush();
+        return;
+      }
+      try {
+        await Promise.all([core.local.flush(), link.conn.request("flush", {})]);
+        return;
+      } catch (e) {
+        if (!core.isPeerLoss(e)) throw core.peerError(e);
+        await core.lossHandling;
+        if (core.mode() === "alone") {
+          await core.local.flush();
+          return;
+        }
+      }
+    }
+  }
+
+  /** Writes and unmaps: routed by mode; retried after a link loss. */
+  async mutate(op: Mutation): Promise<void> {
+    const core = this.core;
+    for (;;) {
+      const now = core.mode();
+      const m = now === "wait" ? await core.decidedMode() : now;
+      if (m === "refuse") throw core.unavailable();
+      const release = core.gate.tryEnter() ?? (await core.gate.enter());
+      let lost = false;
+      try {
+        const mode = core.mode();
+        if (mode === "sequencer") return await this.seq.sequenced(op);
+        if (mode === "alone") return await this.seq.applyAlone(op);
+        if (mode === "forwarder") {
+          const conn = core.link!.conn;
+          if (op.kind === "write")
+            await conn.request("forwardWrite", { offset: op.offset, fua: op.fua }, op.data);
+          else await conn.request("forwardUnmap", { offset: op.offset, length: op.length });
+          return;
+        }
+        // The mode changed while entering the gate: decide again.
+        continue;
+      } catch (e) {
+        if (!core.isPeerLoss(e)) throw core.peerError(e);
+        lost = true;
+      } finally {
+        release();
+      }
+      if (lost) await core.lossHandling;
+    }
+  }
+
+  async compareAndWrite(offset: number, expected: Buffer, data: Buffer): Promise<number> {
+    const core = this.core;
+    if (expected.length !== data.length) {
+      throw new Error(`compareAndWrite: expected ${expected.length} bytes and data ${data.length} differ`);
+    }
+    for (;;) {
+      const m = await core.decidedMode();
+      if (m === "refuse") throw core.unavailable();
+      const release = await core.gate.enter();
+      let lost = false;
+      try {
+        const mode = core.mode();
+        if (mode === "sequencer") return await this.seq.compareAndWrite(offset, expected, data);
+        if (mode === "alone") return await this.seq.compareAndWriteAlone(offset, expected, data);
+        if (mode === "forwarder") {
+          const reply = await core.link!.conn.request(
+            "forwardCompareAndWrite",
+            { offset },
+            Buffer.concat([expected, data]),
+          );
+          return reply.body.result ?? -1;
+        }
+        continue;
+      } catch (e) {
+        if (!core.isPeerLoss(e)) throw core.peerError(e);
+        lost = true;
+      } finally {
+        release();
+      }
+      // Whether the sequencer applied it is unknown; comparing again here is the best answer left.
+      if (lost) await core.lossHandling;
+    }
+  }
+}
