@@ -165,7 +165,7 @@ export function nextRecord(
   const linked = LINKED.has(to);
   const link = linked ? (change.link ?? (LINKED.has(from.situation) ? from.link : null)) : null;
   const keepsConn = linked || to === "Handshaking" || to === "SplitBrain" || to === "SplitBrainAlone";
-  const conn = keepsConn ? (change.conn !== undefined ? change.conn : (link?.conn ?? from.conn)) : null;
+  const conn = keepsConn ? (change.conn !== undefined ? change.conn : from.conn) : null;
   const next: PairStateRecord = {
     situation: to,
     message,
