@@ -1,9 +1,9 @@
 /**
- * Shared logical-unit state (persistent and SPC-2 reservations) for a pair. Both nodes hold
- * a copy, persisted in the metadata directory (`pair-unit-state.json`); every operation is
- * applied by the node that sequences writes, in the same order as writes, and the resulting
- * state with its unit attentions is sent to the partner before the operation resolves, so
- * initiators on either portal see one device (Windows clustering, fence_scsi).
+ * Shared logical-unit state (persistent and SPC-2 reservations, the caching page's WCE) for a
+ * pair. Both nodes hold a copy, persisted in the metadata directory (`pair-unit-state.json`);
+ * every operation is applied by the node that sequences writes, in the same order as writes,
+ * and the resulting state with its unit attentions is sent to the partner before the operation
+ * resolves, so initiators on either portal see one device (Windows clustering, fence_scsi).
  *
  * The pair node decides where an operation runs (`route`); this module holds the state, runs
  * the reducer and persists.
@@ -14,7 +14,7 @@ import type { Logger } from "../log.js";
 import {
   applyUnitOp,
   emptyUnitState,
-  UnitStateSchema,
+  parsePersistedUnitState,
   type UnitAttention,
   type UnitOp,
   type UnitOpResult,
@@ -45,15 +45,10 @@ export class PairUnitStateStore implements UnitStateStore {
   }
 
   static async open(dir: string, logger: Logger): Promise<PairUnitStateStore> {
+    const path = join(dir, UNIT_STATE_FILE);
     let initial = emptyUnitState();
     try {
-      const parsed = UnitStateSchema.safeParse(
-        JSON.parse(await fsp.readFile(join(dir, UNIT_STATE_FILE), "utf8")),
-      );
-      if (!parsed.success)
-        throw new Error(`${join(dir, UNIT_STATE_FILE)} is invalid: ${parsed.error.message}`);
-      // SPC-2 reservations do not survive a restart (a power-on reset).
-      initial = { ...parsed.data, spc2Holder: null };
+      initial = parsePersistedUnitState(path, await fsp.readFile(path, "utf8"));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }

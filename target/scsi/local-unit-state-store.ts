@@ -1,16 +1,16 @@
 /**
  * The standalone UnitStateStore: applies operations one at a time with the
  * shared reducer and keeps the state in a JSON file next to the LUN file
- * (write temp, fsync, rename, fsync directory), so registrations and
- * reservations survive restarts.
+ * (write temp, fsync, rename, fsync directory), so registrations,
+ * reservations and the write cache setting survive restarts.
  */
 import { promises as fsp } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "../log.js";
 import { applyUnitOp } from "./unit-state-reducer.js";
 import {
-  UnitStateSchema,
   emptyUnitState,
+  parsePersistedUnitState,
   type UnitAttention,
   type UnitOp,
   type UnitOpResult,
@@ -39,20 +39,20 @@ export class LocalUnitStateStore implements UnitStateStore {
 
   /**
    * Opens the store persisted at `path`, or starts empty when the file does not exist. SPC-2 reservations
-   * do not survive a restart (it is a power-on reset); persistent reservations do.
+   * do not survive a restart (it is a power-on reset); persistent reservations and WCE do.
    */
   static async open(path: string, logger?: Logger): Promise<LocalUnitStateStore> {
     let initial = emptyUnitState();
     try {
-      const text = await fsp.readFile(path, "utf8");
-      const parsed = UnitStateSchema.safeParse(JSON.parse(text));
-      if (!parsed.success) {
-        throw new Error(`unit state file ${path} is invalid: ${parsed.error.message}`);
-      }
-      initial = { ...parsed.data, spc2Holder: null };
+      initial = parsePersistedUnitState(path, await fsp.readFile(path, "utf8"));
       logger?.info(
-        { path, registrations: initial.registrations.length, reserved: initial.reservation !== null },
-        "loaded persistent reservation state",
+        {
+          path,
+          registrations: initial.registrations.length,
+          reserved: initial.reservation !== null,
+          writeCacheEnabled: initial.writeCacheEnabled,
+        },
+        "loaded logical unit state",
       );
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;

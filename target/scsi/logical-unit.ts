@@ -8,7 +8,7 @@ import type { Logger } from "../log.js";
 import { DeviceUnavailableError, type BlockDevice } from "../store/block-device.js";
 import { standardInquiry } from "./commands/inquiry.js";
 import { reportLunsData } from "./commands/maintenance.js";
-import { dataIn, type BlockLimits, type CommandSpec, type LuContext, type ModeState } from "./lu-context.js";
+import { dataIn, type BlockLimits, type CommandSpec, type LuContext } from "./lu-context.js";
 import { COMMANDS, buildOpcodeIndex, serviceActionOf, type OpcodeEntry } from "./opcodes.js";
 import type { PortGroupInfo } from "./port-groups.js";
 import { conflictsWithReservation } from "./reservation-conflict.js";
@@ -104,7 +104,6 @@ class LogicalUnit implements HasanScsiTarget {
 
   constructor(o: ScsiTargetOptions) {
     const blockSize = o.blockSize ?? 512;
-    const mode: ModeState = { writeCacheEnabled: true };
     this.unitState = o.unitState;
     this.logger = o.logger;
     this.index = buildOpcodeIndex(COMMANDS);
@@ -120,7 +119,6 @@ class LogicalUnit implements HasanScsiTarget {
       naa: naaFromSerial(o.serial),
       unitState: o.unitState,
       portGroups: o.portGroups,
-      mode,
       preventingNexuses: new Set(),
       commands: COMMANDS,
       logger: o.logger,

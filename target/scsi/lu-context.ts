@@ -5,11 +5,6 @@ import type { PortGroupInfo } from "./port-groups.js";
 import type { Nexus, ScsiCommand, ScsiResponse } from "./types.js";
 import type { UnitStateStore } from "./unit-state.js";
 
-export interface ModeState {
-  /** Caching page WCE: when false every write is forced to the medium (FUA). */
-  writeCacheEnabled: boolean;
-}
-
 export interface BlockLimits {
   readonly maxTransferBlocks: number;
   readonly optimalTransferBlocks: number;
@@ -35,14 +30,13 @@ export interface LuContext {
   readonly naa: Buffer;
   readonly unitState: UnitStateStore;
   readonly portGroups: () => PortGroupInfo[];
-  readonly mode: ModeState;
   /** Nexuses with an active PREVENT ALLOW MEDIUM REMOVAL (prevent=1). */
   readonly preventingNexuses: Set<string>;
   readonly commands: readonly CommandSpec[];
   readonly logger: Logger;
   /** Takes the oldest pending unit attention of a nexus (REQUEST SENSE reports it as data). */
   takeUnitAttention(nexus: Nexus): readonly [number, number] | undefined;
-  /** Raises a unit attention on every nexus but `except` (mode parameters changed). */
+  /** Raises a unit attention on every nexus but `except` (ALUA states or the LUN inventory changed). */
   broadcastUnitAttention(asc: number, ascq: number, except: Nexus | null): Promise<void>;
 }
 
@@ -73,6 +67,14 @@ export interface CommandSpec {
   readonly ignoresUnitAttention?: boolean;
   /** Nominal and recommended timeouts in seconds (RCTD). */
   readonly timeoutSeconds?: number;
+}
+
+/**
+ * Caching page WCE, as the unit state holds it (one setting for the unit, on both nodes of a
+ * pair): when false every write is forced to the medium (FUA).
+ */
+export function writeCacheEnabled(lu: LuContext): boolean {
+  return lu.unitState.get().writeCacheEnabled;
 }
 
 export const GOOD: ScsiResponse = Object.freeze({ status: 0 });

@@ -119,6 +119,16 @@ export function applyUnitOp(state: UnitState, op: UnitOp): ReducerResult {
         unitAttentions: [{ nexusId: "", asc, ascq, allNexuses: true, exceptNexusId: null }],
       };
     }
+    case "set-write-cache": {
+      if (state.writeCacheEnabled === op.enabled) return { state, outcome: good(), unitAttentions: [] };
+      // SPC-4 (mode parameters): every I_T nexus but the one that changed them hears MODE PARAMETERS CHANGED.
+      const [asc, ascq] = UA.modeParametersChanged;
+      return {
+        state: { ...state, writeCacheEnabled: op.enabled },
+        outcome: good(),
+        unitAttentions: [{ nexusId: "", asc, ascq, allNexuses: true, exceptNexusId: op.nexusId }],
+      };
+    }
     case "broadcast-unit-attention":
       return {
         state,

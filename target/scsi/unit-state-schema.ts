@@ -1,7 +1,8 @@
 /**
  * The logical unit state that both nodes of a pair must agree on: persistent
- * reservations (SPC-4 5.12) and SPC-2 RESERVE/RELEASE. Everything here is
- * JSON-serialisable so it can be persisted and shipped to the partner node.
+ * reservations (SPC-4 5.12), SPC-2 RESERVE/RELEASE and the caching mode page's
+ * WCE. Everything here is JSON-serialisable so it can be persisted and shipped to
+ * the partner node.
  */
 import { z } from "zod";
 
@@ -78,6 +79,11 @@ export const UnitStateSchema = z.object({
   aptpl: z.boolean(),
   /** The I_T nexus holding an SPC-2 RESERVE(6/10) reservation. */
   spc2Holder: z.string().nullable(),
+  /**
+   * Caching mode page WCE (SBC-4 6.5.5): when false every write is written through (FUA) on
+   * both nodes. State persisted before the field existed loads with the default, enabled.
+   */
+  writeCacheEnabled: z.boolean().default(true),
 });
 export type UnitState = z.infer<typeof UnitStateSchema>;
 
@@ -87,7 +93,28 @@ export const emptyUnitState = (): UnitState => ({
   prGeneration: 0,
   aptpl: false,
   spc2Holder: null,
+  writeCacheEnabled: true,
 });
+
+/**
+ * The state persisted in `path` (its text), as loaded at start: a file that is not JSON or
+ * not a valid state is refused, naming the file and the offending fields. SPC-2 reservations
+ * do not survive a restart (it is a power-on reset); everything else does.
+ */
+export function parsePersistedUnitState(path: string, text: string): UnitState {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`unit state file ${path} is invalid: not JSON (${(e as Error).message})`);
+  }
+  const parsed = UnitStateSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`);
+    throw new Error(`unit state file ${path} is invalid: ${issues.join("; ")}`);
+  }
+  return { ...parsed.data, spc2Holder: null };
+}
 
 export const TransportIdSchema = z.object({
   initiatorName: z.string().min(1),
@@ -137,7 +164,9 @@ export const UnitOpSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("spc2-release"), nexusId: z.string().min(1) }),
   z.object({ kind: z.literal("nexus-lost"), nexusId: z.string().min(1) }),
   z.object({ kind: z.literal("lun-reset"), nexusId: z.string().min(1) }),
-  /** Any target-wide event every nexus must hear about (ALUA change, mode change, LUN inventory change). */
+  /** MODE SELECT of the caching page's WCE through `nexusId`; the other nexuses hear MODE PARAMETERS CHANGED. */
+  z.object({ kind: z.literal("set-write-cache"), nexusId: z.string().min(1), enabled: z.boolean() }),
+  /** Any target-wide event every nexus must hear about (ALUA change, LUN inventory change). */
   z.object({
     kind: z.literal("broadcast-unit-attention"),
     asc: z.number().int().min(0).max(255),

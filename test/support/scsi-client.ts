@@ -120,7 +120,43 @@ export const cdbs = {
   testUnitReady(): Buffer {
     return Buffer.alloc(6);
   },
+  /** MODE SENSE(10) of one page without block descriptors; pc 0 current, 1 changeable, 2 default, 3 saved. */
+  modeSense10(page: number, pc = 0, allocation = 255): Buffer {
+    const c = Buffer.alloc(10);
+    c[0] = 0x5a;
+    c[1] = 0x08; // DBD
+    c[2] = ((pc & 3) << 6) | (page & 0x3f);
+    c.writeUInt16BE(allocation, 7);
+    return c;
+  },
+  /** MODE SELECT(10) in the SPC page format (PF) with a `length`-byte parameter list. */
+  modeSelect10(length: number): Buffer {
+    const c = Buffer.alloc(10);
+    c[0] = 0x55;
+    c[1] = 0x10; // PF
+    c.writeUInt16BE(length, 7);
+    return c;
+  },
+  /** A MODE SELECT(10) parameter list: the header and the caching page (08h) with WCE as given. */
+  cachingPageParams(wce: boolean): Buffer {
+    const p = Buffer.alloc(8 + 20);
+    p[8] = 0x08;
+    p[9] = 18;
+    p[10] = wce ? 0x04 : 0x00;
+    return p;
+  },
 };
+
+/** The WCE bit of the caching page in MODE SENSE(10) data. */
+export function cachingPageWce(data: Buffer): boolean {
+  let at = 8 + data.readUInt16BE(6);
+  const end = Math.min(data.length, 2 + data.readUInt16BE(0));
+  while (at + 2 < end) {
+    if ((data[at]! & 0x3f) === 0x08) return (data[at + 2]! & 0x04) !== 0;
+    at += 2 + data[at + 1]!;
+  }
+  throw new Error("no caching page in the MODE SENSE data");
+}
 
 /** Parses REPORT TARGET PORT GROUPS (length-only format) into groups. */
 export function parsePortGroups(data: Buffer): { id: number; state: number; ports: number[] }[] {

@@ -1,4 +1,4 @@
-import { ScsiClient, type ScsiResult } from "./scsi-client.js";
+import { ScsiClient, cachingPageWce, cdbs, type ScsiResult } from "./scsi-client.js";
 
 /**
  * Block reads and writes over one iSCSI session that reconnects after failures, for load
@@ -47,6 +47,24 @@ export class ScsiSession {
     return this.exclusive(async () => {
       const r = await this.run(cdb, {});
       if (r.status !== 0) throw new ScsiIoError(`SYNCHRONIZE CACHE: ${describe(r)}`);
+    });
+  }
+
+  /** The caching page's WCE (MODE SENSE(10); pc 0 current, 3 saved). */
+  writeCacheEnabled(pc = 0): Promise<boolean> {
+    return this.exclusive(async () => {
+      const r = await this.run(cdbs.modeSense10(0x08, pc), { allocation: 255 });
+      if (r.status !== 0) throw new ScsiIoError(`MODE SENSE(10): ${describe(r)}`);
+      return cachingPageWce(r.data);
+    });
+  }
+
+  /** Sets the caching page's WCE (MODE SELECT(10)). */
+  setWriteCache(enabled: boolean): Promise<void> {
+    const params = cdbs.cachingPageParams(enabled);
+    return this.exclusive(async () => {
+      const r = await this.run(cdbs.modeSelect10(params.length), { dataOut: params });
+      if (r.status !== 0) throw new ScsiIoError(`MODE SELECT(10) WCE=${Number(enabled)}: ${describe(r)}`);
     });
   }
 

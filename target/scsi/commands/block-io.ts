@@ -4,7 +4,7 @@
  * writes the command buffers directly, without copies.
  */
 import { cdbLengthOf, decodeRange, fuaBit, protectField, readLba64 } from "../cdb.js";
-import { GOOD, dataIn, type Handler, type LuContext } from "../lu-context.js";
+import { GOOD, dataIn, writeCacheEnabled, type Handler, type LuContext } from "../lu-context.js";
 import { invalidFieldInCdb, lbaOutOfRange, miscompare } from "../sense.js";
 import type { ScsiResponse } from "../types.js";
 
@@ -55,7 +55,7 @@ export const write: Handler = async (lu, cmd) => {
   checkRange(lu, lba, blocks);
   if (blocks === 0) return { status: 0, dataOutLength: 0 };
   checkTransferLength(lu, blocks, cdb);
-  const fua = (cdb[0] !== 0x0a && fuaBit(cdb)) || !lu.mode.writeCacheEnabled;
+  const fua = (cdb[0] !== 0x0a && fuaBit(cdb)) || !writeCacheEnabled(lu);
   const data = receivedBlocks(cmd.dataOut, bytes, lu.blockSize);
   if (data.length > 0) await lu.device.write(lba * lu.blockSize, data, fua ? { fua } : undefined);
   return { status: 0, dataOutLength: bytes };
@@ -121,7 +121,7 @@ export const compareAndWrite: Handler = async (lu, cmd) => {
     buf.subarray(bytes, 2 * bytes),
   );
   if (mismatch >= 0) throw miscompare(mismatch);
-  if (fuaBit(cdb) || !lu.mode.writeCacheEnabled) await lu.device.flush();
+  if (fuaBit(cdb) || !writeCacheEnabled(lu)) await lu.device.flush();
   return { status: 0, dataOutLength: 2 * bytes };
 };
 

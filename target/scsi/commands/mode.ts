@@ -1,28 +1,29 @@
 /**
  * MODE SENSE/SELECT 6 and 10 (SPC-4 6.11-6.14) with the caching (08h), control (0Ah)
- * and informational exceptions (1Ch) pages. Only WCE is changeable.
+ * and informational exceptions (1Ch) pages. Only WCE is changeable; it is part of the
+ * unit state, so it is one setting for both nodes of a pair and is kept across restarts
+ * (the current value is also the saved one).
  */
-import { GOOD, dataIn, type Handler, type LuContext, type ModeState } from "../lu-context.js";
+import { GOOD, dataIn, writeCacheEnabled, type Handler, type LuContext } from "../lu-context.js";
 import { invalidFieldInCdb, invalidFieldInParameterList, parameterListLengthError } from "../sense.js";
-import { UA } from "../unit-state.js";
 
 type PageControl = "current" | "changeable" | "default" | "saved";
 const PAGE_CONTROLS: readonly PageControl[] = ["current", "changeable", "default", "saved"];
 
-const DEFAULT_MODE: ModeState = { writeCacheEnabled: true };
+const DEFAULT_WRITE_CACHE_ENABLED = true;
 
 const PAGES = [0x08, 0x0a, 0x1c] as const;
 
-function cachingPage(pc: PageControl, mode: ModeState): Buffer {
+/** The caching page; `wce` is the unit's current setting, which is also what it keeps (saves). */
+function cachingPage(pc: PageControl, wce: boolean): Buffer {
   const p = Buffer.alloc(20);
-  p[0] = 0x08;
+  p[0] = 0x80 | 0x08; // PS: the page is saved
   p[1] = 18;
   if (pc === "changeable") {
     p[2] = 0x04; // WCE
     return p;
   }
-  const wce = pc === "current" ? mode.writeCacheEnabled : DEFAULT_MODE.writeCacheEnabled;
-  p[2] = wce ? 0x04 : 0x00;
+  p[2] = (pc === "default" ? DEFAULT_WRITE_CACHE_ENABLED : wce) ? 0x04 : 0x00;
   return p;
 }
 
@@ -45,10 +46,10 @@ function informationalExceptionsPage(): Buffer {
   return p;
 }
 
-function page(code: number, pc: PageControl, mode: ModeState): Buffer {
+function page(code: number, pc: PageControl, wce: boolean): Buffer {
   switch (code) {
     case 0x08:
-      return cachingPage(pc, mode);
+      return cachingPage(pc, wce);
     case 0x0a:
       return controlPage(pc);
     default:
@@ -80,13 +81,14 @@ export const modeSense: Handler = (lu, cmd) => {
   const subpage = cdb[3]!;
   const allocationLength = ten ? cdb.readUInt16BE(7) : cdb[4]!;
 
+  const wce = writeCacheEnabled(lu);
   let pages: Buffer[];
   if (pageCode === 0x3f) {
     if (subpage !== 0x00 && subpage !== 0xff) throw invalidFieldInCdb(3);
-    pages = PAGES.map((c) => page(c, pc, lu.mode));
+    pages = PAGES.map((c) => page(c, pc, wce));
   } else if ((PAGES as readonly number[]).includes(pageCode)) {
     if (subpage !== 0x00 && subpage !== 0xff) throw invalidFieldInCdb(3);
-    pages = [page(pageCode, pc, lu.mode)];
+    pages = [page(pageCode, pc, wce)];
   } else {
     throw invalidFieldInCdb(2, 5);
   }
@@ -113,7 +115,7 @@ export const modeSelect: Handler = async (lu, cmd) => {
   const cdb = cmd.cdb;
   const ten = cdb[0] === 0x55;
   if (!(cdb[1]! & 0x10)) throw invalidFieldInCdb(1, 4); // PF: only the SPC page format is understood
-  // SP: nothing is saved beyond the current values, so saving is accepted as a no-op.
+  // SP: the current values are always saved (kept across restarts), so SP asks for nothing more.
   const listLength = ten ? cdb.readUInt16BE(7) : cdb[4]!;
   if (listLength === 0) return { status: 0, dataOutLength: 0 };
   const headerLength = ten ? 8 : 4;
@@ -131,7 +133,8 @@ export const modeSelect: Handler = async (lu, cmd) => {
     if (blockLength !== lu.blockSize) throw invalidFieldInParameterList(at + (long ? 12 : 5));
     at += descLength;
   }
-  let wce = lu.mode.writeCacheEnabled;
+  const currentWce = writeCacheEnabled(lu);
+  let wce: boolean | undefined;
   while (at < listLength) {
     if (at + 2 > listLength) throw parameterListLengthError();
     const code = p[at]! & 0x3f;
@@ -140,22 +143,24 @@ export const modeSelect: Handler = async (lu, cmd) => {
     if (at + len > listLength) throw parameterListLengthError();
     const given = p.subarray(at, at + len);
     if (!(PAGES as readonly number[]).includes(code)) throw invalidFieldInParameterList(at);
-    const current = page(code, "current", lu.mode);
-    const changeable = page(code, "changeable", lu.mode);
-    if (len !== current.length) throw invalidFieldInParameterList(at + 1);
+    const values = page(code, "current", currentWce);
+    const changeable = page(code, "changeable", currentWce);
+    if (len !== values.length) throw invalidFieldInParameterList(at + 1);
     for (let i = 2; i < len; i++) {
-      if ((given[i]! & ~changeable[i]!) !== (current[i]! & ~changeable[i]!)) {
+      if ((given[i]! & ~changeable[i]!) !== (values[i]! & ~changeable[i]!)) {
         throw invalidFieldInParameterList(at + i);
       }
     }
     if (code === 0x08) wce = (given[2]! & 0x04) !== 0;
     at += len;
   }
-  if (wce !== lu.mode.writeCacheEnabled) {
+  if (wce !== undefined) {
+    // One order for the pair: the store applies it (the other nexuses of both nodes hear MODE
+    // PARAMETERS CHANGED when it changes), persists it and resolves once both nodes hold it.
+    await lu.unitState.apply({ kind: "set-write-cache", nexusId: cmd.nexus.id, enabled: wce });
+    // From here on every write is written through; what was acknowledged while the cache was
+    // on reaches the medium of both copies before the command completes.
     if (!wce) await lu.device.flush();
-    lu.mode.writeCacheEnabled = wce;
-    const [asc, ascq] = UA.modeParametersChanged;
-    await lu.broadcastUnitAttention(asc, ascq, cmd.nexus);
   }
   return listLength ? { status: 0, dataOutLength: listLength } : GOOD;
 };

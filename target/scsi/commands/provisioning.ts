@@ -1,6 +1,6 @@
 /** Logical block provisioning (SBC-3 4.7): UNMAP, WRITE SAME 10/16 and GET LBA STATUS. */
 import { protectField, readLba64 } from "../cdb.js";
-import { GOOD, dataIn, type Handler, type LuContext } from "../lu-context.js";
+import { GOOD, dataIn, writeCacheEnabled, type Handler, type LuContext } from "../lu-context.js";
 import {
   invalidFieldInCdb,
   invalidFieldInParameterList,
@@ -68,7 +68,7 @@ export const writeSame: Handler = async (lu, cmd) => {
     return { status: 0, dataOutLength };
   }
   await fillRange(lu, lba, blocks, block ?? Buffer.alloc(bs));
-  if (!lu.mode.writeCacheEnabled) await lu.device.flush();
+  if (!writeCacheEnabled(lu)) await lu.device.flush();
   return { status: 0, dataOutLength };
 };
 

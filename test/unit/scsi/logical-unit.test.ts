@@ -348,7 +348,7 @@ test("MODE SENSE pages and MODE SELECT of WCE, which tells other nexuses", async
     assert.deepEqual([...pages], [0x08, 0x0a, 0x1c]);
     const caching = (await h.run(A, [0x1a, 0x08, 0x08, 0, 255, 0])).dataIn!;
     assert.equal(caching[3], 0, "DBD: no block descriptor");
-    assert.equal(caching[4], 0x08);
+    assert.equal(caching[4], 0x88, "caching page, PS: the unit saves it");
     assert.equal(caching[6]! & 0x04, 0x04, "WCE");
     const changeable = (await h.run(A, [0x1a, 0x08, 0x48, 0, 255, 0])).dataIn!;
     assert.equal(changeable[6], 0x04, "only WCE is changeable");
@@ -522,4 +522,96 @@ test("a device that cannot serve maps to NOT READY with the reason", async () =>
     const r = await run(c);
     assert.deepEqual(senseOf(r), { key: 2, asc: 0x04, ascq });
   }
+});
+
+test("two units over one unit state (a pair's nodes): MODE SELECT WCE=0 through one makes both write through (FUA) and tells every other nexus once", async () => {
+  const store = LocalUnitStateStore.inMemory();
+  const writes: Array<{ node: string; fua: boolean }> = [];
+  let flushes = 0;
+  const unit = (node: string) => {
+    const device: BlockDevice = {
+      sizeBytes: 1024 * 1024,
+      read: (_o, length) => Promise.resolve(Buffer.alloc(length)),
+      write: (_o, _d, options) => {
+        writes.push({ node, fua: !!options?.fua });
+        return Promise.resolve();
+      },
+      flush: () => {
+        flushes++;
+        return Promise.resolve();
+      },
+      unmap: () => Promise.resolve(),
+      compareAndWrite: () => Promise.resolve(-1),
+      isMapped: () => Promise.resolve(true),
+      close: () => Promise.resolve(),
+    };
+    return createScsiTarget({
+      device,
+      serial: "pair-serial",
+      unitState: store,
+      portGroups: () => [],
+      logger: pino({ level: "silent" }),
+    });
+  };
+  const [ua, ub] = [unit("a"), unit("b")];
+  const onA = nexus("iqn.2026-11.dev.hasan:on-a", "400000000001", 1);
+  const otherOnA = nexus("iqn.2026-11.dev.hasan:other-on-a", "400000000001", 1);
+  const onB = nexus("iqn.2026-11.dev.hasan:on-b", "400000000001", 2);
+  const run = (t: typeof ua, n: typeof onA, cdb: number[] | Buffer, dataOut = Buffer.alloc(0)) => {
+    const c = Buffer.alloc(16);
+    Buffer.from(cdb).copy(c);
+    return t.execute({
+      nexus: n,
+      lun: 0,
+      cdb: c,
+      dataOut,
+      expectedTransferLength: dataOut.length,
+      read: dataOut.length === 0,
+      write: dataOut.length > 0,
+      taskAttribute: "simple",
+    });
+  };
+  const clear = async (t: typeof ua, n: typeof onA) => {
+    for (let i = 0; i < 20 && (await run(t, n, [0x00])).status !== 0; i++);
+  };
+  const wce = async (t: typeof ua, n: typeof onA) =>
+    ((await run(t, n, [0x1a, 0x08, 0x08, 0, 255, 0])).dataIn![6]! & 0x04) !== 0;
+  const select = (enabled: boolean) => {
+    const p = Buffer.alloc(4 + 20);
+    p[4] = 0x08;
+    p[5] = 18;
+    p[6] = enabled ? 0x04 : 0;
+    return p;
+  };
+  await clear(ua, onA);
+  await clear(ua, otherOnA);
+  await clear(ub, onB);
+
+  const tur = async (t: typeof ua, n: typeof onA) => {
+    const r = await run(t, n, [0x00]);
+    return r.status === 0 ? "GOOD" : `${senseOf(r).key}/${senseOf(r).asc.toString(16)}/${senseOf(r).ascq}`;
+  };
+
+  await run(ub, onB, write10(0, 1), Buffer.alloc(512));
+  assert.deepEqual(writes.pop(), { node: "b", fua: false }, "WCE=1: b's write may be cached");
+  const r = await run(ua, onA, [0x15, 0x10, 0, 0, 24, 0], select(false));
+  assert.equal(r.status, 0);
+  assert.equal(flushes, 1, "the device is flushed before MODE SELECT WCE=0 completes");
+  assert.equal(await tur(ub, onB), "6/2a/1", "b's nexus hears MODE PARAMETERS CHANGED");
+  assert.equal(await tur(ub, onB), "GOOD", "once");
+  assert.equal(await tur(ua, otherOnA), "6/2a/1", "so does another nexus on a");
+  assert.equal(await tur(ua, onA), "GOOD", "not the nexus that changed it");
+  assert.equal(await wce(ub, onB), false, "MODE SENSE through b shows WCE=0");
+  await run(ub, onB, write10(0, 1), Buffer.alloc(512));
+  assert.deepEqual(writes.pop(), { node: "b", fua: true }, "WCE=0 set through a: b's writes are FUA");
+  await run(ua, otherOnA, write10(0, 1), Buffer.alloc(512));
+  assert.deepEqual(writes.pop(), { node: "a", fua: true });
+
+  assert.equal((await run(ub, onB, [0x15, 0x10, 0, 0, 24, 0], select(true))).status, 0);
+  assert.equal(flushes, 1, "turning the cache on needs no flush");
+  assert.equal(await tur(ua, onA), "6/2a/1");
+  assert.equal(await tur(ub, onB), "GOOD");
+  assert.equal(await wce(ua, onA), true, "set back to 1 through b: a shows 1");
+  await run(ua, onA, write10(0, 1), Buffer.alloc(512));
+  assert.deepEqual(writes.pop(), { node: "a", fua: false });
 });

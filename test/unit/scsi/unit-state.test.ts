@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   LocalUnitStateStore,
+  UnitOpSchema,
   applyUnitOp,
   emptyUnitState,
   itNexusId,
@@ -353,6 +354,107 @@ test("the local store refuses a corrupt state file instead of forgetting reserva
     const { writeFile } = await import("node:fs/promises");
     await writeFile(path, JSON.stringify({ registrations: "nope" }));
     await assert.rejects(LocalUnitStateStore.open(path), /is invalid/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("set-write-cache WCE=0 by nexus A: state changes, every nexus but A hears MODE PARAMETERS CHANGED", () => {
+  const before = emptyUnitState();
+  assert.equal(before.writeCacheEnabled, true, "WCE=1 by default");
+  const r = applyUnitOp(before, { kind: "set-write-cache", nexusId: A.id, enabled: false });
+  assert.equal(r.outcome.status, 0);
+  assert.equal(r.state.writeCacheEnabled, false);
+  assert.equal(before.writeCacheEnabled, true, "the reducer does not change its input");
+  assert.equal(r.unitAttentions.length, 1);
+  const ua = r.unitAttentions[0]!;
+  assert.deepEqual([ua.asc, ua.ascq], [0x2a, 0x01]);
+  assert.equal(unitAttentionAppliesTo(ua, A), false, "not the nexus that changed it");
+  assert.equal(unitAttentionAppliesTo(ua, B), true);
+  assert.equal(
+    unitAttentionAppliesTo(ua, ident("iqn.a", "400000000002")),
+    true,
+    "another ISID of A's initiator",
+  );
+  assert.equal(
+    unitAttentionAppliesTo(ua, ident("iqn.a", "400000000001", 2)),
+    true,
+    "A through the other port",
+  );
+  const back = applyUnitOp(r.state, { kind: "set-write-cache", nexusId: B.id, enabled: true });
+  assert.equal(back.state.writeCacheEnabled, true, "set back to 1");
+  assert.equal(unitAttentionAppliesTo(back.unitAttentions[0]!, A), true, "A hears B's change");
+});
+
+test("set-write-cache to the value WCE already has: same state, GOOD, no unit attention", () => {
+  for (const enabled of [true, false]) {
+    const s = { ...emptyUnitState(), writeCacheEnabled: enabled };
+    const r = applyUnitOp(s, { kind: "set-write-cache", nexusId: A.id, enabled });
+    assert.equal(r.outcome.status, 0);
+    assert.equal(r.state, s, `WCE=${Number(enabled)}: the state object is unchanged (nothing to persist)`);
+    assert.deepEqual(r.unitAttentions, []);
+  }
+});
+
+test("set-write-cache is a unit operation the peer protocol accepts; a non-boolean value is refused", () => {
+  const op = { kind: "set-write-cache", nexusId: A.id, enabled: false };
+  assert.deepEqual(UnitOpSchema.parse(JSON.parse(JSON.stringify(op))), op);
+  assert.equal(UnitOpSchema.safeParse({ ...op, enabled: "no" }).success, false);
+});
+
+test("the local store keeps WCE=0 across a reopen, in the same file as the reservations", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "hasan-pr-"));
+  try {
+    const path = join(dir, "lun.pr.json");
+    const store = await LocalUnitStateStore.open(path);
+    await store.apply(pr(A, "register", 0, 0xa));
+    const r = await store.apply({ kind: "set-write-cache", nexusId: A.id, enabled: false });
+    assert.equal(r.unitAttentions.length, 1);
+    assert.equal(JSON.parse(await readFile(path, "utf8")).writeCacheEnabled, false);
+    const reopened = await LocalUnitStateStore.open(path);
+    assert.equal(reopened.get().writeCacheEnabled, false);
+    assert.equal(reopened.get().registrations.length, 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a state file from before WCE was kept loads with WCE=1; a non-boolean WCE is refused at load", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "hasan-pr-"));
+  try {
+    const path = join(dir, "lun.pr.json");
+    const { writeFile } = await import("node:fs/promises");
+    // What an earlier version wrote: reservations only.
+    const old = {
+      registrations: [
+        {
+          nexusId: A.id,
+          initiatorName: A.initiatorName,
+          isid: A.isid,
+          relativeTargetPort: 1,
+          key: key(0xa),
+          allTargetPorts: false,
+        },
+      ],
+      reservation: null,
+      prGeneration: 1,
+      aptpl: true,
+      spc2Holder: null,
+    };
+    await writeFile(path, JSON.stringify(old, null, 2) + "\n");
+    const s = (await LocalUnitStateStore.open(path)).get();
+    assert.equal(s.writeCacheEnabled, true);
+    assert.equal(s.registrations[0]?.key, key(0xa));
+    for (const bad of ["off", 0, null]) {
+      await writeFile(path, JSON.stringify({ ...old, writeCacheEnabled: bad }));
+      await assert.rejects(
+        LocalUnitStateStore.open(path),
+        (e: Error) => e.message.includes(path) && /is invalid: .*writeCacheEnabled/.test(e.message),
+        `writeCacheEnabled ${JSON.stringify(bad)}`,
+      );
+    }
+    await writeFile(path, '{"registrations": [');
+    await assert.rejects(LocalUnitStateStore.open(path), /is invalid: not JSON/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
