@@ -33,6 +33,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (!root) return;
   await unmountLazyFsUnder(root);
   rmSync(root, { recursive: true, force: true });
 });
