@@ -17,9 +17,11 @@ export class ScsiSession {
     private readonly o: { host?: string; port: () => number; iqn: string; initiator: string; isid?: string },
   ) {}
 
-  write(offset: number, data: Buffer): Promise<void> {
+  /** WRITE(16); `fua` sets Force Unit Access (the data is on the medium when GOOD comes back). */
+  write(offset: number, data: Buffer, options: { fua?: boolean } = {}): Promise<void> {
     const cdb = Buffer.alloc(16);
     cdb[0] = 0x8a; // WRITE(16)
+    if (options.fua) cdb[1] = 0x08;
     cdb.writeBigUInt64BE(BigInt(offset / 512), 2);
     cdb.writeUInt32BE(data.length / 512, 10);
     return this.exclusive(async () => {

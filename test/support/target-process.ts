@@ -30,7 +30,10 @@ export interface TargetHandle {
 export interface StartTargetOptions {
   iqn?: string;
   size?: string;
+  /** Holds the log, and the LUN file unless `dataDir` is given; a new temporary directory by default. */
   dir?: string;
+  /** Where the LUN file (and the unit state beside it) lives, when not in `dir`. */
+  dataDir?: string;
   host?: string;
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
@@ -43,7 +46,7 @@ export async function startTarget(o: StartTargetOptions = {}): Promise<TargetHan
   const port = await freePort(host);
   const agentPort = await freePort(host);
   const iqn = o.iqn ?? `iqn.2026-11.dev.hasan:test-${port}`;
-  const dataFile = join(dir, "lun0.img");
+  const dataFile = join(o.dataDir ?? dir, "lun0.img");
   const logFile = join(dir, "target.log");
   const args = [
     targetMain,
