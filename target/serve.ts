@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
-import { basename, dirname, join } from "node:path";
 import type { Logger } from "./log.js";
 import type { ServeConfig } from "./config.js";
 import { FileBlockDevice } from "./store/file-device.js";
+import { metadataFiles, type MetadataFiles } from "./store/metadata-files.js";
 import { createScsiTarget } from "./scsi/logical-unit.js";
 import { LocalUnitStateStore, type UnitStateStore } from "./scsi/unit-state.js";
 import type { PortGroupInfo } from "./scsi/port-groups.js";
@@ -32,7 +32,12 @@ function portNumber(config: ServeConfig): number {
   return config.node === "b" ? 2 : 1;
 }
 
-async function startPair(config: ServeConfig, device: FileBlockDevice, logger: Logger): Promise<PairNode> {
+async function startPair(
+  config: ServeConfig,
+  files: MetadataFiles,
+  device: FileBlockDevice,
+  logger: Logger,
+): Promise<PairNode> {
   if (!config.node || !config.peer || !config.peerListen || !config.peerSecret) {
     throw new Error("pair flags missing"); // parseServeArgs already refuses this
   }
@@ -47,7 +52,7 @@ async function startPair(config: ServeConfig, device: FileBlockDevice, logger: L
   return await startPairNode({
     node: config.node,
     local: device,
-    metaDir: dirname(config.data),
+    metaDir: files,
     peer: config.peer,
     listen: config.peerListen,
     secret: config.peerSecret,
@@ -61,11 +66,12 @@ async function startPair(config: ServeConfig, device: FileBlockDevice, logger: L
 export async function serveTarget(config: ServeConfig, logger: Logger): Promise<RunningTarget> {
   const started = Date.now();
   const serial = config.serial ?? defaultSerial(config.iqn);
+  const files = metadataFiles(config.data);
   const device = await FileBlockDevice.open(config.data, config.size, logger);
-  const pair = config.node ? await startPair(config, device, logger) : undefined;
+  const pair = config.node ? await startPair(config, files, device, logger) : undefined;
   const unitState: UnitStateStore = pair
     ? pair.unitState()
-    : await LocalUnitStateStore.open(join(dirname(config.data), `${basename(config.data)}.pr.json`), logger);
+    : await LocalUnitStateStore.open(files.reservations, logger);
   const portGroups = (): PortGroupInfo[] =>
     pair ? pair.portGroups() : [{ id: 1, state: "active/optimized", preferred: true, relativePorts: [1] }];
   const scsi = createScsiTarget({

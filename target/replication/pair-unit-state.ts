@@ -1,6 +1,6 @@
 /**
  * Shared logical-unit state (persistent and SPC-2 reservations) for a pair. Both nodes hold
- * a copy, persisted in the metadata directory (`pair-unit-state.json`); every operation is
+ * a copy, persisted beside the LUN file (`<data file>.pair-unit-state.json`); every operation is
  * applied by the node that sequences writes, in the same order as writes, and the resulting
  * state with its unit attentions is sent to the partner before the operation resolves, so
  * initiators on either portal see one device (Windows clustering, fence_scsi).
@@ -9,8 +9,8 @@
  * the reducer and persists.
  */
 import { promises as fsp } from "node:fs";
-import { join } from "node:path";
 import type { Logger } from "../log.js";
+import type { MetadataFiles } from "../store/metadata-files.js";
 import {
   applyUnitOp,
   emptyUnitState,
@@ -22,7 +22,7 @@ import {
   type UnitStateStore,
 } from "../scsi/unit-state.js";
 
-export const UNIT_STATE_FILE = "pair-unit-state.json";
+type UnitStateFiles = Pick<MetadataFiles, "dir" | "unitState" | "unitStateTmp">;
 
 export interface UnitStateRoute {
   /** Runs `op` where it must run (here, or forwarded to the sequencer) and resolves with its result. */
@@ -37,27 +37,24 @@ export class PairUnitStateStore implements UnitStateStore {
   route: UnitStateRoute | null = null;
 
   private constructor(
-    private readonly dir: string,
+    private readonly files: UnitStateFiles,
     initial: UnitState,
     private readonly logger: Logger,
   ) {
     this.state = initial;
   }
 
-  static async open(dir: string, logger: Logger): Promise<PairUnitStateStore> {
+  static async open(files: UnitStateFiles, logger: Logger): Promise<PairUnitStateStore> {
     let initial = emptyUnitState();
     try {
-      const parsed = UnitStateSchema.safeParse(
-        JSON.parse(await fsp.readFile(join(dir, UNIT_STATE_FILE), "utf8")),
-      );
-      if (!parsed.success)
-        throw new Error(`${join(dir, UNIT_STATE_FILE)} is invalid: ${parsed.error.message}`);
+      const parsed = UnitStateSchema.safeParse(JSON.parse(await fsp.readFile(files.unitState, "utf8")));
+      if (!parsed.success) throw new Error(`${files.unitState} is invalid: ${parsed.error.message}`);
       // SPC-2 reservations do not survive a restart (a power-on reset).
       initial = { ...parsed.data, spc2Holder: null };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
-    return new PairUnitStateStore(dir, initial, logger);
+    return new PairUnitStateStore(files, initial, logger);
   }
 
   get(): UnitState {
@@ -121,8 +118,8 @@ export class PairUnitStateStore implements UnitStateStore {
   }
 
   private async persist(state: UnitState): Promise<void> {
-    const path = join(this.dir, UNIT_STATE_FILE);
-    const tmp = `${path}.tmp`;
+    const path = this.files.unitState;
+    const tmp = this.files.unitStateTmp;
     const fh = await fsp.open(tmp, "w", 0o600);
     try {
       await fh.writeFile(JSON.stringify({ ...state, spc2Holder: null }) + "\n");
@@ -131,7 +128,7 @@ export class PairUnitStateStore implements UnitStateStore {
       await fh.close();
     }
     await fsp.rename(tmp, path);
-    const d = await fsp.open(this.dir, "r");
+    const d = await fsp.open(this.files.dir, "r");
     try {
       await d.sync();
     } catch (e) {

@@ -54,6 +54,7 @@ import {
   type GenerationRecord,
 } from "../store/pair-generation.js";
 import { RangeLock } from "../store/range-lock.js";
+import type { PairMetadataFiles } from "../store/metadata-files.js";
 import type { NodeState, ReplicationStatus } from "../agent/status-schema.js";
 import type { Logger } from "../log.js";
 import { z } from "zod";
@@ -93,8 +94,8 @@ export const DEFAULT_REGION_SIZE = 256 * 1024;
 export interface PairNodeOptions {
   node: NodeName;
   local: BlockDevice;
-  /** directory for the generation record and the dirty bitmap (next to the LUN file) */
-  metaDir: string;
+  /** the generation record, dirty bitmap and unit state files, named after the LUN file (metadataFiles()) */
+  metaDir: PairMetadataFiles;
   peer: HostPort;
   listen: HostPort;
   secret: Buffer | string;
@@ -242,7 +243,7 @@ class PairNodeImpl implements PairNode {
     const loaded = await loadGeneration(this.o.metaDir);
     if (loaded && loaded.regionSize !== this.regionSize) {
       throw new Error(
-        `the pair metadata in ${this.o.metaDir} uses ${loaded.regionSize}-byte regions; start with that region size`,
+        `the pair metadata in ${this.o.metaDir.generation} uses ${loaded.regionSize}-byte regions; start with that region size`,
       );
     }
     if (loaded && loaded.sizeBytes > sizeBytes) {
