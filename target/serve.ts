@@ -4,6 +4,7 @@ import type { Server } from "node:http";
 import type { Logger } from "./log.js";
 import type { ServeConfig } from "./config.js";
 import { FileBlockDevice } from "./store/file-device.js";
+import { lockDataFile, type DataLock } from "./store/data-lock.js";
 import { metadataFiles, type MetadataFiles } from "./store/metadata-files.js";
 import { createScsiTarget } from "./scsi/logical-unit.js";
 import { LocalUnitStateStore, type UnitStateStore } from "./scsi/unit-state.js";
@@ -63,10 +64,30 @@ async function startPair(
   });
 }
 
+/**
+ * Starts the target. The data file's lock (data-lock.ts) is taken first, before the data file
+ * or any metadata file is opened, and held until `stop()`; throws DataFileLockedError when
+ * another process holds it.
+ */
 export async function serveTarget(config: ServeConfig, logger: Logger): Promise<RunningTarget> {
+  const files = metadataFiles(config.data);
+  const lock = await lockDataFile(files.lock, config.data, { logger });
+  try {
+    return await serveLocked(config, files, lock, logger);
+  } catch (e) {
+    await lock.release().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function serveLocked(
+  config: ServeConfig,
+  files: MetadataFiles,
+  lock: DataLock,
+  logger: Logger,
+): Promise<RunningTarget> {
   const started = Date.now();
   const serial = config.serial ?? defaultSerial(config.iqn);
-  const files = metadataFiles(config.data);
   const device = await FileBlockDevice.open(config.data, config.size, logger);
   const pair = config.node ? await startPair(config, files, device, logger) : undefined;
   const unitState: UnitStateStore = pair
@@ -175,6 +196,7 @@ export async function serveTarget(config: ServeConfig, logger: Logger): Promise<
       else await device.close();
       agent.closeAllConnections();
       await new Promise<void>((r) => agent.close(() => r()));
+      await lock.release();
     },
   };
 }
