@@ -5,6 +5,7 @@ import type { Logger } from "./log.js";
 import type { ServeConfig } from "./config.js";
 import { FileBlockDevice } from "./store/file-device.js";
 import { lockDataFile, type DataLock } from "./store/data-lock.js";
+import { adoptLegacyPairMetadata } from "./store/metadata-adoption.js";
 import { metadataFiles, type MetadataFiles } from "./store/metadata-files.js";
 import { createScsiTarget } from "./scsi/logical-unit.js";
 import { LocalUnitStateStore, type UnitStateStore } from "./scsi/unit-state.js";
@@ -88,6 +89,7 @@ async function serveLocked(
 ): Promise<RunningTarget> {
   const started = Date.now();
   const serial = config.serial ?? defaultSerial(config.iqn);
+  if (config.node) await adoptLegacyPairMetadata(files, logger);
   const device = await FileBlockDevice.open(config.data, config.size, logger);
   const pair = config.node ? await startPair(config, files, device, logger) : undefined;
   const unitState: UnitStateStore = pair
