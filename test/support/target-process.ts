@@ -34,6 +34,9 @@ export interface StartTargetOptions {
   host?: string;
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** file names in `dir` (default lun0.img and target.log) */
+  dataName?: string;
+  logName?: string;
 }
 
 /** Starts `dist/target/main.js serve` on loopback and waits until its agent reports ready. */
@@ -43,8 +46,8 @@ export async function startTarget(o: StartTargetOptions = {}): Promise<TargetHan
   const port = await freePort(host);
   const agentPort = await freePort(host);
   const iqn = o.iqn ?? `iqn.2026-11.dev.hasan:test-${port}`;
-  const dataFile = join(dir, "lun0.img");
-  const logFile = join(dir, "target.log");
+  const dataFile = join(dir, o.dataName ?? "lun0.img");
+  const logFile = join(dir, o.logName ?? "target.log");
   const args = [
     targetMain,
     "serve",
