@@ -7,7 +7,7 @@
  *   a.img.pair-generation.json (.tmp)   the pair generation record (pair-generation.ts)
  *   a.img.dirty-bitmap                  the pair's dirty bitmap (dirty-bitmap.ts)
  *   a.img.pair-unit-state.json (.tmp)   the pair's shared reservations (pair-unit-state.ts)
- *   a.img.pr.json                       a standalone target's reservations (unit-state.ts)
+ *   a.img.pr.json                       a standalone target's reservations (local-unit-state-store.ts)
  *   a.img.pair-generation.adopting      only while old fixed names are adopted (metadata-adoption.ts)
  *
  * Older versions named the pair files without reference to the data file (`legacyPairFiles`),
