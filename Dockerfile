@@ -12,7 +12,7 @@ COPY test ./test
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
-# util-linux provides fallocate (hole punching for UNMAP).
+# util-linux provides fallocate (hole punching for UNMAP) and flock (the data file's lock).
 RUN apt-get update && apt-get install -y --no-install-recommends util-linux && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules

@@ -58,7 +58,13 @@ const witness = z
 
 export const ServeConfigSchema = z
   .object({
-    data: z.string().min(1, "--data FILE is required"),
+    data: z
+      .string()
+      .min(1, "--data FILE is required")
+      .refine(
+        (p) => !/(^|\/)\.{0,2}$/.test(p),
+        "must name a file (its lock and metadata files are named after it)",
+      ),
     size,
     iqn: iqnLike,
     listen: hostPort,
@@ -173,7 +179,9 @@ export const usage = `usage: hasan-target serve --data FILE --size SIZE --iqn IQ
           [--peer-tls-cert F --peer-tls-key F --peer-tls-ca F]
           [--witness none|file:PATH|lease:NAMESPACE/NAME] [--resync-rate BYTES_PER_S]
           [--partner-portal HOST:PORT]]
-SIZE accepts bytes or Kubernetes quantities (1Gi, 500Mi).`;
+SIZE accepts bytes or Kubernetes quantities (1Gi, 500Mi).
+Beside FILE the target keeps FILE.lock, locked while it runs (a second target on FILE refuses
+to start), and its metadata files, all named after FILE.`;
 
 /** Parses `serve` flags; throws ConfigError listing every problem. */
 export function parseServeArgs(argv: string[]): ServeConfig {

@@ -2,6 +2,7 @@
 import { ConfigError, parseServeArgs, usage } from "./config.js";
 import { createLogger } from "./log.js";
 import { serveTarget, type RunningTarget } from "./serve.js";
+import { DataFileLockedError } from "./store/data-lock.js";
 
 /** hasan-target: `serve` runs one iSCSI target (standalone or one node of an HA pair). */
 async function main(argv: string[]): Promise<number> {
@@ -24,7 +25,17 @@ async function main(argv: string[]): Promise<number> {
     iqn: config.iqn,
     ...(config.node ? { node: config.node } : {}),
   });
-  const running: RunningTarget = await serveTarget(config, logger);
+  let running: RunningTarget;
+  try {
+    running = await serveTarget(config, logger);
+  } catch (e) {
+    // Another target serves this data file: one line saying which, and it keeps serving.
+    if (e instanceof DataFileLockedError) {
+      process.stderr.write(`hasan-target: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       logger.info({ signal }, "shutting down");

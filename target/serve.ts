@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
-import { basename, dirname, join } from "node:path";
 import type { Logger } from "./log.js";
 import type { ServeConfig } from "./config.js";
 import { FileBlockDevice } from "./store/file-device.js";
+import { lockDataFile, type DataLock } from "./store/data-lock.js";
+import { adoptLegacyPairMetadata } from "./store/metadata-adoption.js";
+import { metadataFiles, type MetadataFiles } from "./store/metadata-files.js";
 import { createScsiTarget } from "./scsi/logical-unit.js";
 import { LocalUnitStateStore, type UnitStateStore } from "./scsi/unit-state.js";
 import type { PortGroupInfo } from "./scsi/port-groups.js";
@@ -32,7 +34,12 @@ function portNumber(config: ServeConfig): number {
   return config.node === "b" ? 2 : 1;
 }
 
-async function startPair(config: ServeConfig, device: FileBlockDevice, logger: Logger): Promise<PairNode> {
+async function startPair(
+  config: ServeConfig,
+  files: MetadataFiles,
+  device: FileBlockDevice,
+  logger: Logger,
+): Promise<PairNode> {
   if (!config.node || !config.peer || !config.peerListen || !config.peerSecret) {
     throw new Error("pair flags missing"); // parseServeArgs already refuses this
   }
@@ -47,7 +54,7 @@ async function startPair(config: ServeConfig, device: FileBlockDevice, logger: L
   return await startPairNode({
     node: config.node,
     local: device,
-    metaDir: dirname(config.data),
+    metadata: files,
     peer: config.peer,
     listen: config.peerListen,
     secret: config.peerSecret,
@@ -58,14 +65,36 @@ async function startPair(config: ServeConfig, device: FileBlockDevice, logger: L
   });
 }
 
+/**
+ * Starts the target. The data file's lock (data-lock.ts) is taken first, before the data file
+ * or any metadata file is opened, and held until `stop()`; throws DataFileLockedError when
+ * another process holds it.
+ */
 export async function serveTarget(config: ServeConfig, logger: Logger): Promise<RunningTarget> {
+  const files = metadataFiles(config.data);
+  const lock = await lockDataFile(files.lock, config.data, { logger });
+  try {
+    return await serveLocked(config, files, lock, logger);
+  } catch (e) {
+    await lock.release().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function serveLocked(
+  config: ServeConfig,
+  files: MetadataFiles,
+  lock: DataLock,
+  logger: Logger,
+): Promise<RunningTarget> {
   const started = Date.now();
   const serial = config.serial ?? defaultSerial(config.iqn);
+  if (config.node) await adoptLegacyPairMetadata(files, logger);
   const device = await FileBlockDevice.open(config.data, config.size, logger);
-  const pair = config.node ? await startPair(config, device, logger) : undefined;
+  const pair = config.node ? await startPair(config, files, device, logger) : undefined;
   const unitState: UnitStateStore = pair
     ? pair.unitState()
-    : await LocalUnitStateStore.open(join(dirname(config.data), `${basename(config.data)}.pr.json`), logger);
+    : await LocalUnitStateStore.open(files.reservations, logger);
   const portGroups = (): PortGroupInfo[] =>
     pair ? pair.portGroups() : [{ id: 1, state: "active/optimized", preferred: true, relativePorts: [1] }];
   const scsi = createScsiTarget({
@@ -169,6 +198,7 @@ export async function serveTarget(config: ServeConfig, logger: Logger): Promise<
       else await device.close();
       agent.closeAllConnections();
       await new Promise<void>((r) => agent.close(() => r()));
+      await lock.release();
     },
   };
 }

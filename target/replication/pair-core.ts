@@ -8,6 +8,7 @@
 import { DeviceUnavailableError, type BlockDevice } from "../store/block-device.js";
 import type { DirtyBitmap, DirtyRegionStore } from "../store/dirty-bitmap.js";
 import { saveGeneration, type GenerationRecord } from "../store/pair-generation.js";
+import type { PairMetadataFiles } from "../store/metadata-files.js";
 import { RangeLock } from "../store/range-lock.js";
 import type { Logger } from "../log.js";
 import { ActiveExtents } from "./active-extents.js";
@@ -30,7 +31,7 @@ const WAIT_LIMIT_MS = 20_000;
 export interface CoreOptions {
   node: NodeName;
   local: BlockDevice;
-  metaDir: string;
+  metadata: PairMetadataFiles;
   regionSize: number;
   regions: number;
   logger: Logger;
@@ -44,7 +45,7 @@ export class PairCore {
   readonly regionSize: number;
   readonly regions: number;
   readonly sizeBytes: number;
-  readonly metaDir: string;
+  readonly metadata: PairMetadataFiles;
   /** Extents with mutations in flight or recently written (their bits are durable). */
   readonly hot: ActiveExtents;
   readonly rangeLock = new RangeLock();
@@ -71,7 +72,7 @@ export class PairCore {
     this.regionSize = o.regionSize;
     this.regions = o.regions;
     this.sizeBytes = o.local.sizeBytes;
-    this.metaDir = o.metaDir;
+    this.metadata = o.metadata;
     this.hot = new ActiveExtents(
       Math.max(1, Math.floor(ACTIVITY_EXTENT_BYTES / this.regionSize)),
       this.regions,
@@ -100,7 +101,7 @@ export class PairCore {
 
   /** Persists a new generation record, then makes it the node's. */
   async setGeneration(next: GenerationRecord): Promise<void> {
-    await saveGeneration(this.metaDir, next);
+    await saveGeneration(this.metadata, next);
     this.gen = next;
   }
 

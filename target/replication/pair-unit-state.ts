@@ -1,6 +1,6 @@
 /**
  * Shared logical-unit state (persistent and SPC-2 reservations, the caching page's WCE) for a
- * pair. Both nodes hold a copy, persisted in the metadata directory (`pair-unit-state.json`);
+ * pair. Both nodes hold a copy, persisted beside the LUN file (`<data file>.pair-unit-state.json`);
  * every operation is applied by the node that sequences writes, in the same order as writes,
  * and the resulting state with its unit attentions is sent to the partner before the operation
  * resolves, so initiators on either portal see one device (Windows clustering, fence_scsi).
@@ -9,8 +9,8 @@
  * the reducer and persists.
  */
 import { promises as fsp } from "node:fs";
-import { join } from "node:path";
 import type { Logger } from "../log.js";
+import type { MetadataFiles } from "../store/metadata-files.js";
 import {
   applyUnitOp,
   emptyUnitState,
@@ -22,7 +22,7 @@ import {
   type UnitStateStore,
 } from "../scsi/unit-state.js";
 
-export const UNIT_STATE_FILE = "pair-unit-state.json";
+type UnitStateFiles = Pick<MetadataFiles, "dir" | "unitState" | "unitStateTmp">;
 
 export interface UnitStateRoute {
   /** Runs `op` where it must run (here, or forwarded to the sequencer) and resolves with its result. */
@@ -37,22 +37,21 @@ export class PairUnitStateStore implements UnitStateStore {
   route: UnitStateRoute | null = null;
 
   private constructor(
-    private readonly dir: string,
+    private readonly files: UnitStateFiles,
     initial: UnitState,
     private readonly logger: Logger,
   ) {
     this.state = initial;
   }
 
-  static async open(dir: string, logger: Logger): Promise<PairUnitStateStore> {
-    const path = join(dir, UNIT_STATE_FILE);
+  static async open(files: UnitStateFiles, logger: Logger): Promise<PairUnitStateStore> {
     let initial = emptyUnitState();
     try {
-      initial = parsePersistedUnitState(path, await fsp.readFile(path, "utf8"));
+      initial = parsePersistedUnitState(files.unitState, await fsp.readFile(files.unitState, "utf8"));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
-    return new PairUnitStateStore(dir, initial, logger);
+    return new PairUnitStateStore(files, initial, logger);
   }
 
   get(): UnitState {
@@ -116,8 +115,8 @@ export class PairUnitStateStore implements UnitStateStore {
   }
 
   private async persist(state: UnitState): Promise<void> {
-    const path = join(this.dir, UNIT_STATE_FILE);
-    const tmp = `${path}.tmp`;
+    const path = this.files.unitState;
+    const tmp = this.files.unitStateTmp;
     const fh = await fsp.open(tmp, "w", 0o600);
     try {
       await fh.writeFile(JSON.stringify({ ...state, spc2Holder: null }) + "\n");
@@ -126,7 +125,7 @@ export class PairUnitStateStore implements UnitStateStore {
       await fh.close();
     }
     await fsp.rename(tmp, path);
-    const d = await fsp.open(this.dir, "r");
+    const d = await fsp.open(this.files.dir, "r");
     try {
       await d.sync();
     } catch (e) {

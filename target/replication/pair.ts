@@ -50,6 +50,7 @@
  * unit-state-routing.ts (reservations in the pair's order). This file wires them.
  */
 import type { BlockDevice } from "../store/block-device.js";
+import type { PairMetadataFiles } from "../store/metadata-files.js";
 import { DirtyRegionStore, regionCount } from "../store/dirty-bitmap.js";
 import { freshGeneration, loadGeneration } from "../store/pair-generation.js";
 import type { NodeState, ReplicationStatus } from "../agent/status-schema.js";
@@ -74,8 +75,8 @@ export const DEFAULT_REGION_SIZE = 256 * 1024;
 export interface PairNodeOptions {
   node: NodeName;
   local: BlockDevice;
-  /** directory for the generation record and the dirty bitmap (next to the LUN file) */
-  metaDir: string;
+  /** the generation record, dirty bitmap and unit state files, named after the LUN file (metadataFiles()) */
+  metadata: PairMetadataFiles;
   peer: HostPort;
   listen: HostPort;
   secret: Buffer | string;
@@ -149,7 +150,7 @@ class PairNodeImpl implements PairNode {
     this.core = new PairCore({
       node: o.node,
       local: o.local,
-      metaDir: o.metaDir,
+      metadata: o.metadata,
       regionSize,
       regions: regionCount(o.local.sizeBytes, regionSize),
       logger: o.logger.child({ pairNode: o.node }),
@@ -172,19 +173,19 @@ class PairNodeImpl implements PairNode {
   async start(): Promise<void> {
     const core = this.core;
     const sizeBytes = core.sizeBytes;
-    const loaded = await loadGeneration(this.o.metaDir);
+    const loaded = await loadGeneration(this.o.metadata);
     if (loaded && loaded.regionSize !== core.regionSize) {
       throw new Error(
-        `the pair metadata in ${this.o.metaDir} uses ${loaded.regionSize}-byte regions; start with that region size`,
+        `the pair metadata in ${this.o.metadata.generation} uses ${loaded.regionSize}-byte regions; start with that region size`,
       );
     }
     if (loaded && loaded.sizeBytes > sizeBytes) {
       throw new Error(`the pair metadata records a ${loaded.sizeBytes}-byte LUN, larger than ${sizeBytes}`);
     }
     await core.setGeneration(loaded ? { ...loaded, sizeBytes } : freshGeneration(core.regionSize, sizeBytes));
-    core.store = await DirtyRegionStore.open(this.o.metaDir, core.regions);
+    core.store = await DirtyRegionStore.open(this.o.metadata, core.regions);
     core.outOfSync = core.store.image.clone();
-    core.units = await PairUnitStateStore.open(this.o.metaDir, core.log);
+    core.units = await PairUnitStateStore.open(this.o.metadata, core.log);
     core.units.route = { apply: (op) => this.units.apply(op) };
     core.log.info(
       {

@@ -2,14 +2,14 @@
  * Dirty bitmaps of a pair node: one bit per region of the LUN.
  *
  * `DirtyBitmap` is the in-memory bit set (set, clear, test, merge, iterate, count).
- * `DirtyRegionStore` keeps one such bitmap durable in the node's metadata directory with
+ * `DirtyRegionStore` keeps one such bitmap durable in a file beside the LUN file with
  * persist-before-write semantics: `markDurable()` resolves only once the regions' bits are
  * on disk (fdatasync), while clearing is lazy (a stale set bit only costs one extra region copy
  * during a later resync, a lost set bit would lose data). Concurrent callers share one
  * write+fdatasync (group commit), and a bit that is already on disk costs nothing.
  */
 import { constants as fsc, promises as fsp } from "node:fs";
-import { join } from "node:path";
+import type { MetadataFiles } from "./metadata-files.js";
 
 export class DirtyBitmap {
   readonly bytes: Uint8Array;
@@ -129,7 +129,6 @@ export function regionCount(sizeBytes: number, regionSize: number): number {
 
 /** Bitmap file pages are written whole; a page is the unit of a partial bitmap update. */
 const PAGE = 4096;
-export const BITMAP_FILE = "dirty-bitmap";
 
 /**
  * A DirtyBitmap mirrored in a file (raw bits, no header: the file's size is fixed by the
@@ -158,9 +157,9 @@ export class DirtyRegionStore {
     this.onDiskBefore = Uint8Array.from(this.image.bytes);
   }
 
-  /** Opens (or creates, all clear) the bitmap file in `dir` for `regions` regions. */
-  static async open(dir: string, regions: number): Promise<DirtyRegionStore> {
-    const path = join(dir, BITMAP_FILE);
+  /** Opens (or creates, all clear) the bitmap file `files.dirtyBitmap` for `regions` regions. */
+  static async open(files: Pick<MetadataFiles, "dirtyBitmap">, regions: number): Promise<DirtyRegionStore> {
+    const path = files.dirtyBitmap;
     const bytes = Math.ceil(regions / 8);
     const fh = await fsp.open(path, fsc.O_RDWR | fsc.O_CREAT, 0o600);
     try {

@@ -1,6 +1,6 @@
 /**
  * The generation record of a pair node's data, persisted next to the LUN file
- * (`pair-generation.json` in the metadata directory), written atomically
+ * (`<data file>.pair-generation.json`, see metadata-files.ts), written atomically
  * (temporary file, fsync, rename, fsync of the directory).
  *
  * Like DRBD's generation identifiers:
@@ -16,10 +16,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
-import { join } from "node:path";
 import { z } from "zod";
-
-export const GENERATION_FILE = "pair-generation.json";
+import type { MetadataFiles } from "./metadata-files.js";
 
 const hex = z.string().regex(/^[0-9a-f]{16}$/, "a 16-digit hex generation id");
 
@@ -56,28 +54,30 @@ export function freshGeneration(regionSize: number, sizeBytes: number): Generati
   };
 }
 
-/** Reads the record, or null when the directory holds none (a brand-new node). */
-export async function loadGeneration(dir: string): Promise<GenerationRecord | null> {
+/** Reads the record, or null when there is none (a brand-new node). */
+export async function loadGeneration(
+  files: Pick<MetadataFiles, "generation">,
+): Promise<GenerationRecord | null> {
   let text: string;
   try {
-    text = await fsp.readFile(join(dir, GENERATION_FILE), "utf8");
+    text = await fsp.readFile(files.generation, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw e;
   }
   const parsed = GenerationRecordSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {
-    throw new Error(
-      `${join(dir, GENERATION_FILE)} is not a valid generation record: ${parsed.error.message}`,
-    );
+    throw new Error(`${files.generation} is not a valid generation record: ${parsed.error.message}`);
   }
   return parsed.data;
 }
 
-export async function saveGeneration(dir: string, record: GenerationRecord): Promise<void> {
+export async function saveGeneration(
+  files: Pick<MetadataFiles, "dir" | "generation" | "generationTmp">,
+  record: GenerationRecord,
+): Promise<void> {
   const valid = GenerationRecordSchema.parse(record);
-  const path = join(dir, GENERATION_FILE);
-  const tmp = `${path}.tmp`;
+  const tmp = files.generationTmp;
   const fh = await fsp.open(tmp, "w", 0o600);
   try {
     await fh.writeFile(JSON.stringify(valid, null, 2) + "\n");
@@ -85,8 +85,8 @@ export async function saveGeneration(dir: string, record: GenerationRecord): Pro
   } finally {
     await fh.close();
   }
-  await fsp.rename(tmp, path);
-  const d = await fsp.open(dir, "r");
+  await fsp.rename(tmp, files.generation);
+  const d = await fsp.open(files.dir, "r");
   try {
     await d.sync();
   } finally {

@@ -13,6 +13,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { ReplicationStatusSchema } from "../../target/agent/status-schema.js";
 import { FileBlockDevice } from "../../target/store/file-device.js";
+import { metadataFiles } from "../../target/store/metadata-files.js";
 import { startPairNode, type PairNode, type PairNodeOptions } from "../../target/replication/pair.js";
 import { NoWitness } from "../../target/replication/witness.js";
 import { itNexusId, type UnitAttention, type UnitOp } from "../../target/scsi/unit-state.js";
@@ -115,7 +116,7 @@ describe("pair node API", { timeout: 300_000 }, () => {
     const pn = await startPairNode({
       node,
       local: await FileBlockDevice.open(join(d, "lun.img"), 8 * MiB),
-      metaDir: d,
+      metadata: metadataFiles(join(d, "lun.img")),
       peer: { host: "127.0.0.1", port: extra.peerPort ?? 1 },
       listen: { host: "127.0.0.1", port: 0 },
       secret: "api-test-secret",
@@ -209,7 +210,9 @@ describe("pair node API", { timeout: 300_000 }, () => {
       assert.equal(st.reservation?.holderNexusId, nexus(2, "23d000000001").id);
     }
     // Persisted next to the LUN on the node that did not sequence it, too.
-    const saved = JSON.parse(await readFile(join(dir, "pr", "b", "pair-unit-state.json"), "utf8")) as {
+    const saved = JSON.parse(
+      await readFile(join(dir, "pr", "b", "lun.img.pair-unit-state.json"), "utf8"),
+    ) as {
       registrations: unknown[];
     };
     assert.equal(saved.registrations.length, 2);

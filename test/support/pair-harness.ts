@@ -74,8 +74,6 @@ export class PairHarness extends PairFixture {
       this.lunPath(n),
       "--size",
       String(this.sizeBytes),
-      "--meta",
-      join(this.dir, n),
       "--secret-file",
       join(this.dir, `secret-${n}`),
       "--witness",

@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { createLogger } from "../../target/log.js";
 import { FileBlockDevice } from "../../target/store/file-device.js";
+import { metadataFiles } from "../../target/store/metadata-files.js";
 import { DeviceUnavailableError } from "../../target/store/block-device.js";
 import { startPairNode, type PairNode } from "../../target/replication/pair.js";
 import { createWitness, parseWitnessSpec } from "../../target/replication/witness.js";
@@ -36,7 +37,6 @@ const ArgsSchema = z.object({
   node: z.enum(["a", "b"]),
   lun: z.string().min(1),
   size: int,
-  meta: z.string().min(1),
   peer: hostPort,
   listen: hostPort,
   secretFile: z.string().min(1),
@@ -53,7 +53,6 @@ const { values } = parseArgs({
     node: { type: "string" },
     lun: { type: "string" },
     size: { type: "string" },
-    meta: { type: "string" },
     peer: { type: "string" },
     listen: { type: "string" },
     "secret-file": { type: "string" },
@@ -69,7 +68,6 @@ const args = ArgsSchema.parse({
   node: values.node,
   lun: values.lun,
   size: values.size,
-  meta: values.meta,
   peer: values.peer,
   listen: values.listen,
   secretFile: values["secret-file"],
@@ -87,7 +85,7 @@ const witness = await createWitness(parseWitnessSpec(args.witness), logger);
 const pair: PairNode = await startPairNode({
   node: args.node,
   local,
-  metaDir: args.meta,
+  metadata: metadataFiles(args.lun),
   peer: args.peer,
   listen: args.listen,
   secret: readFileSync(args.secretFile),

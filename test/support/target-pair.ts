@@ -17,15 +17,22 @@ export interface PairHandle {
   stop(): Promise<void>;
 }
 
-export async function startTargetPair(o: { size?: string; extraArgs?: string[] } = {}): Promise<PairHandle> {
+export async function startTargetPair(
+  o: {
+    size?: string;
+    extraArgs?: string[];
+    /** both data files in one folder (a.img and b.img) instead of one folder per node */
+    oneFolder?: boolean;
+  } = {},
+): Promise<PairHandle> {
   const dir = mkdtempSync(join(tmpdir(), "hasan-pair-"));
   const secret = join(dir, "peer.secret");
   writeFileSync(secret, "pair-secret-for-tests\n");
   const peerA = await freePort();
   const peerB = await freePort();
   const iqn = `iqn.2026-11.dev.hasan:pair-${peerA}`;
-  const dirA = join(dir, "a");
-  const dirB = join(dir, "b");
+  const dirA = join(dir, o.oneFolder ? "san" : "a");
+  const dirB = join(dir, o.oneFolder ? "san" : "b");
   const common = (node: "a" | "b") => [
     "--node",
     node,
@@ -39,13 +46,14 @@ export async function startTargetPair(o: { size?: string; extraArgs?: string[] }
     `file:${join(dir, "witness")}`,
     ...(o.extraArgs ?? []),
   ];
-  mkdirSync(dirA);
-  mkdirSync(dirB);
+  mkdirSync(dirA, { recursive: true });
+  mkdirSync(dirB, { recursive: true });
+  const names = (node: "a" | "b") => (o.oneFolder ? { dataName: `${node}.img`, logName: `${node}.log` } : {});
   const size = o.size ?? "128Mi";
   // Start both at once: each waits for readiness, which a pair node reaches with or without its partner.
   const [a, b] = await Promise.all([
-    startTarget({ dir: dirA, iqn, size, extraArgs: common("a") }),
-    startTarget({ dir: dirB, iqn, size, extraArgs: common("b") }),
+    startTarget({ dir: dirA, iqn, size, extraArgs: common("a"), ...names("a") }),
+    startTarget({ dir: dirB, iqn, size, extraArgs: common("b"), ...names("b") }),
   ]);
   const handle: PairHandle = {
     iqn,

@@ -37,6 +37,9 @@ export interface StartTargetOptions {
   host?: string;
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** file names in `dir` (default lun0.img and target.log) */
+  dataName?: string;
+  logName?: string;
 }
 
 /** Starts `dist/target/main.js serve` on loopback and waits until its agent reports ready. */
@@ -46,8 +49,8 @@ export async function startTarget(o: StartTargetOptions = {}): Promise<TargetHan
   const port = await freePort(host);
   const agentPort = await freePort(host);
   const iqn = o.iqn ?? `iqn.2026-11.dev.hasan:test-${port}`;
-  const dataFile = join(o.dataDir ?? dir, "lun0.img");
-  const logFile = join(dir, "target.log");
+  const dataFile = join(o.dataDir ?? dir, o.dataName ?? "lun0.img");
+  const logFile = join(dir, o.logName ?? "target.log");
   const args = [
     targetMain,
     "serve",

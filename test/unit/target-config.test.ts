@@ -52,6 +52,15 @@ test("unknown flags and half-given pairs of flags are refused", () => {
   assert.throws(() => parseServeArgs([...base, "--witness", "etcd:x"]), /--witness: must be none, file:PATH/);
 });
 
+test("a --data that names a directory (/srv/san/, ., ..) is refused: the lock and metadata files are named after the data file", () => {
+  for (const data of ["/srv/san/", ".", "..", "/srv/san/.."]) {
+    const argv = [...base];
+    argv[1] = data;
+    assert.throws(() => parseServeArgs(argv), /--data: must name a file/, data);
+  }
+  assert.equal(parseServeArgs([...base.slice(2), "--data", "a.img"]).data, "a.img");
+});
+
 test("secrets come from files, and an unreadable or empty file is a clear error", () => {
   const dir = mkdtempSync(join(tmpdir(), "hasan-config-"));
   const f = join(dir, "secret");

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BITMAP_FILE, DirtyBitmap, DirtyRegionStore, regionsOf } from "../../../target/store/dirty-bitmap.js";
+import { DirtyBitmap, DirtyRegionStore, regionsOf } from "../../../target/store/dirty-bitmap.js";
+import { metadataFiles, type MetadataFiles } from "../../../target/store/metadata-files.js";
 
 describe("DirtyBitmap", () => {
   it("sets, clears, tests and counts bits", () => {
@@ -47,32 +48,32 @@ describe("DirtyBitmap", () => {
 });
 
 describe("DirtyRegionStore", () => {
-  const withDir = async (fn: (dir: string) => Promise<void>) => {
+  const withDir = async (fn: (files: MetadataFiles) => Promise<void>) => {
     const dir = await mkdtemp(join(tmpdir(), "hasan-bitmap-"));
     try {
-      await fn(dir);
+      await fn(metadataFiles(join(dir, "lun.img")));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   };
 
   it("makes set bits durable before resolving and keeps them across reopen", () =>
-    withDir(async (dir) => {
-      const s = await DirtyRegionStore.open(dir, 40_000);
+    withDir(async (files) => {
+      const s = await DirtyRegionStore.open(files, 40_000);
       await s.markDurable(7, 9);
       await s.markDurable(39_999, 39_999);
       // Read the file itself, not the store's memory.
-      const onDisk = new DirtyBitmap(40_000, await readFile(join(dir, BITMAP_FILE)));
+      const onDisk = new DirtyBitmap(40_000, await readFile(files.dirtyBitmap));
       assert.deepEqual([...onDisk.iterate()], [7, 8, 9, 39_999]);
       await s.close();
-      const again = await DirtyRegionStore.open(dir, 40_000);
+      const again = await DirtyRegionStore.open(files, 40_000);
       assert.deepEqual([...again.image.iterate()], [7, 8, 9, 39_999]);
       await again.close();
     }));
 
   it("persists lazily cleared bits on the next flush", () =>
-    withDir(async (dir) => {
-      const s = await DirtyRegionStore.open(dir, 512);
+    withDir(async (files) => {
+      const s = await DirtyRegionStore.open(files, 512);
       const bits = new DirtyBitmap(512);
       bits.setRange(64, 191);
       await s.markAllDurable(bits);
@@ -81,30 +82,30 @@ describe("DirtyRegionStore", () => {
         await s.flush();
       }
       await s.close();
-      const again = await DirtyRegionStore.open(dir, 512);
+      const again = await DirtyRegionStore.open(files, 512);
       assert.equal(again.image.count(), 112);
       assert.ok(!again.image.test(79) && again.image.test(80));
       await again.close();
     }));
 
   it("a bit set again while its clear is being written is durable once markDurable resolves", () =>
-    withDir(async (dir) => {
-      const s = await DirtyRegionStore.open(dir, 64);
+    withDir(async (files) => {
+      const s = await DirtyRegionStore.open(files, 64);
       await s.markDurable(5, 5);
       s.clearLazy(5);
       const clearing = s.flush();
       const setAgain = s.markDurable(5, 5);
       await Promise.all([clearing, setAgain]);
-      const onDisk = new DirtyBitmap(64, await readFile(join(dir, BITMAP_FILE)));
+      const onDisk = new DirtyBitmap(64, await readFile(files.dirtyBitmap));
       assert.ok(onDisk.test(5));
       await s.close();
     }));
 
   it("shares one flush among concurrent callers and costs nothing for bits already durable", () =>
-    withDir(async (dir) => {
-      const s = await DirtyRegionStore.open(dir, 1024);
+    withDir(async (files) => {
+      const s = await DirtyRegionStore.open(files, 1024);
       await Promise.all(Array.from({ length: 100 }, (_, i) => s.markDurable(i, i)));
-      const onDisk = new DirtyBitmap(1024, await readFile(join(dir, BITMAP_FILE)));
+      const onDisk = new DirtyBitmap(1024, await readFile(files.dirtyBitmap));
       assert.equal(onDisk.count(), 100);
       // Already durable: resolves without waiting for any I/O (same tick).
       let resolved = false;

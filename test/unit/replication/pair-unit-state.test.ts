@@ -4,7 +4,10 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { PairUnitStateStore, UNIT_STATE_FILE } from "../../../target/replication/pair-unit-state.js";
+import { PairUnitStateStore } from "../../../target/replication/pair-unit-state.js";
+import { metadataFiles } from "../../../target/store/metadata-files.js";
+
+const files = (dir: string) => metadataFiles(join(dir, "lun.img"));
 import {
   UnitAttentionSchema,
   UnitOpResultSchema,
@@ -22,8 +25,8 @@ const A = "iqn.2026-11.dev.hasan:a,i,0x400000000001|1";
  * link uses.
  */
 async function pairOfStores(dirA: string, dirB: string) {
-  const a = await PairUnitStateStore.open(dirA, log);
-  const b = await PairUnitStateStore.open(dirB, log);
+  const a = await PairUnitStateStore.open(files(dirA), log);
+  const b = await PairUnitStateStore.open(files(dirB), log);
   const wire = <T>(schema: { parse(x: unknown): T }, x: unknown): T =>
     schema.parse(JSON.parse(JSON.stringify(x)));
   a.route = {
@@ -59,9 +62,9 @@ test("pair store: WCE=0 applied through the forwarding node is held, persisted a
       );
     }
     for (const dir of [dirA, dirB]) {
-      assert.equal(JSON.parse(await readFile(join(dir, UNIT_STATE_FILE), "utf8")).writeCacheEnabled, false);
+      assert.equal(JSON.parse(await readFile(files(dir).unitState, "utf8")).writeCacheEnabled, false);
       assert.equal(
-        (await PairUnitStateStore.open(dir, log)).get().writeCacheEnabled,
+        (await PairUnitStateStore.open(files(dir), log)).get().writeCacheEnabled,
         false,
         `reopened ${dir}`,
       );
@@ -77,15 +80,15 @@ test("pair store: WCE=0 applied through the forwarding node is held, persisted a
 test("pair store: a state file from before WCE was kept loads with WCE=1; a non-boolean WCE is refused", async () => {
   const dir = await mkdtemp(join(tmpdir(), "hasan-pus-"));
   try {
-    const path = join(dir, UNIT_STATE_FILE);
+    const path = files(dir).unitState;
     const old = { registrations: [], reservation: null, prGeneration: 3, aptpl: false, spc2Holder: null };
     await writeFile(path, JSON.stringify(old) + "\n");
-    const s = (await PairUnitStateStore.open(dir, log)).get();
+    const s = (await PairUnitStateStore.open(files(dir), log)).get();
     assert.equal(s.writeCacheEnabled, true);
     assert.equal(s.prGeneration, 3);
     await writeFile(path, JSON.stringify({ ...old, writeCacheEnabled: "false" }) + "\n");
     await assert.rejects(
-      PairUnitStateStore.open(dir, log),
+      PairUnitStateStore.open(files(dir), log),
       /pair-unit-state\.json is invalid: writeCacheEnabled/,
     );
   } finally {
