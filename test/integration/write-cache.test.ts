@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { ScsiClient, cachingPageWce, cdbs, type ScsiResult } from "../support/scsi-client.js";
 import { ScsiSession } from "../support/scsi-session.js";
 import { startTargetPair } from "../support/target-pair.js";
 import { startTarget, type TargetHandle } from "../support/target-process.js";
+import { metadataFiles } from "../../target/store/metadata-files.js";
 
 /**
  * The caching page's WCE is one setting of the logical unit: the same through both portals of
@@ -107,7 +107,7 @@ test(
         }
       }
       for (const node of [pair.a, pair.b]) {
-        const state = JSON.parse(readFileSync(join(dirname(node.dataFile), "pair-unit-state.json"), "utf8"));
+        const state = JSON.parse(readFileSync(metadataFiles(node.dataFile).unitState, "utf8"));
         assert.equal(
           (state as Record<string, unknown>)["writeCacheEnabled"],
           false,
