@@ -42,6 +42,7 @@ export class Handshake {
     });
     const mailbox = new HandshakeMailbox();
     c.onClosed = (reason) => this.onClosed(c, reason);
+    c.onLeaseRenewed = () => core.machine.changed();
     c.setHandler((m) => dispatchPeerMessage(this.messages, c, m, mailbox));
     // The old connection's loss needs no witness: the partner is back.
     old?.close("replaced by a new connection from the partner");

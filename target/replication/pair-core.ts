@@ -107,7 +107,8 @@ export class PairCore {
 
   unavailable(): DeviceUnavailableError {
     const r = this.machine.record;
-    if (this.mode() === "wait")
+    const m = this.mode();
+    if (m === "wait" || ((m === "sequencer" || m === "forwarder") && !this.leaseValid()))
       return new DeviceUnavailableError(`pair node ${this.node}: ${r.message}`, "transitioning");
     return new DeviceUnavailableError(
       `pair node ${this.node} does not serve I/O: ${r.message}`,
@@ -124,6 +125,35 @@ export class PairCore {
       const left = until - Date.now();
       if (left <= 0) throw this.unavailable();
       await this.machine.nextChange(Math.min(left, 1000));
+    }
+  }
+
+  /** Whether this node holds a read lease from its partner on the current link. */
+  leaseValid(): boolean {
+    const c = this.link?.conn;
+    return !!c && c.leaseValid();
+  }
+
+  /** Whether the node serves I/O right now: alone, or linked with a read lease. */
+  serving(): boolean {
+    const m = this.mode();
+    return m === "alone" || ((m === "sequencer" || m === "forwarder") && this.leaseValid());
+  }
+
+  /**
+   * Like decidedMode, for operations that answer from the local copy (reads, the compare of
+   * COMPARE AND WRITE): a linked node also waits until it holds a read lease, so a node cut off
+   * from its partner stops answering before the partner may write alone.
+   */
+  async readableMode(): Promise<Exclude<Mode, "wait">> {
+    const until = Date.now() + WAIT_LIMIT_MS;
+    for (;;) {
+      const m = this.mode();
+      if (m === "refuse" || m === "alone" || (m !== "wait" && this.leaseValid())) return m;
+      const left = until - Date.now();
+      if (left <= 0) throw this.unavailable();
+      // A renewed lease wakes waiters; a lapse is only seen by looking again.
+      await this.machine.nextChange(Math.min(left, 100));
     }
   }
 

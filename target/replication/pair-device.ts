@@ -35,7 +35,7 @@ class PairDevice {
   async read(offset: number, length: number): Promise<Buffer> {
     const core = this.core;
     for (;;) {
-      const m = await core.decidedMode();
+      const m = await core.readableMode();
       if (m === "refuse") throw core.unavailable();
       const link = core.link;
       if (m === "forwarder" && link?.role === "target") {
@@ -134,7 +134,7 @@ class PairDevice {
       throw new Error(`compareAndWrite: expected ${expected.length} bytes and data ${data.length} differ`);
     }
     for (;;) {
-      const m = await core.decidedMode();
+      const m = await core.readableMode();
       if (m === "refuse") throw core.unavailable();
       const release = await core.gate.enter();
       let lost = false;

@@ -92,7 +92,7 @@ export const LEGAL_MOVES: Readonly<Record<Situation, readonly Situation[]>> = {
   Refused: ["Refused", "Claiming", "Handshaking", "Closed"],
   Incomplete: ["Incomplete", "Handshaking", "Closed"],
   SplitBrain: ["SplitBrain", "Handshaking", "Claiming", "Incomplete", "Closed"],
-  SplitBrainAlone: ["SplitBrainAlone", "Handshaking", "Incomplete", "Closed"],
+  SplitBrainAlone: ["SplitBrainAlone", "SplitBrain", "Handshaking", "Incomplete", "Closed"],
   Closed: ["Closed"],
 };
 

@@ -91,6 +91,8 @@ export interface PairNodeOptions {
   peerTimeoutMs?: number;
   /** how long a node tries to win the witness before refusing I/O (default 5000 ms) */
   witnessTimeoutMs?: number;
+  /** how long an acknowledged heartbeat lets a linked node serve reads (default: two thirds of peerTimeoutMs) */
+  leaseMs?: number;
   /** period of the pair confirmation in the witness while Working (default 5000 ms) */
   confirmIntervalMs?: number;
 }
@@ -166,7 +168,10 @@ class PairNodeImpl implements PairNode {
       : null;
     this.seq = new Sequencer(this.core);
     this.units = new UnitStateRouting(this.core);
-    this.loss = new PartnerLoss(this.core, o.witness, o.witnessTimeoutMs ?? 5000);
+    this.loss = new PartnerLoss(this.core, o.witness, {
+      witnessTimeoutMs: o.witnessTimeoutMs ?? 5000,
+      fenceMarginMs: Math.max(250, this.heartbeatMs),
+    });
     this.device = pairDevice(this.core, this.seq, () => this.close());
   }
 
@@ -208,6 +213,7 @@ class PairNodeImpl implements PairNode {
       logger: core.log,
       heartbeatMs: this.heartbeatMs,
       timeoutMs: this.peerTimeoutMs,
+      ...(this.o.leaseMs !== undefined ? { leaseMs: this.o.leaseMs } : {}),
       onConnection: (c) => this.handshake.onConnection(c),
     });
     this.handshake = new Handshake(
@@ -251,9 +257,10 @@ class PairNodeImpl implements PairNode {
         if (!core.outOfSync.test(r)) core.store.clearLazy(r);
       }
     }
-    if (situation === "Working" && now - this.lastConfirm > this.confirmIntervalMs) {
+    if (now - this.lastConfirm > this.confirmIntervalMs) {
       this.lastConfirm = now;
-      void this.loss.confirmPair();
+      if (situation === "Working") void this.loss.confirmPair();
+      if (mode === "alone") void this.loss.renewAlone();
     }
     core.store
       .flush()
@@ -278,7 +285,6 @@ class PairNodeImpl implements PairNode {
         etaSeconds: rate > 0 ? Math.round(left / rate) : null,
       };
     }
-    const m = core.mode();
     const rec = core.machine.record;
     return {
       node: this.node,
@@ -291,7 +297,7 @@ class PairNodeImpl implements PairNode {
       generation: core.gen.current,
       outOfSyncBytes: Math.min(core.outOfSync.count() * core.regionSize, core.sizeBytes),
       resync,
-      serving: m === "sequencer" || m === "forwarder" || m === "alone",
+      serving: core.serving(),
       stats: { ...core.stats },
       message:
         core.lostAt !== null && !c
@@ -330,12 +336,14 @@ class PairNodeImpl implements PairNode {
   }
 
   private myAlua(): AluaState {
-    switch (this.core.mode()) {
-      case "sequencer":
+    const core = this.core;
+    switch (core.mode()) {
       case "alone":
         return "active/optimized";
+      case "sequencer":
+        return core.leaseValid() ? "active/optimized" : "transitioning";
       case "forwarder":
-        return "active/non-optimized";
+        return core.leaseValid() ? "active/non-optimized" : "transitioning";
       case "wait":
         return "transitioning";
       default:

@@ -3,11 +3,23 @@
  * request/reply matching, heartbeats and loss detection, and a send queue with priorities
  * (control and heartbeats before writes before resync) so bulk traffic never delays
  * liveness or foreground I/O by more than what is already in the socket buffer.
+ *
+ * Read leases (self-fencing). A node may serve reads from its copy while linked only while it
+ * holds a lease its partner granted: every heartbeat carries a sequence number and the highest
+ * sequence number received from the partner; when the partner acknowledges heartbeat n, this
+ * node's lease runs until the moment it *sent* n plus `leaseMs`. The partner received n after
+ * that moment and acknowledges nothing newer once the link is gone, so after losing the link it
+ * knows this node's lease ended by the time it received the last heartbeat plus `leaseMs`
+ * (`partnerLeaseEndsBy`): it asks the witness only after that, and a cut-off node has stopped
+ * serving reads before its partner can start writing alone. Times are monotonic
+ * (performance.now), so a clock step cannot extend a lease.
  */
 import type { Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
 import { macMatches, newNonce, peerMac } from "./peer-auth.js";
 import {
+  PEER_PROTOCOL_VERSION,
   encodeFrame,
   FrameDecoder,
   ProtocolError,
@@ -51,6 +63,8 @@ export interface PeerConnectionOptions {
   logger: Logger;
   heartbeatMs: number;
   timeoutMs: number;
+  /** how long an acknowledged heartbeat lets this node serve reads (default: two thirds of timeoutMs) */
+  leaseMs?: number;
   /** authentication must finish within this */
   authTimeoutMs?: number;
   /** a request without a reply for this long means the partner is stuck: the link is closed (default 30 s) */
@@ -96,6 +110,15 @@ export class PeerConnection {
   private nextId = 1;
   private lastHeard = Date.now();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** heartbeats: the last sequence number sent, when each recent one left, the highest received */
+  private hbSeq = 0;
+  private readonly hbSentAt = new Map<number, number>();
+  private hbAck = 0;
+  private hbAckReceivedAt = 0;
+  /** when the heartbeat the partner acknowledged most recently left (0: none yet) */
+  private leaseBase = 0;
+  /** Called when the read lease became valid again (it lapsed, or was never granted). */
+  onLeaseRenewed: () => void = () => undefined;
   private dialerNonce = "";
   private acceptorNonce = "";
   readonly peerNode: NodeName;
@@ -124,7 +147,7 @@ export class PeerConnection {
     );
     if (o.role === "dialer") {
       this.dialerNonce = newNonce();
-      this.send("hello", { node: o.node, nonce: this.dialerNonce, version: 1 });
+      this.send("hello", { node: o.node, nonce: this.dialerNonce, version: PEER_PROTOCOL_VERSION });
     }
   }
 
@@ -138,6 +161,53 @@ export class PeerConnection {
 
   get remote(): string {
     return `${this.o.socket.remoteAddress ?? "?"}:${this.o.socket.remotePort ?? "?"}`;
+  }
+
+  private get leaseMs(): number {
+    return this.o.leaseMs ?? Math.floor((this.o.timeoutMs * 2) / 3);
+  }
+
+  /** Whether the partner's acknowledgements let this node serve reads now. */
+  leaseValid(now = performance.now()): boolean {
+    return this.leaseBase > 0 && now < this.leaseBase + this.leaseMs;
+  }
+
+  /**
+   * The monotonic time by which any read lease this node granted the partner has ended: the
+   * partner's lease counts from a heartbeat it sent before this node received it.
+   */
+  partnerLeaseEndsBy(): number {
+    return this.hbAckReceivedAt > 0 ? this.hbAckReceivedAt + this.leaseMs : 0;
+  }
+
+  private sendHeartbeat(): void {
+    const seq = ++this.hbSeq;
+    const now = performance.now();
+    this.hbSentAt.set(seq, now);
+    // Only recent heartbeats can still be acknowledged in time to matter.
+    for (const [s, at] of this.hbSentAt) {
+      if (now - at <= this.leaseMs) break;
+      this.hbSentAt.delete(s);
+    }
+    this.send("heartbeat", { seq, ack: this.hbAck });
+  }
+
+  private onHeartbeat(m: MessageOf<"heartbeat">): void {
+    const now = performance.now();
+    if (m.body.ack > this.hbSeq) throw new ProtocolError(`heartbeat acknowledges ${m.body.ack}, never sent`);
+    if (m.body.seq > this.hbAck) {
+      const first = this.hbAck === 0;
+      this.hbAck = m.body.seq;
+      this.hbAckReceivedAt = now;
+      // Acknowledge the first one at once, so a new link can serve reads without a period's delay.
+      if (first) this.sendHeartbeat();
+    }
+    const sentAt = this.hbSentAt.get(m.body.ack);
+    if (sentAt !== undefined && sentAt > this.leaseBase) {
+      const lapsed = !this.leaseValid(now);
+      this.leaseBase = sentAt;
+      if (lapsed && this.leaseValid(now)) this.onLeaseRenewed();
+    }
   }
 
   /** Sends a one-way message (or a reply when `id` is given). */
@@ -218,7 +288,7 @@ export class PeerConnection {
   /** Starts heartbeats and loss detection (after authentication). */
   private startLiveness(): void {
     this.timers.push(
-      setInterval(() => this.send("heartbeat", {}), this.o.heartbeatMs),
+      setInterval(() => this.sendHeartbeat(), this.o.heartbeatMs),
       setInterval(
         () => {
           if (this.lastHeardMs > this.o.timeoutMs)
@@ -305,6 +375,7 @@ export class PeerConnection {
       case "helloFinish":
         throw new ProtocolError(`unexpected ${m.type} after authentication`);
       case "heartbeat":
+        this.onHeartbeat(m);
         return;
       case "reply": {
         const p = this.pending.get(m.id);
@@ -356,6 +427,7 @@ export class PeerConnection {
   private onAuthenticated(): void {
     this.authenticated = true;
     this.startLiveness();
+    this.sendHeartbeat();
     this.readyResolve();
   }
 

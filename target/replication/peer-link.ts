@@ -31,6 +31,8 @@ export interface PeerLinkOptions {
   logger: Logger;
   heartbeatMs: number;
   timeoutMs: number;
+  /** read lease per acknowledged heartbeat (peer-connection.ts) */
+  leaseMs?: number;
   onConnection: (c: PeerConnection) => void;
 }
 
@@ -174,6 +176,7 @@ export class PeerLink {
       logger: this.o.logger,
       heartbeatMs: this.o.heartbeatMs,
       timeoutMs: this.o.timeoutMs,
+      ...(this.o.leaseMs !== undefined ? { leaseMs: this.o.leaseMs } : {}),
       onread: router !== null,
     });
     router?.attach(c);

@@ -13,6 +13,8 @@ import { BufferPool } from "../store/buffer-pool.js";
 import { Slab } from "../store/slab.js";
 
 export const MAGIC = 0x48534e31;
+/** Version 2: heartbeats carry sequence numbers and acknowledgements (read leases). */
+export const PEER_PROTOCOL_VERSION = 2;
 export const HEADER_BYTES = 20;
 export const MAX_JSON_BYTES = 64 * 1024;
 /** Largest binary payload: writes (the SCSI layer bounds them well below this) and bitmaps. */
@@ -37,10 +39,14 @@ export const GenerationViewSchema = z
 
 /** JSON bodies per message type. */
 export const MessageBodies = {
-  hello: z.object({ node, nonce: hex(32), version: z.literal(1) }).strict(),
+  hello: z.object({ node, nonce: hex(32), version: z.literal(PEER_PROTOCOL_VERSION) }).strict(),
   helloReply: z.object({ node, nonce: hex(32), mac: hex(32) }).strict(),
   helloFinish: z.object({ mac: hex(32) }).strict(),
-  heartbeat: z.object({}).strict(),
+  /**
+   * `seq` numbers this node's heartbeats; `ack` is the highest `seq` received from the partner.
+   * An acknowledged heartbeat renews the sender's read lease (peer-connection.ts).
+   */
+  heartbeat: z.object({ seq: z.number().int().positive(), ack: z.number().int().nonnegative() }).strict(),
   syncState: z
     .object({
       generation: GenerationViewSchema,

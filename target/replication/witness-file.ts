@@ -12,16 +12,26 @@ import { z } from "zod";
 import {
   evaluateClaim,
   evaluateConfirm,
+  evaluateRenewAlone,
   type ClaimRequest,
+  type NodeName,
   type Witness,
   type WitnessRecord,
 } from "./witness.js";
 
-const RecordSchema = z.object({
-  holder: z.enum(["a", "b"]).nullable(),
-  generation: z.string().min(1).max(64),
-  renewedAt: z.number(),
-});
+const node = z.enum(["a", "b"]);
+const RecordSchema = z
+  .object({
+    holder: node.nullable(),
+    generation: z.string().min(1).max(64),
+    // Records written before pair records named their confirmations were confirmed by both.
+    confirmedBy: z.array(node).max(2).optional(),
+    renewedAt: z.number(),
+  })
+  .transform((r): WitnessRecord => ({
+    ...r,
+    confirmedBy: r.confirmedBy ?? (r.holder === null ? ["a", "b"] : []),
+  }));
 
 const KEEP_VERSIONS = 4;
 
@@ -39,8 +49,18 @@ export class FileWitness implements Witness {
     return this.compareAndSwap((r) => evaluateClaim(r, claim, Date.now()));
   }
 
-  async confirmPair(generation: string): Promise<boolean> {
-    return this.compareAndSwap((r) => evaluateConfirm(r, generation, Date.now()));
+  async confirmPair(node: NodeName, generation: string): Promise<boolean> {
+    return this.compareAndSwap((r) => evaluateConfirm(r, node, generation, Date.now()));
+  }
+
+  async renewAlone(node: NodeName, generation: string): Promise<"ok" | "conflict"> {
+    let conflict = false;
+    await this.compareAndSwap((r) => {
+      const next = evaluateRenewAlone(r, node, generation, Date.now());
+      conflict = next === "conflict";
+      return conflict ? null : (next as WitnessRecord | "keep");
+    });
+    return conflict ? "conflict" : "ok";
   }
 
   async release(): Promise<void> {}

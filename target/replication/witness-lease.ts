@@ -1,7 +1,9 @@
 /**
  * A witness kept in a Kubernetes coordination.k8s.io/v1 Lease (one per pair). The record
- * lives in the Lease's holderIdentity ("a", "b" or "pair") and an annotation with the
- * generation; every change is a replace carrying the resourceVersion that was read, so of
+ * lives in the Lease's holderIdentity ("a" or "b" for a holder, "pair" for a pair record both
+ * nodes confirmed, "pair:a" or "pair:b" for one confirmed by one node so far) and an
+ * annotation with the generation; a Lease without them (as the operator creates it, or
+ * recreates it after a deletion) holds no record; every change is a replace carrying the resourceVersion that was read, so of
  * two nodes racing only one succeeds (the other gets 409 Conflict and loses). The kubeconfig
  * comes from KUBECONFIG or the pod's service account.
  */
@@ -10,7 +12,9 @@ import type { Logger } from "../log.js";
 import {
   evaluateClaim,
   evaluateConfirm,
+  evaluateRenewAlone,
   type ClaimRequest,
+  type NodeName,
   type Witness,
   type WitnessRecord,
 } from "./witness.js";
@@ -24,12 +28,25 @@ function statusCode(e: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
+const IDENTITIES: Record<string, Pick<WitnessRecord, "holder" | "confirmedBy">> = {
+  a: { holder: "a", confirmedBy: [] },
+  b: { holder: "b", confirmedBy: [] },
+  pair: { holder: null, confirmedBy: ["a", "b"] },
+  "pair:a": { holder: null, confirmedBy: ["a"] },
+  "pair:b": { holder: null, confirmedBy: ["b"] },
+};
+
 export function recordFromLease(lease: k8s.V1Lease): WitnessRecord | null {
   const generation = lease.metadata?.annotations?.[GENERATION_ANNOTATION];
-  const who = lease.spec?.holderIdentity;
-  if (!generation || (who !== "a" && who !== "b" && who !== "pair")) return null;
+  const who = IDENTITIES[lease.spec?.holderIdentity ?? ""];
+  if (!generation || !who) return null;
   const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
-  return { holder: who === "pair" ? null : who, generation, renewedAt: renewed };
+  return { ...who, generation, renewedAt: renewed };
+}
+
+export function identityOf(r: WitnessRecord): string {
+  if (r.holder !== null) return r.holder;
+  return r.confirmedBy.length >= 2 ? "pair" : `pair:${r.confirmedBy[0] ?? "a"}`;
 }
 
 export class LeaseWitness implements Witness {
@@ -53,8 +70,18 @@ export class LeaseWitness implements Witness {
     return this.compareAndSwap((r) => evaluateClaim(r, claim, Date.now()));
   }
 
-  async confirmPair(generation: string): Promise<boolean> {
-    return this.compareAndSwap((r) => evaluateConfirm(r, generation, Date.now()));
+  async confirmPair(node: NodeName, generation: string): Promise<boolean> {
+    return this.compareAndSwap((r) => evaluateConfirm(r, node, generation, Date.now()));
+  }
+
+  async renewAlone(node: NodeName, generation: string): Promise<"ok" | "conflict"> {
+    let conflict = false;
+    await this.compareAndSwap((r) => {
+      const next = evaluateRenewAlone(r, node, generation, Date.now());
+      conflict = next === "conflict";
+      return conflict ? null : (next as WitnessRecord | "keep");
+    });
+    return conflict ? "conflict" : "ok";
   }
 
   async release(): Promise<void> {}
@@ -91,12 +118,12 @@ export class LeaseWitness implements Witness {
       },
       spec: {
         ...(lease?.spec ?? {}),
-        holderIdentity: updated.holder ?? "pair",
+        holderIdentity: identityOf(updated),
         leaseDurationSeconds: LEASE_SECONDS,
         // MicroTime fields: the API server wants six fractional digits.
         renewTime: new k8s.V1MicroTime(updated.renewedAt),
         acquireTime: new k8s.V1MicroTime(
-          lease?.spec?.holderIdentity === (updated.holder ?? "pair") && lease.spec.acquireTime
+          lease?.spec?.holderIdentity === identityOf(updated) && lease.spec.acquireTime
             ? new Date(lease.spec.acquireTime).getTime()
             : updated.renewedAt,
         ),

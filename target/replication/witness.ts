@@ -2,15 +2,23 @@
  * The witness decides which node of a pair may go on alone when the partner is lost.
  *
  * It holds one small record: who holds it (`a`, `b`, or null while the pair confirms it
- * together) and the generation of the data the holder (or the pair) had. The rules, pure
- * functions below, make it safe without timing assumptions:
- * - A node may go on alone only if it is consistent and the record is empty, already its own,
- *   or the pair's at exactly this node's current generation. A node that lost a race (or was
- *   isolated while the other wrote) no longer matches and can never claim it later without
- *   first receiving the data.
- * - While Working, both nodes periodically confirm the pair at their common generation; a
- *   confirmation only succeeds while the record still names that generation, so a late
+ * together), the generation of the data the holder (or the pair) had, and, for a pair record,
+ * which nodes confirmed it. The rules, pure functions below, make it safe without timing
+ * assumptions:
+ * - A node may go on alone only if it is consistent and the record is already its own, or the
+ *   pair's at exactly this node's current generation, confirmed by both nodes. A node that lost
+ *   a race (or was isolated while the other wrote) no longer matches and can never claim it
+ *   later without first receiving the data.
+ * - A missing record grants nothing: it may have been deleted while one node wrote alone, and
+ *   the other cannot know. It comes back in two ways only. The node that holds the witness (in
+ *   memory) writes its own record again (`renewAlone`); or, while Working, both nodes confirm
+ *   the pair at their common generation. On a missing record one confirmation makes a
+ *   half-confirmed record, which grants nothing until the other node confirms too: a late
+ *   confirmation from a node that was cut off (and fenced) cannot make its old generation
+ *   claimable, because its partner, writing alone under a newer generation, never confirms it.
+ * - A confirmation only succeeds while the record names that generation, so a late
  *   confirmation cannot undo the partner's claim.
+ * - A brand-new pair has no record: its nodes serve once they have met (Working) and confirmed.
  *
  * Implementations: `none` (always allows: demos only, split brain is possible), `file:PATH`
  * (compare-and-swap through exclusively created version files, for one machine) and
@@ -23,6 +31,8 @@ export type NodeName = "a" | "b";
 export interface WitnessRecord {
   holder: NodeName | null;
   generation: string;
+  /** for a pair record (holder null): the nodes that confirmed it; both, for a record that grants */
+  confirmedBy: NodeName[];
   /** ms since the epoch of the last change or renewal */
   renewedAt: number;
 }
@@ -41,12 +51,24 @@ export interface Witness {
   readonly kind: "none" | "file" | "lease";
   /** Tries to become the sole holder; true when this node may serve alone. */
   tryAcquire(claim: ClaimRequest): Promise<boolean>;
-  /** Records that both nodes hold `generation` (Working); false when the record moved on. */
-  confirmPair(generation: string): Promise<boolean>;
+  /** Records that `node` holds `generation` together with its partner (Working); false when the record moved on. */
+  confirmPair(node: NodeName, generation: string): Promise<boolean>;
+  /**
+   * The holder serving alone keeps its record written (it comes back if someone deleted it);
+   * "conflict" when the record says someone else may serve: the caller must stop serving.
+   */
+  renewAlone(node: NodeName, generation: string): Promise<"ok" | "conflict">;
   /** Gives up sole holding without a pair confirmation (e.g. on shutdown): nothing to do by design. */
   release(): Promise<void>;
-  /** The current record, null when none was ever written. */
+  /** The current record, null when none exists. */
   holder(): Promise<WitnessRecord | null>;
+}
+
+const BOTH: NodeName[] = ["a", "b"];
+
+/** A pair record that both nodes confirmed (the only kind a claim may take over). */
+export function confirmedByBoth(r: WitnessRecord): boolean {
+  return r.holder === null && BOTH.every((n) => r.confirmedBy.includes(n));
 }
 
 /** The record after a successful claim, or null when the claim must fail. */
@@ -55,12 +77,24 @@ export function evaluateClaim(
   claim: ClaimRequest,
   now: number,
 ): WitnessRecord | null {
-  if (!claim.consistent) return null;
-  const granted: WitnessRecord = { holder: claim.node, generation: claim.next, renewedAt: now };
-  if (record === null) return granted;
-  if (!claim.initialized) return null;
-  if (record.holder === claim.node) return granted;
-  if (record.holder === null && record.generation === claim.current) return granted;
+  return claimRefusal(record, claim) === null
+    ? { holder: claim.node, generation: claim.next, confirmedBy: [], renewedAt: now }
+    : null;
+}
+
+/** Why a claim must fail (words for the node's status), or null when it may succeed. */
+export function claimRefusal(record: WitnessRecord | null, claim: ClaimRequest): string | null {
+  if (!claim.consistent) return "this copy is not consistent";
+  if (record === null)
+    return "the witness holds no record of this pair (new, or deleted): a node goes on alone only after both nodes have met and confirmed the pair, or while the holder keeps its record";
+  if (!claim.initialized) return "this node has never been part of the pair";
+  if (record.holder === claim.node) return null;
+  if (record.holder !== null)
+    return `node ${record.holder} holds the witness (generation ${record.generation})`;
+  if (record.generation !== claim.current)
+    return `the pair moved on to generation ${record.generation}; this node holds ${claim.current}`;
+  if (!confirmedByBoth(record))
+    return `the pair record at generation ${record.generation} is confirmed only by node ${record.confirmedBy.join(", ")}`;
   return null;
 }
 
@@ -68,17 +102,42 @@ export function evaluateClaim(
 export const CONFIRM_REFRESH_MS = 60_000;
 
 /**
- * The record after a successful pair confirmation, "keep" when the record already says so
+ * The record after `node`'s pair confirmation, "keep" when the record already says so
  * (recently), or null when it must fail.
  */
 export function evaluateConfirm(
   record: WitnessRecord | null,
+  node: NodeName,
   generation: string,
   now: number,
 ): WitnessRecord | "keep" | null {
-  if (record !== null && record.generation !== generation) return null;
-  if (record?.holder === null && now - record.renewedAt < CONFIRM_REFRESH_MS) return "keep";
-  return { holder: null, generation, renewedAt: now };
+  if (record === null) return { holder: null, generation, confirmedBy: [node], renewedAt: now };
+  if (record.generation !== generation) return null;
+  // The holder's data at this generation is now held by both (the resync from it finished).
+  if (record.holder !== null) return { holder: null, generation, confirmedBy: [...BOTH], renewedAt: now };
+  const by = BOTH.filter((n) => n === node || record.confirmedBy.includes(n));
+  if (by.length === record.confirmedBy.length && now - record.renewedAt < CONFIRM_REFRESH_MS) return "keep";
+  return { holder: null, generation, confirmedBy: by, renewedAt: now };
+}
+
+/**
+ * The record after the lone holder renewed it, "keep" when it is its own and recent, or
+ * "conflict" when it grants someone else (then the holder must stop serving).
+ */
+export function evaluateRenewAlone(
+  record: WitnessRecord | null,
+  node: NodeName,
+  generation: string,
+  now: number,
+): WitnessRecord | "keep" | "conflict" {
+  const own: WitnessRecord = { holder: node, generation, confirmedBy: [], renewedAt: now };
+  if (record === null) return own;
+  if (record.holder === node) {
+    return record.generation === generation && now - record.renewedAt < CONFIRM_REFRESH_MS ? "keep" : own;
+  }
+  // A half-confirmed pair record grants nothing (a late confirmation from the fenced partner).
+  if (record.holder === null && !confirmedByBoth(record)) return own;
+  return "conflict";
 }
 
 export class NoWitness implements Witness {
@@ -88,6 +147,9 @@ export class NoWitness implements Witness {
   }
   async confirmPair(): Promise<boolean> {
     return true;
+  }
+  async renewAlone(): Promise<"ok"> {
+    return "ok";
   }
   async release(): Promise<void> {}
   async holder(): Promise<WitnessRecord | null> {

@@ -39,11 +39,13 @@ describe("Lease witness", { timeout: 600_000 }, () => {
       const name = `pair-${round}`;
       const [wa, wb] = [make(name), make(name)];
       assert.equal(await wa.holder(), null);
-      assert.ok(await wa.confirmPair("0000000000000000"));
-      assert.ok(
-        await wb.confirmPair("0000000000000000"),
-        "the partner's identical confirmation succeeds too",
+      assert.ok(await wa.confirmPair("a", "0000000000000000"));
+      assert.equal(
+        await wb.tryAcquire(claim("b", "0000000000000000", "00000000000000b0")),
+        false,
+        "a pair record confirmed by one node grants nothing",
       );
+      assert.ok(await wb.confirmPair("b", "0000000000000000"), "the partner's confirmation completes it");
       const rec = await wb.holder();
       assert.deepEqual([rec?.holder, rec?.generation], [null, "0000000000000000"]);
       const wins = await Promise.all([
@@ -61,7 +63,7 @@ describe("Lease witness", { timeout: 600_000 }, () => {
         await loserW.tryAcquire(claim(winner === "a" ? "b" : "a", "0000000000000000", "00000000000000c1")),
         false,
       );
-      assert.equal(await loserW.confirmPair("0000000000000000"), false);
+      assert.equal(await loserW.confirmPair(winner === "a" ? "b" : "a", "0000000000000000"), false);
     }
     const lease = await cluster.kubectlOk([
       "get",
@@ -73,5 +75,25 @@ describe("Lease witness", { timeout: 600_000 }, () => {
       "jsonpath={.spec.holderIdentity}",
     ]);
     assert.match(lease, /^[ab]$/);
+  });
+
+  it("with one node serving alone, a deleted Lease grants the other nothing, and the holder writes it back", async () => {
+    const name = "pair-deleted";
+    const [wa, wb] = [make(name), make(name)];
+    const g0 = "0000000000000010";
+    assert.ok(await wa.confirmPair("a", g0));
+    assert.ok(await wb.confirmPair("b", g0));
+    assert.ok(await wa.tryAcquire(claim("a", g0, "00000000000000a2")), "a goes on alone");
+    await cluster.kubectlOk(["delete", "lease", "-n", ns, name]);
+    assert.equal(await wb.holder(), null);
+    assert.equal(await wb.tryAcquire(claim("b", g0, "00000000000000b2")), false, "b, behind a, is refused");
+    // b's late confirmation of its old generation makes half a pair, which grants nothing.
+    assert.ok(await wb.confirmPair("b", g0));
+    assert.equal(await wb.tryAcquire(claim("b", g0, "00000000000000b3")), false);
+    assert.equal(await wa.renewAlone("a", "00000000000000a2"), "ok");
+    const back = await wb.holder();
+    assert.deepEqual([back?.holder, back?.generation], ["a", "00000000000000a2"]);
+    assert.equal(await wb.tryAcquire(claim("b", g0, "00000000000000b4")), false);
+    assert.equal(await wb.renewAlone("b", g0), "conflict", "b would stop if it believed it served alone");
   });
 });

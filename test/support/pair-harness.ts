@@ -18,7 +18,8 @@ export interface HarnessOptions {
   sizeBytes?: number;
   regionSize?: number;
   resyncRate?: number;
-  witness?: "file" | "none";
+  /** a file witness in the test directory (default), none, or a witness spec such as `lease:NS/NAME` */
+  witness?: "file" | "none" | `lease:${string}`;
   secrets?: { a: string; b: string };
   heartbeatMs?: number;
   peerTimeoutMs?: number;
@@ -77,7 +78,7 @@ export class PairHarness extends PairFixture {
       "--secret-file",
       join(this.dir, `secret-${n}`),
       "--witness",
-      this.o.witness === "none" ? "none" : `file:${join(this.dir, "witness")}`,
+      this.witnessSpec(),
       "--http",
       `127.0.0.1:${n === "a" ? this.ports.aHttp : this.ports.bHttp}`,
       "--heartbeat-ms",
@@ -119,6 +120,11 @@ export class PairHarness extends PairFixture {
     } finally {
       clearTimeout(t);
     }
+  }
+
+  witnessSpec(): string {
+    const w = this.o.witness ?? "file";
+    return w === "file" ? `file:${join(this.dir, "witness")}` : w;
   }
 
   /** kill -9 */

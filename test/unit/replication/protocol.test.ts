@@ -28,7 +28,7 @@ describe("peer protocol codec", () => {
     const data = randomBytes(3000);
     const stream = join([
       ...encodeFrame("write", 7, { offset: 4096, fua: true }, data),
-      ...encodeFrame("heartbeat", 0, {}),
+      ...encodeFrame("heartbeat", 0, { seq: 1, ack: 0 }),
       ...encodeFrame("reply", 7, { ok: false, error: "nope", unavailable: "standby" }),
     ]);
     for (const cut of [1, 5, 19, 20, 21, 100, stream.length - 1]) {
