@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { BufferPool } from "../store/buffer-pool.js";
+import { MAX_PEER_SECRETS } from "./peer-auth.js";
 import { Slab } from "../store/slab.js";
 
 export const MAGIC = 0x48534e31;
@@ -37,9 +38,16 @@ export const GenerationViewSchema = z
 
 /** JSON bodies per message type. */
 export const MessageBodies = {
-  hello: z.object({ node, nonce: hex(32), version: z.literal(1) }).strict(),
-  helloReply: z.object({ node, nonce: hex(32), mac: hex(32) }).strict(),
-  helloFinish: z.object({ mac: hex(32) }).strict(),
+  /**
+   * Any version is accepted here so that a partner speaking another one is refused with a clear
+   * reason by the handshake (peer-auth.ts), not as a malformed body. This node speaks version 2.
+   */
+  hello: z.object({ node, nonce: hex(32), version: z.number().int().positive() }).strict(),
+  /** one MAC per secret the sender accepts (peer-auth.ts) */
+  helloReply: z
+    .object({ node, nonce: hex(32), macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS) })
+    .strict(),
+  helloFinish: z.object({ macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS) }).strict(),
   heartbeat: z.object({}).strict(),
   syncState: z
     .object({
