@@ -82,7 +82,8 @@ import {
 } from "./generation-transitions.js";
 import { PairUnitStateStore } from "./pair-unit-state.js";
 import { type PeerConnection, PeerLostError, PeerRequestError, Priority } from "./peer-connection.js";
-import { PeerLink, type HostPort, type PeerTls } from "./peer-link.js";
+import { PeerLink, withAuthFailure, type HostPort, type PeerTls } from "./peer-link.js";
+import { PeerSecrets } from "./peer-secrets.js";
 import type { Message, MessageOf } from "./protocol.js";
 import { decideSync, type SyncDecision } from "./sync-direction.js";
 import { TokenBucket } from "./token-bucket.js";
@@ -97,7 +98,7 @@ export interface PairNodeOptions {
   metaDir: string;
   peer: HostPort;
   listen: HostPort;
-  secret: Buffer | string;
+  secret: Buffer | string | PeerSecrets;
   tls?: PeerTls;
   witness: Witness;
   resyncRateBytesPerSec?: number;
@@ -171,7 +172,7 @@ class PairNodeImpl implements PairNode {
   private readonly local: BlockDevice;
   private readonly regionSize: number;
   private readonly regions: number;
-  private readonly secret: Buffer;
+  private readonly secret: PeerSecrets;
   private readonly heartbeatMs: number;
   private readonly peerTimeoutMs: number;
   private readonly witnessTimeoutMs: number;
@@ -225,8 +226,7 @@ class PairNodeImpl implements PairNode {
       Math.max(1, Math.floor(ACTIVITY_EXTENT_BYTES / this.regionSize)),
       this.regions,
     );
-    this.secret = typeof o.secret === "string" ? Buffer.from(o.secret, "utf8") : o.secret;
-    if (this.secret.length === 0) throw new Error("the peer secret is empty");
+    this.secret = PeerSecrets.of(o.secret);
     this.heartbeatMs = o.heartbeatMs ?? 500;
     this.peerTimeoutMs = o.peerTimeoutMs ?? 3000;
     this.witnessTimeoutMs = o.witnessTimeoutMs ?? 5000;
@@ -1195,6 +1195,7 @@ class PairNodeImpl implements PairNode {
       };
     }
     const m = this.mode();
+    const authError = this.peerLink.authError();
     return {
       node: this.node,
       state: this.state,
@@ -1202,16 +1203,19 @@ class PairNodeImpl implements PairNode {
         address: `${this.o.peer.host}:${this.o.peer.port}`,
         connected: c !== null && !c.closed,
         lastHeardMs: c ? c.lastHeardMs : null,
+        authError,
       },
       generation: this.gen.current,
       outOfSyncBytes: Math.min(this.outOfSync.count() * this.regionSize, this.local.sizeBytes),
       resync,
       serving: m === "sequencer" || m === "forwarder" || m === "alone",
       stats: { ...this.stats },
-      message:
+      message: withAuthFailure(
         this.lostAt !== null && !c
           ? `${this.message} (partner lost ${Math.round((Date.now() - this.lostAt) / 1000)}s ago)`
           : this.message,
+        authError,
+      ),
     };
   }
 
