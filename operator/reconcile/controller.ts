@@ -46,7 +46,7 @@ import {
   childName,
   type NodeName,
 } from "./names.js";
-import { createdOnceChildren, ensurePeerSecret } from "./peer-secret.js";
+import { createdOnceChildren, ensurePeerSecret, peerSecretSource } from "./peer-secret.js";
 import { podAction } from "./pod-action.js";
 import { pruneChildren } from "./prune.js";
 
@@ -331,7 +331,14 @@ export class HASanTargetController {
     await this.resolveSplitBrain(t, nodes, log);
 
     // Status.
-    const pair: ObservedPair = { generation: t.metadata.generation ?? 0, nodes, specError, applyError };
+    const secret = peerSecretSource(t);
+    const pair: ObservedPair = {
+      generation: t.metadata.generation ?? 0,
+      nodes,
+      specError,
+      applyError,
+      peerSecret: { name: secret.name, generated: secret.kind === "generated" },
+    };
     if (t.spec.splitBrainResolution) pair.splitBrainDiscard = t.spec.splitBrainResolution.discard;
     const pvApplied = desired.some((d) => d.kind === "PersistentVolume");
     await this.writeStatus(t, pair, pvApplied ? persistentVolumeName(t) : undefined, log);
