@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import type { HASanTarget } from "../api/target.js";
 import { isConflict, type KubeClient } from "../kit/kube-client.js";
 import { ownerReference, peerSecretName, type KubeObject } from "./desired-children.js";
-import { childName, commonLabels } from "./names.js";
+import { FIELD_MANAGER, childName, commonLabels } from "./names.js";
 
 export const PEER_SECRET_KEY = "secret";
 
@@ -124,7 +124,7 @@ export async function ensurePeerSecret(
   const d = decidePeerSecret(t, await get(source.name), fresh);
   if (d.action === "create") {
     try {
-      await client.create(d.object);
+      await client.create(d.object, FIELD_MANAGER);
       return { name: d.name, outcome: "created" };
     } catch (e) {
       if (!isConflict(e)) throw e;
