@@ -41,13 +41,13 @@ export class PeerLostError extends Error {
 }
 
 /** The partner could not be authenticated (another secret, protocol version or node name). */
-export class PeerAuthError extends ProtocolError {
+export class PeerAuthRefusal extends ProtocolError {
   constructor(
     readonly kind: PeerAuthFailureKind,
     message: string,
   ) {
     super(message);
-    this.name = "PeerAuthError";
+    this.name = "PeerAuthRefusal";
   }
 }
 
@@ -122,7 +122,7 @@ export class PeerConnection {
   /** The secrets this node proves and accepts in this handshake (read once, when it starts). */
   private secrets: Buffer[] = [];
   /** Why authentication failed, when it did. */
-  authFailure: PeerAuthError | null = null;
+  authFailure: PeerAuthRefusal | null = null;
   /** The dialer sent hello and the connection closed before any answer (an older partner does this). */
   closedBeforeReply = false;
   readonly peerNode: NodeName;
@@ -310,7 +310,7 @@ export class PeerConnection {
       try {
         this.dispatch(m);
       } catch (e) {
-        if (e instanceof PeerAuthError) this.authFailure = e;
+        if (e instanceof PeerAuthRefusal) this.authFailure = e;
         const msg = e instanceof ProtocolError ? e.message : `handler failed: ${(e as Error).message}`;
         this.log[this.authenticated ? "warn" : "debug"](
           { peer: this.remote, type: m.type, err: msg },
@@ -352,7 +352,7 @@ export class PeerConnection {
     const o = this.o;
     if (o.role === "acceptor" && m.type === "hello" && !this.dialerNonce) {
       const refusal = versionRefusal(m.body.version);
-      if (refusal) throw new PeerAuthError("version", refusal);
+      if (refusal) throw new PeerAuthRefusal("version", refusal);
       this.checkPeerNode(m.body.node);
       this.dialerNonce = m.body.nonce;
       this.acceptorNonce = newNonce();
@@ -381,7 +381,7 @@ export class PeerConnection {
       });
       if (!proven) {
         this.refuseAfterSending(
-          new PeerAuthError("secret", secretMismatchText(this.secrets.length, o.secrets.source)),
+          new PeerAuthRefusal("secret", secretMismatchText(this.secrets.length, o.secrets.source)),
         );
         return;
       }
@@ -398,7 +398,7 @@ export class PeerConnection {
         m.body.macs,
       );
       if (!proven)
-        throw new PeerAuthError("secret", secretMismatchText(this.secrets.length, o.secrets.source));
+        throw new PeerAuthRefusal("secret", secretMismatchText(this.secrets.length, o.secrets.source));
       o.secrets.proven(proven);
       this.onAuthenticated();
       return;
@@ -408,11 +408,11 @@ export class PeerConnection {
 
   private checkPeerNode(node: NodeName): void {
     if (node !== this.peerNode)
-      throw new PeerAuthError("identity", `peer says it is node ${node}; expected ${this.peerNode}`);
+      throw new PeerAuthRefusal("identity", `peer says it is node ${node}; expected ${this.peerNode}`);
   }
 
   /** Refuses the partner once what is queued (the last hello message) has left. */
-  private refuseAfterSending(e: PeerAuthError): void {
+  private refuseAfterSending(e: PeerAuthRefusal): void {
     this.authFailure = e;
     void this.sent().then(() => {
       if (this.closed) return;

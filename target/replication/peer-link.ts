@@ -12,7 +12,7 @@ import type { PeerAuthError } from "../agent/status-schema.js";
 import type { Logger } from "../log.js";
 import { onreadOf, readWith, type ReadSink } from "../net/receive-socket.js";
 import type { PeerAuthFailureKind } from "./peer-auth.js";
-import { PeerConnection, type PeerAuthError as AuthError } from "./peer-connection.js";
+import { PeerConnection, type PeerAuthRefusal } from "./peer-connection.js";
 import { PeerSecrets } from "./peer-secrets.js";
 import type { NodeName } from "./witness.js";
 
@@ -244,7 +244,7 @@ export class PeerLink {
 
   /** Why a connection did not authenticate; records authentication failures for the status. */
   private refusalOf(c: PeerConnection, e: Error): string {
-    const f: AuthError | null = c.authFailure;
+    const f: PeerAuthRefusal | null = c.authFailure;
     if (f) {
       this.unansweredHellos = 0;
       this.authFailed(f.kind, f.message);
