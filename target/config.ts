@@ -85,6 +85,8 @@ export const ServeConfigSchema = z
     peer: hostPort.optional(),
     peerListen: hostPort.optional(),
     peerSecret: secretFile.optional(),
+    /** the path of --peer-secret-file, followed for rotations (peer-secrets.ts) */
+    peerSecretPath: z.string().optional(),
     peerTlsCert: z.string().optional(),
     peerTlsKey: z.string().optional(),
     peerTlsCa: z.string().optional(),
@@ -209,6 +211,7 @@ export function parseServeArgs(argv: string[]): ServeConfig {
     peer: values.peer,
     peerListen: values["peer-listen"],
     peerSecret: values["peer-secret-file"],
+    peerSecretPath: values["peer-secret-file"],
     peerTlsCert: values["peer-tls-cert"],
     peerTlsKey: values["peer-tls-key"],
     peerTlsCa: values["peer-tls-ca"],

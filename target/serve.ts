@@ -15,6 +15,7 @@ import { startAgent } from "./agent/server.js";
 import { TargetMetrics } from "./agent/target-metrics.js";
 import type { TargetStatus } from "./agent/status-schema.js";
 import { startPairNode, type PairNode } from "./replication/pair.js";
+import { PeerSecrets } from "./replication/peer-secrets.js";
 import { createWitness } from "./replication/witness.js";
 
 /** A running target: device, SCSI unit, iSCSI portal, agent, and on a pair node the replication. */
@@ -39,10 +40,13 @@ async function startPair(
   files: MetadataFiles,
   device: FileBlockDevice,
   logger: Logger,
-): Promise<PairNode> {
+): Promise<{ pair: PairNode; secrets: PeerSecrets }> {
   if (!config.node || !config.peer || !config.peerListen || !config.peerSecret) {
     throw new Error("pair flags missing"); // parseServeArgs already refuses this
   }
+  // The secret file is followed: a rotated Secret is accepted next to the previous value for a while.
+  const secrets = new PeerSecrets(Buffer.from(config.peerSecret, "utf8"), { logger });
+  if (config.peerSecretPath) secrets.watchFile(config.peerSecretPath);
   const tls =
     config.peerTlsCert && config.peerTlsKey && config.peerTlsCa
       ? {
@@ -51,18 +55,22 @@ async function startPair(
           ca: readFileSync(config.peerTlsCa),
         }
       : undefined;
-  return await startPairNode({
+  const pair = await startPairNode({
     node: config.node,
     local: device,
     metadata: files,
     peer: config.peer,
     listen: config.peerListen,
-    secret: config.peerSecret,
+    secret: secrets,
     ...(tls ? { tls } : {}),
     witness: await createWitness(config.witness, logger),
     ...(config.resyncRate ? { resyncRateBytesPerSec: config.resyncRate } : {}),
     logger,
+  }).catch((e: unknown) => {
+    secrets.close();
+    throw e;
   });
+  return { pair, secrets };
 }
 
 /**
@@ -91,7 +99,8 @@ async function serveLocked(
   const serial = config.serial ?? defaultSerial(config.iqn);
   if (config.node) await adoptLegacyPairMetadata(files, logger);
   const device = await FileBlockDevice.open(config.data, config.size, logger);
-  const pair = config.node ? await startPair(config, files, device, logger) : undefined;
+  const paired = config.node ? await startPair(config, files, device, logger) : undefined;
+  const pair = paired?.pair;
   const unitState: UnitStateStore = pair
     ? pair.unitState()
     : await LocalUnitStateStore.open(files.reservations, logger);
@@ -196,6 +205,7 @@ async function serveLocked(
       // The pair node owns the local device once started and closes it itself.
       if (pair) await pair.close();
       else await device.close();
+      paired?.secrets.close();
       agent.closeAllConnections();
       await new Promise<void>((r) => agent.close(() => r()));
       await lock.release();

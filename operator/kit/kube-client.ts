@@ -143,9 +143,11 @@ export class KubeClient {
     return this.request<ListResult<T>>("GET", resourcePath(apiVersion, kind, namespace), { query });
   }
 
-  create<T extends KubeObjectLike>(obj: T): Promise<T> {
+  /** Creates; fails with 409 AlreadyExists when the object exists. */
+  create<T extends KubeObjectLike>(obj: T, fieldManager?: string): Promise<T> {
     return this.request<T>("POST", resourcePath(obj.apiVersion!, obj.kind!, obj.metadata?.namespace), {
       body: obj,
+      query: { fieldManager },
     });
   }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { Logger } from "../../target/log.js";
 import type { HASanTargetStatus } from "../api/status.js";
 import { API_VERSION, FINALIZER, HASanTargetSchema, KIND, type HASanTarget } from "../api/target.js";
@@ -47,6 +46,7 @@ import {
   childName,
   type NodeName,
 } from "./names.js";
+import { createdOnceChildren, ensurePeerSecret, peerSecretSource } from "./peer-secret.js";
 import { podAction } from "./pod-action.js";
 import { pruneChildren } from "./prune.js";
 
@@ -92,7 +92,11 @@ export class HASanTargetController {
   readonly agents = new AgentStatusCache();
   private readonly splitBrainPosted = new Map<string, number>();
   private readonly applied: ApplyCache;
-  private readonly peerSecrets = new Map<string, string>();
+  /**
+   * Targets whose generated peer Secret was seen to exist (by uid): a fact, never its value, so it
+   * cannot win over the cluster's. Forgotten on the periodic pass, which checks again.
+   */
+  private readonly peerSecretSeen = new Set<string>();
 
   constructor(
     private readonly client: KubeClient,
@@ -191,7 +195,7 @@ export class HASanTargetController {
     }
     if (raw.metadata.deletionTimestamp) {
       this.applied.forget(raw.metadata.uid);
-      this.peerSecrets.delete(raw.metadata.uid);
+      this.peerSecretSeen.delete(raw.metadata.uid);
     }
     const parsed = HASanTargetSchema.safeParse(raw);
     if (raw.metadata.deletionTimestamp) {
@@ -246,13 +250,15 @@ export class HASanTargetController {
     }
 
     // Apply.
-    const peerSecretData = await this.peerSecretData(t);
     const desired = desiredChildren(
       t,
-      { serviceIPs, peerSecretData, chap, bothWorking: facts.bothWorking },
+      { serviceIPs, chap, bothWorking: facts.bothWorking },
       { image: this.o.image },
     );
     const owner = t.metadata.uid;
+    const generation = t.metadata.generation ?? 0;
+    const periodic = this.applied.periodicDue(owner, generation);
+    const peerSecretError = await this.ensurePeerSecret(t, periodic, log);
     const watched: Record<string, { get(name: string, namespace?: string): unknown }> = {
       Service: this.services,
       PersistentVolumeClaim: this.pvcs,
@@ -262,8 +268,6 @@ export class HASanTargetController {
       const inf = watched[o.kind];
       return !!inf && !inf.get(o.metadata.name, o.metadata.namespace);
     };
-    const generation = t.metadata.generation ?? 0;
-    const periodic = this.applied.periodicDue(owner, generation);
     if (periodic) {
       // Drift correction for kinds the operator does not watch: read each child and re-apply only
       // what someone changed, so a steady state makes no writes.
@@ -281,10 +285,13 @@ export class HASanTargetController {
         } else this.applied.recordApplied(owner, d);
       }
     }
-    let applyError = await applyAll(
-      this.client,
-      desired.filter((d) => d.kind !== "Pod"),
-      { owner, applied: this.applied, missing },
+    let applyError = joinErrors(
+      peerSecretError,
+      await applyAll(
+        this.client,
+        desired.filter((d) => d.kind !== "Pod"),
+        { owner, applied: this.applied, missing },
+      ),
     );
     const ever = facts.bothWorking || wasEverSynchronized(t.status?.conditions);
     for (const d of desired.filter((x) => x.kind === "Pod")) {
@@ -302,7 +309,9 @@ export class HASanTargetController {
         ).allowed ||
         (facts.serving.length === 0 && !ever);
       const action = podAction(d, existing, mayDisrupt);
-      if (action.kind === "create") {
+      if (action.kind === "create" && peerSecretError) {
+        log.debug({ pod: d.metadata.name }, "pod waits for its peer Secret");
+      } else if (action.kind === "create") {
         applyError = (await applyAll(this.client, [d])) ?? applyError;
         log.info({ pod: d.metadata.name }, "created target pod");
       } else if (action.kind === "replace") {
@@ -314,7 +323,7 @@ export class HASanTargetController {
       }
     }
     if (periodic) {
-      const pruned = await pruneChildren(this.client, t, desired);
+      const pruned = await pruneChildren(this.client, t, [...desired, ...createdOnceChildren(t)]);
       if (pruned.length) log.info({ pruned }, "pruned children no longer desired");
       if (!applyError) this.applied.recordPeriodic(owner, generation);
     }
@@ -322,7 +331,14 @@ export class HASanTargetController {
     await this.resolveSplitBrain(t, nodes, log);
 
     // Status.
-    const pair: ObservedPair = { generation: t.metadata.generation ?? 0, nodes, specError, applyError };
+    const secret = peerSecretSource(t);
+    const pair: ObservedPair = {
+      generation: t.metadata.generation ?? 0,
+      nodes,
+      specError,
+      applyError,
+      peerSecret: { name: secret.name, generated: secret.kind === "generated" },
+    };
     if (t.spec.splitBrainResolution) pair.splitBrainDiscard = t.spec.splitBrainResolution.discard;
     const pvApplied = desired.some((d) => d.kind === "PersistentVolume");
     await this.writeStatus(t, pair, pvApplied ? persistentVolumeName(t) : undefined, log);
@@ -357,16 +373,28 @@ export class HASanTargetController {
     return mutualUsername ? { username, mutualUsername } : { username };
   }
 
-  /** The generated peer secret's value: whatever exists (never regenerated), else 32 fresh random bytes. */
-  private async peerSecretData(t: HASanTarget): Promise<string> {
-    if (t.spec.replication?.peerSecretRef) return "";
-    const known = this.peerSecrets.get(t.metadata.uid);
-    if (known) return known;
-    const name = childName.peerSecret(t.metadata);
-    const existing = await this.client.getOrUndefined<SecretView>("v1", "Secret", t.metadata.namespace, name);
-    const value = existing?.data?.secret ?? Buffer.from(randomBytes(32).toString("hex")).toString("base64");
-    this.peerSecrets.set(t.metadata.uid, value);
-    return value;
+  /**
+   * Makes sure the pods' peer Secret exists, never replacing a value (peer-secret.ts); checked each
+   * pass until seen, then on periodic passes. Returns the problem for the status, if any.
+   */
+  private async ensurePeerSecret(
+    t: HASanTarget,
+    periodic: boolean,
+    log: Logger,
+  ): Promise<string | undefined> {
+    const uid = t.metadata.uid;
+    if (this.peerSecretSeen.has(uid) && !periodic) return undefined;
+    try {
+      const r = await ensurePeerSecret(this.client, t);
+      if (r.outcome === "created") log.info({ secret: r.name }, "created the peer Secret");
+      if (r.outcome === "lostRace")
+        log.info({ secret: r.name }, "peer Secret created by someone else first; using it");
+      this.peerSecretSeen.add(uid);
+      return undefined;
+    } catch (e) {
+      this.peerSecretSeen.delete(uid);
+      return `peer Secret: ${(e as Error).message}`;
+    }
   }
 
   private async resolveSplitBrain(
@@ -458,6 +486,11 @@ export class HASanTargetController {
       }
     }
   }
+}
+
+function joinErrors(...errors: (string | undefined)[]): string | undefined {
+  const set = errors.filter((e): e is string => !!e);
+  return set.length ? set.join("; ") : undefined;
 }
 
 export { FIELD_MANAGER, type KubeObject };

@@ -46,8 +46,6 @@ export interface OwnerReference {
 export interface ObservedForChildren {
   /** clusterIP of each node's Service, once allocated; pods and the PV wait for both */
   serviceIPs: Partial<Record<NodeName, string>>;
-  /** base64 `data.secret` of the generated peer Secret: the existing value, or a fresh one on first pass */
-  peerSecretData: string;
   /** CHAP user names read from spec.auth.chapSecretRef (files carry the secrets themselves) */
   chap?: { username: string; mutualUsername?: string };
   /** both nodes report Working: the PDB may allow one disruption */
@@ -103,7 +101,8 @@ function meta(t: HASanTarget, name: string, labels: Record<string, string>) {
   return { name, namespace: t.metadata.namespace, labels, ownerReferences: [ownerReference(t)] };
 }
 
-function peerSecretName(t: HASanTarget): string {
+/** The Secret both pods mount for the peer link: the user's, or the generated one. */
+export function peerSecretName(t: HASanTarget): string {
   return t.spec.replication?.peerSecretRef?.name ?? childName.peerSecret(t.metadata);
 }
 
@@ -307,16 +306,6 @@ function pod(
   };
 }
 
-function peerSecret(t: HASanTarget, o: ObservedForChildren): KubeObject {
-  return {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: meta(t, childName.peerSecret(t.metadata), commonLabels(t.metadata)),
-    type: "Opaque",
-    data: { secret: o.peerSecretData },
-  };
-}
-
 function witnessLease(t: HASanTarget): KubeObject {
   // Metadata only: the targets own spec (holder, renew time) and update it with compare-and-swap.
   return {
@@ -379,14 +368,14 @@ function persistentVolume(t: HASanTarget, ipA: string, ipB: string): KubeObject 
 }
 
 /**
- * Everything one HASanTarget should own, as a pure function of its spec and a few observed facts.
- * Pods and the PV need both Service IPs (the peer address and the portals), so they appear from the
- * pass after the Services got their clusterIPs.
+ * Everything one HASanTarget should own and keep applied, as a pure function of its spec and a few
+ * observed facts. Pods and the PV need both Service IPs (the peer address and the portals), so they
+ * appear from the pass after the Services got their clusterIPs. The generated peer Secret is not
+ * here: it is created once and never applied (peer-secret.ts).
  */
 export function desiredChildren(t: HASanTarget, o: ObservedForChildren, d: ChildDefaults): KubeObject[] {
   const image = t.spec.pod?.image ?? d.image;
   const out: KubeObject[] = [...rbac(t), witnessLease(t)];
-  if (!t.spec.replication?.peerSecretRef) out.push(peerSecret(t, o));
   for (const n of NODE_NAMES) out.push(service(t, n));
   for (const n of NODE_NAMES) out.push(pvc(t, n));
   const ipA = o.serviceIPs.a;

@@ -2,6 +2,8 @@
 # Runs the operator against the local cluster as a host process: installs the CRD, starts the
 # operator (metrics and webhook on 127.0.0.1), and registers the pods/eviction webhook with a
 # self-generated CA. Idempotent: a running operator is restarted with the current build.
+# Refuses while an operator installed in the cluster (the chart's Deployment, or anyone holding
+# its leader-election Lease) runs: the two would lead under different Leases at once.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
@@ -15,6 +17,13 @@ paths=$(hack/cluster/paths.sh)
 kubeconfig=$(node -e 'console.log(JSON.parse(process.argv[1]).kubeconfig)' "$paths")
 kubectl_bin=$(node -e 'console.log(JSON.parse(process.argv[1]).kubectl)' "$paths")
 k() { "$kubectl_bin" --kubeconfig "$kubeconfig" "$@"; }
+lease_namespace=hasan-system
+lease_id=hasan-operator-local
+
+k get deployments --all-namespaces -l app.kubernetes.io/name=hasan-operator -o json >"$run/deployments.json"
+k get leases --all-namespaces -o json >"$run/leases.json"
+node dist/operator/scripts/check-installed-operator.js \
+  "$run/deployments.json" "$run/leases.json" "$lease_namespace/$lease_id"
 
 k apply --server-side --field-manager=hasan-operator -f crds/hasan.dev_hasantargets.yaml >/dev/null
 k wait --for=condition=Established crd/hasantargets.hasan.dev --timeout=60s >/dev/null
@@ -25,7 +34,7 @@ operator/scripts/webhook-certs.sh "$run/pki"
 
 nohup node dist/operator/main.js \
   --kubeconfig "$kubeconfig" \
-  --leader-elect --leader-election-namespace hasan-system --leader-election-id hasan-operator-local \
+  --leader-elect --leader-election-namespace "$lease_namespace" --leader-election-id "$lease_id" \
   --metrics-addr "127.0.0.1:$metrics_port" \
   --webhook-addr "127.0.0.1:$webhook_port" \
   --webhook-cert "$run/pki/tls.crt" --webhook-key "$run/pki/tls.key" \

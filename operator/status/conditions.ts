@@ -43,6 +43,39 @@ function degradedText(nodes: readonly [ObservedNode, ObservedNode], f: PairFacts
   return undefined;
 }
 
+/**
+ * Why the partners refuse each other's peer link, and what to check, when a node reports an
+ * authentication failure (undefined otherwise). Stable while the failure lasts (no counts or
+ * ages), so it does not make a status write per pass.
+ */
+export function peerAuthText(o: ObservedPair): string | undefined {
+  const failing = o.nodes.flatMap((n) => {
+    const e = n.agent?.replication?.peer.authError;
+    return e ? [{ node: n, e }] : [];
+  });
+  const first = failing.find((x) => x.e.kind === "secret") ?? failing[0];
+  if (!first) return undefined;
+  const who =
+    failing.length > 1
+      ? "nodes a and b refuse each other's peer link"
+      : `node ${first.node.name} refuses the peer link of node ${first.node.name === "a" ? "b" : "a"}`;
+  const what = `${who} since ${first.e.since}: ${first.e.reason}`;
+  if (first.e.kind === "version")
+    return `${what}; run the same hasan image on both pods (spec.pod.image), then delete the older pod`;
+  if (first.e.kind === "identity") return `${what}; check the --node and --peer arguments of both pods`;
+  const s = o.peerSecret;
+  const secret = s ? `Secret ${s.name} (key 'secret')` : "the peer Secret (key 'secret')";
+  const origin = s?.generated
+    ? "generated once by the operator and never rewritten"
+    : "from spec.replication.peerSecretRef";
+  return (
+    `${what}. Both pods must mount the same value of ${secret}, ${origin}: a pod keeps the value ` +
+    `it read until its kubelet refreshes the volume (each node then accepts the old and the new ` +
+    `value for 10 minutes); check that the Secret was not replaced, and delete the pod that holds ` +
+    `the older value so that it restarts with the current one`
+  );
+}
+
 function splitBrainText(o: ObservedPair): string {
   if (o.splitBrainDiscard) {
     return `resolution requested: discarding node ${o.splitBrainDiscard}'s changes since the split; a resync follows`;
@@ -86,7 +119,9 @@ function synchronized(o: ObservedPair, f: PairFacts, everSynchronized: boolean):
   if (f.bothWorking) return draft(t, "True", "InSync", "both nodes hold the same data; writes are mirrored");
   let reason: string;
   let message: string;
+  const auth = peerAuthText(o);
   if (f.splitBrain) [reason, message] = ["SplitBrain", splitBrainText(o)];
+  else if (auth) [reason, message] = ["PeerAuthenticationFailed", auth];
   else if (f.resyncing) [reason, message] = ["Resyncing", `resync in flight: ${resyncText(f)}`];
   else [reason, message] = ["PartnerLost", degradedText(o.nodes, f) ?? `a: ${f.states.a}, b: ${f.states.b}`];
   if (!everSynchronized)
@@ -98,6 +133,8 @@ function degraded(o: ObservedPair, f: PairFacts, everSynchronized: boolean): Con
   const t = "Degraded";
   if (f.bothWorking) return draft(t, "False", "BothNodesWorking", "both nodes Working");
   if (f.splitBrain) return draft(t, "True", "SplitBrain", splitBrainText(o));
+  const auth = peerAuthText(o);
+  if (auth) return draft(t, "True", "PeerAuthenticationFailed", auth);
   const lost = degradedText(o.nodes, f);
   if (lost && (everSynchronized || f.serving.length > 0)) return draft(t, "True", "NodeLost", lost);
   if (f.resyncing)

@@ -29,4 +29,6 @@ export interface ObservedPair {
   applyError?: string;
   /** the user asked to resolve a split brain */
   splitBrainDiscard?: NodeName;
+  /** the Secret both pods mount for the peer link (for messages about a failed authentication) */
+  peerSecret?: { name: string; generated: boolean };
 }

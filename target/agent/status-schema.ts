@@ -32,6 +32,18 @@ export const SessionInfoSchema = z.object({
   connections: z.number().int(),
 });
 
+export const PeerAuthErrorSchema = z.object({
+  /** secret: the nodes hold different peer secrets; version: another peer protocol; identity: a wrong node name */
+  kind: z.enum(["secret", "version", "identity"]),
+  reason: z.string(),
+  /** when the failures began (ISO 8601) */
+  since: z.string(),
+  /** the latest failure (ISO 8601) */
+  at: z.string(),
+  count: z.number().int().positive(),
+});
+export type PeerAuthError = z.infer<typeof PeerAuthErrorSchema>;
+
 export const ReplicationStatusSchema = z.object({
   /** "a" or "b" */
   node: z.enum(["a", "b"]),
@@ -41,6 +53,12 @@ export const ReplicationStatusSchema = z.object({
     connected: z.boolean(),
     /** ms since the last message from the peer, null when never heard */
     lastHeardMs: z.number().nullable(),
+    /**
+     * The last failed authentication with the partner (another peer secret, protocol version or
+     * node name), until an authentication succeeds; absent or null when there is none. Optional:
+     * older targets do not report it.
+     */
+    authError: PeerAuthErrorSchema.nullable().optional(),
   }),
   /** current generation identifier of this node's data (hex) */
   generation: z.string(),

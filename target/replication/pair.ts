@@ -63,7 +63,8 @@ import { PairCore } from "./pair-core.js";
 import { pairDevice } from "./pair-device.js";
 import { PairUnitStateStore } from "./pair-unit-state.js";
 import { PartnerLoss } from "./partner-loss.js";
-import { PeerLink, type HostPort, type PeerTls } from "./peer-link.js";
+import { PeerLink, withAuthFailure, type HostPort, type PeerTls } from "./peer-link.js";
+import { PeerSecrets } from "./peer-secrets.js";
 import { ResyncSession } from "./resync-session.js";
 import { Sequencer } from "./sequencer.js";
 import { TokenBucket } from "./token-bucket.js";
@@ -79,7 +80,7 @@ export interface PairNodeOptions {
   metadata: PairMetadataFiles;
   peer: HostPort;
   listen: HostPort;
-  secret: Buffer | string;
+  secret: Buffer | string | PeerSecrets;
   tls?: PeerTls;
   witness: Witness;
   resyncRateBytesPerSec?: number;
@@ -135,7 +136,7 @@ class PairNodeImpl implements PairNode {
   private resync!: ResyncSession;
   private handshake!: Handshake;
   private peerLink!: PeerLink;
-  private readonly secret: Buffer;
+  private readonly secret: PeerSecrets;
   private readonly heartbeatMs: number;
   private readonly peerTimeoutMs: number;
   private readonly confirmIntervalMs: number;
@@ -158,8 +159,7 @@ class PairNodeImpl implements PairNode {
       logger: o.logger.child({ pairNode: o.node }),
     });
     this.core.aluaKey = () => this.alua();
-    this.secret = typeof o.secret === "string" ? Buffer.from(o.secret, "utf8") : o.secret;
-    if (this.secret.length === 0) throw new Error("the peer secret is empty");
+    this.secret = PeerSecrets.of(o.secret);
     this.heartbeatMs = o.heartbeatMs ?? 500;
     this.peerTimeoutMs = o.peerTimeoutMs ?? 3000;
     this.confirmIntervalMs = o.confirmIntervalMs ?? 5000;
@@ -286,6 +286,7 @@ class PairNodeImpl implements PairNode {
       };
     }
     const rec = core.machine.record;
+    const authError = this.peerLink.authError();
     return {
       node: this.node,
       state: rec.nodeState,
@@ -293,16 +294,19 @@ class PairNodeImpl implements PairNode {
         address: `${this.o.peer.host}:${this.o.peer.port}`,
         connected: c !== null && !c.closed,
         lastHeardMs: c ? c.lastHeardMs : null,
+        authError,
       },
       generation: core.gen.current,
       outOfSyncBytes: Math.min(core.outOfSync.count() * core.regionSize, core.sizeBytes),
       resync,
       serving: core.serving(),
       stats: { ...core.stats },
-      message:
+      message: withAuthFailure(
         core.lostAt !== null && !c
           ? `${rec.message} (partner lost ${Math.round((Date.now() - core.lostAt) / 1000)}s ago)`
           : rec.message,
+        authError,
+      ),
     };
   }
 

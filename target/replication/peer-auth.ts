@@ -1,21 +1,41 @@
 /**
- * Mutual authentication of the peer link: each side proves knowledge of the shared secret
- * with HMAC-SHA256 over both nonces and its own node name, so a reply cannot be reflected
- * back or replayed on another connection.
+ * Mutual authentication of the peer link (peer protocol 2). Each side holds one or more secrets
+ * it accepts (more than one only during a rotation: the current value and the previous one, see
+ * peer-secrets.ts), proves knowledge of every one of them, and accepts the partner when at least
+ * one of the partner's proofs matches one of its own secrets:
  *
- *   dialer (a) → hello {node:"a", nonce Na}
- *   acceptor (b) → helloReply {node:"b", nonce Nb, mac: HMAC(secret, "hasan-peer|b|Na|Nb")}
- *   dialer (a) → helloFinish {mac: HMAC(secret, "hasan-peer|a|Na|Nb")}
+ *   dialer (a)   → hello       {node:"a", nonce Na, version: 2}
+ *   acceptor (b) → helloReply  {node:"b", nonce Nb, macs: [HMAC(s, "hasan-peer-v2|b|Na|Nb") for s in b's]}
+ *   dialer (a)   → helloFinish {macs: [HMAC(s, "hasan-peer-v2|a|Na|Nb") for s in a's]}
+ *
+ * Why this is sound:
+ * - Replay: every MAC covers both fresh nonces, so a proof from one connection is worthless on another.
+ * - Reflection: every MAC names the node that made it, and a node only accepts proofs made by its
+ *   partner's name, so a node's own proofs sent back to it never pass.
+ * - Downgrade: a MAC proves one secret; a node accepts only secrets it holds itself. Dropping proofs
+ *   from the list (an attacker on the path can) can only make a check fail or match an older secret
+ *   that this node still accepts anyway; a previous secret is accepted only for a bounded grace
+ *   time after a rotation, and no longer once the partner proved the current one.
+ * - The dialer sends its proofs even when the acceptor's failed, so both ends learn of (and report)
+ *   a mismatch; its proofs bind its own fresh nonce, so they give the acceptor nothing to reuse.
+ * - At most MAX_PEER_SECRETS proofs per side: no unbounded work for an unauthenticated partner.
+ *
+ * Version 1 sent a single MAC and heartbeats without acknowledgements (protocol.ts); its hello
+ * carried version 1 and is refused with a clear reason.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { NodeName } from "./witness.js";
+
+import { MAX_PEER_SECRETS, PEER_PROTOCOL_VERSION } from "./protocol.js";
+export { MAX_PEER_SECRETS, PEER_PROTOCOL_VERSION };
 
 export function newNonce(): string {
   return randomBytes(32).toString("hex");
 }
 
-export function peerMac(secret: Buffer, node: "a" | "b", dialerNonce: string, acceptorNonce: string): string {
+export function peerMac(secret: Buffer, node: NodeName, dialerNonce: string, acceptorNonce: string): string {
   return createHmac("sha256", secret)
-    .update(`hasan-peer|${node}|${dialerNonce}|${acceptorNonce}`)
+    .update(`hasan-peer-v2|${node}|${dialerNonce}|${acceptorNonce}`)
     .digest("hex");
 }
 
@@ -23,4 +43,57 @@ export function macMatches(expected: string, received: string): boolean {
   const a = Buffer.from(expected, "hex");
   const b = Buffer.from(received, "hex");
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The proofs `node` sends: one MAC per secret it accepts. */
+export function peerProofs(
+  secrets: readonly Buffer[],
+  node: NodeName,
+  dialerNonce: string,
+  acceptorNonce: string,
+): string[] {
+  return secrets.slice(0, MAX_PEER_SECRETS).map((s) => peerMac(s, node, dialerNonce, acceptorNonce));
+}
+
+/**
+ * Which of `mine` the partner (`from`) proved: the first of this node's secrets (current first)
+ * that one of its proofs matches, or undefined when none does. Every pair is compared, so the time
+ * taken does not tell which one matched.
+ */
+export function provenSecret(
+  mine: readonly Buffer[],
+  from: NodeName,
+  dialerNonce: string,
+  acceptorNonce: string,
+  proofs: readonly string[],
+): Buffer | undefined {
+  let found: Buffer | undefined;
+  for (const s of mine.slice(0, MAX_PEER_SECRETS)) {
+    const want = peerMac(s, from, dialerNonce, acceptorNonce);
+    let hit = false;
+    for (const p of proofs.slice(0, MAX_PEER_SECRETS)) hit = macMatches(want, p) || hit;
+    if (hit && !found) found = s;
+  }
+  return found;
+}
+
+/** What kind of authentication failure: a secret mismatch, another protocol version, a wrong node. */
+export type PeerAuthFailureKind = "secret" | "version" | "identity";
+
+/** Why the partner's hello is refused for its version, or undefined when it speaks ours. */
+export function versionRefusal(partnerVersion: number): string | undefined {
+  if (partnerVersion === PEER_PROTOCOL_VERSION) return undefined;
+  const upgrade =
+    partnerVersion < PEER_PROTOCOL_VERSION ? "upgrade both nodes" : "run one version on both nodes";
+  return `partner speaks peer protocol ${partnerVersion}, this node ${PEER_PROTOCOL_VERSION}: ${upgrade}`;
+}
+
+/** The reason given when the partner proved none of this node's secrets. */
+export function secretMismatchText(accepted: number, source: string | undefined): string {
+  const what = accepted === 1 ? "the peer secret" : `any of the ${accepted} peer secrets`;
+  const from = source ? ` (${source})` : "";
+  return (
+    `peer failed authentication (wrong secret): the partner proved no knowledge of ${what} this node ` +
+    `accepts${from}; the two nodes hold different peer secrets`
+  );
 }

@@ -17,7 +17,15 @@
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
-import { macMatches, newNonce, peerMac } from "./peer-auth.js";
+import {
+  newNonce,
+  peerProofs,
+  provenSecret,
+  secretMismatchText,
+  versionRefusal,
+  type PeerAuthFailureKind,
+} from "./peer-auth.js";
+import type { PeerSecrets } from "./peer-secrets.js";
 import {
   PEER_PROTOCOL_VERSION,
   encodeFrame,
@@ -43,6 +51,17 @@ export class PeerLostError extends Error {
   }
 }
 
+/** The partner could not be authenticated (another secret, protocol version or node name). */
+export class PeerAuthRefusal extends ProtocolError {
+  constructor(
+    readonly kind: PeerAuthFailureKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PeerAuthRefusal";
+  }
+}
+
 /** The peer answered a request with an error. */
 export class PeerRequestError extends Error {
   constructor(
@@ -59,7 +78,8 @@ export interface PeerConnectionOptions {
   /** "dialer" speaks first; node a dials, node b accepts */
   role: "dialer" | "acceptor";
   node: NodeName;
-  secret: Buffer;
+  /** the secrets this node accepts; the handshake proves all of them and needs one in common */
+  secrets: PeerSecrets;
   logger: Logger;
   heartbeatMs: number;
   timeoutMs: number;
@@ -121,6 +141,12 @@ export class PeerConnection {
   onLeaseRenewed: () => void = () => undefined;
   private dialerNonce = "";
   private acceptorNonce = "";
+  /** The secrets this node proves and accepts in this handshake (read once, when it starts). */
+  private secrets: Buffer[] = [];
+  /** Why authentication failed, when it did. */
+  authFailure: PeerAuthRefusal | null = null;
+  /** The dialer sent hello and the connection closed before any answer (an older partner does this). */
+  closedBeforeReply = false;
   readonly peerNode: NodeName;
   readonly log: Logger;
 
@@ -353,6 +379,7 @@ export class PeerConnection {
       try {
         this.dispatch(m);
       } catch (e) {
+        if (e instanceof PeerAuthRefusal) this.authFailure = e;
         const msg = e instanceof ProtocolError ? e.message : `handler failed: ${(e as Error).message}`;
         this.log[this.authenticated ? "warn" : "debug"](
           { peer: this.remote, type: m.type, err: msg },
@@ -394,34 +421,78 @@ export class PeerConnection {
   private authStep(m: Message): void {
     const o = this.o;
     if (o.role === "acceptor" && m.type === "hello" && !this.dialerNonce) {
-      if (m.body.node !== this.peerNode)
-        throw new ProtocolError(`peer says it is node ${m.body.node}; expected ${this.peerNode}`);
+      const refusal = versionRefusal(m.body.version);
+      if (refusal) throw new PeerAuthRefusal("version", refusal);
+      this.checkPeerNode(m.body.node);
       this.dialerNonce = m.body.nonce;
       this.acceptorNonce = newNonce();
+      this.secrets = o.secrets.accepted();
       this.send("helloReply", {
         node: o.node,
         nonce: this.acceptorNonce,
-        mac: peerMac(o.secret, o.node, this.dialerNonce, this.acceptorNonce),
+        macs: peerProofs(this.secrets, o.node, this.dialerNonce, this.acceptorNonce),
       });
       return;
     }
     if (o.role === "dialer" && m.type === "helloReply" && !this.acceptorNonce) {
-      if (m.body.node !== this.peerNode)
-        throw new ProtocolError(`peer says it is node ${m.body.node}; expected ${this.peerNode}`);
+      this.checkPeerNode(m.body.node);
       this.acceptorNonce = m.body.nonce;
-      const want = peerMac(o.secret, this.peerNode, this.dialerNonce, this.acceptorNonce);
-      if (!macMatches(want, m.body.mac)) throw new ProtocolError("peer failed authentication (wrong secret)");
-      this.send("helloFinish", { mac: peerMac(o.secret, o.node, this.dialerNonce, this.acceptorNonce) });
+      this.secrets = o.secrets.accepted();
+      const proven = provenSecret(
+        this.secrets,
+        this.peerNode,
+        this.dialerNonce,
+        this.acceptorNonce,
+        m.body.macs,
+      );
+      // Sent even when the acceptor's proofs failed, so that it learns of the mismatch too.
+      this.send("helloFinish", {
+        macs: peerProofs(this.secrets, o.node, this.dialerNonce, this.acceptorNonce),
+      });
+      if (!proven) {
+        this.refuseAfterSending(
+          new PeerAuthRefusal("secret", secretMismatchText(this.secrets.length, o.secrets.source)),
+        );
+        return;
+      }
+      o.secrets.proven(proven);
       this.onAuthenticated();
       return;
     }
     if (o.role === "acceptor" && m.type === "helloFinish" && this.acceptorNonce) {
-      const want = peerMac(o.secret, this.peerNode, this.dialerNonce, this.acceptorNonce);
-      if (!macMatches(want, m.body.mac)) throw new ProtocolError("peer failed authentication (wrong secret)");
+      const proven = provenSecret(
+        this.secrets,
+        this.peerNode,
+        this.dialerNonce,
+        this.acceptorNonce,
+        m.body.macs,
+      );
+      if (!proven)
+        throw new PeerAuthRefusal("secret", secretMismatchText(this.secrets.length, o.secrets.source));
+      o.secrets.proven(proven);
       this.onAuthenticated();
       return;
     }
     throw new ProtocolError(`unexpected ${m.type} before authentication`);
+  }
+
+  private checkPeerNode(node: NodeName): void {
+    if (node !== this.peerNode)
+      throw new PeerAuthRefusal("identity", `peer says it is node ${node}; expected ${this.peerNode}`);
+  }
+
+  /** Refuses the partner once what is queued (the last hello message) has left. */
+  private refuseAfterSending(e: PeerAuthRefusal): void {
+    this.authFailure = e;
+    void this.sent().then(() => {
+      if (this.closed) return;
+      const s = this.o.socket;
+      const timer = setTimeout(() => this.close(e.message), 1000);
+      s.end(() => {
+        clearTimeout(timer);
+        this.close(e.message);
+      });
+    });
   }
 
   private onAuthenticated(): void {
@@ -433,6 +504,8 @@ export class PeerConnection {
 
   close(reason: string): void {
     if (this.closedReason !== null) return;
+    if (this.o.role === "dialer" && !this.authenticated && !this.acceptorNonce && !this.authFailure)
+      this.closedBeforeReply = reason === "connection closed by peer";
     this.closedReason = reason;
     for (const t of this.timers) {
       clearTimeout(t);

@@ -1,14 +1,19 @@
 /**
  * Establishes the peer link: node a dials node b (retrying), node b listens and accepts.
  * One dialer keeps the link unique without a tie-break; both ends authenticate each other
- * (HMAC challenge/response, optionally TLS with both certificates verified against the CA).
- * Every authenticated connection is handed to `onConnection`.
+ * (HMAC challenge/response over every secret each accepts, see peer-auth.ts; optionally TLS with
+ * both certificates verified against the CA). Every authenticated connection is handed to
+ * `onConnection`; the last authentication failure is kept for the node's status until an
+ * authentication succeeds.
  */
 import net from "node:net";
 import tls from "node:tls";
+import type { PeerAuthError } from "../agent/status-schema.js";
 import type { Logger } from "../log.js";
 import { onreadOf, readWith, type ReadSink } from "../net/receive-socket.js";
-import { PeerConnection } from "./peer-connection.js";
+import type { PeerAuthFailureKind } from "./peer-auth.js";
+import { PeerConnection, type PeerAuthRefusal } from "./peer-connection.js";
+import { PeerSecrets } from "./peer-secrets.js";
 import type { NodeName } from "./witness.js";
 
 export interface HostPort {
@@ -26,7 +31,8 @@ export interface PeerLinkOptions {
   node: NodeName;
   peer: HostPort;
   listen: HostPort;
-  secret: Buffer;
+  /** one fixed secret, or the set a node accepts (rotations: peer-secrets.ts) */
+  secret: Buffer | PeerSecrets;
   tls?: PeerTls;
   logger: Logger;
   heartbeatMs: number;
@@ -58,6 +64,17 @@ class ReadRouter implements ReadSink {
   }
 }
 
+/** The last failed authentication with the partner: the agent's `replication.peer.authError`. */
+export type PeerAuthFailure = PeerAuthError;
+
+/** The node's status message with the authentication failure appended, if any. */
+export function withAuthFailure(message: string, f: PeerAuthFailure | null): string {
+  return f ? `${message}; peer link refused since ${f.since}: ${f.reason}` : message;
+}
+
+/** Connections closed unanswered in a row before the log suggests an older partner (a partner stopping can close one). */
+const UNANSWERED_HELLOS = 2;
+
 /** Unauthenticated connections accepted at once; more are closed immediately. */
 const MAX_UNAUTHENTICATED = 4;
 const RETRY_MS = 500;
@@ -70,8 +87,24 @@ export class PeerLink {
   private retryTimer: NodeJS.Timeout | null = null;
   private dialing: net.Socket | null = null;
   private lastRefusal: { reason: string; at: number } | null = null;
+  private failure: PeerAuthFailure | null = null;
+  private unansweredHellos = 0;
+  private readonly secrets: PeerSecrets;
 
-  constructor(private readonly o: PeerLinkOptions) {}
+  constructor(private readonly o: PeerLinkOptions) {
+    this.secrets = PeerSecrets.of(o.secret);
+  }
+
+  /** The last authentication failure with the partner; null once an authentication succeeded. */
+  authError(): PeerAuthFailure | null {
+    return this.failure ? { ...this.failure } : null;
+  }
+
+  private authFailed(kind: PeerAuthFailureKind, reason: string): void {
+    const now = new Date().toISOString();
+    const f = this.failure;
+    this.failure = { kind, reason, since: f?.since ?? now, at: now, count: (f?.count ?? 0) + 1 };
+  }
 
   async start(): Promise<void> {
     if (this.o.node === "b") await this.listen();
@@ -119,6 +152,7 @@ export class PeerLink {
     socket.once("error", (e) => {
       clearTimeout(timer);
       if (this.dialing === socket) {
+        this.unansweredHellos = 0;
         this.dialing = null;
         this.o.logger.debug({ peer: `${host}:${port}`, err: e.message }, "cannot reach peer; retrying");
         this.scheduleDial();
@@ -172,7 +206,7 @@ export class PeerLink {
       socket,
       role,
       node: this.o.node,
-      secret: this.o.secret,
+      secrets: this.secrets,
       logger: this.o.logger,
       heartbeatMs: this.o.heartbeatMs,
       timeoutMs: this.o.timeoutMs,
@@ -189,21 +223,48 @@ export class PeerLink {
           return;
         }
         this.o.logger.info({ peer: remote, role }, "peer authenticated");
+        this.failure = null;
+        this.unansweredHellos = 0;
         this.current = c;
         this.o.onConnection(c);
       },
       (e: Error) => {
         this.unauthenticated--;
+        const reason = this.refusalOf(c, e);
         // A partner retrying with a wrong secret would repeat this twice a second: log changes, and then every 30 s.
         const now = Date.now();
-        const repeat = this.lastRefusal?.reason === e.message && now - this.lastRefusal.at < 30_000;
-        if (!repeat) this.lastRefusal = { reason: e.message, at: now };
+        const repeat = this.lastRefusal?.reason === reason && now - this.lastRefusal.at < 30_000;
+        if (!repeat) this.lastRefusal = { reason, at: now };
+        const auth = c.authFailure !== null || this.unansweredHellos >= UNANSWERED_HELLOS;
         this.o.logger[repeat ? "debug" : "warn"](
-          { peer: remote, role, err: e.message },
-          "peer connection refused",
+          { peer: remote, role, err: reason },
+          auth ? `peer connection refused: ${reason}` : "peer connection refused",
         );
         if (role === "dialer") this.scheduleDial();
       },
+    );
+  }
+
+  /** Why a connection did not authenticate; records authentication failures for the status. */
+  private refusalOf(c: PeerConnection, e: Error): string {
+    const f: PeerAuthRefusal | null = c.authFailure;
+    if (f) {
+      this.unansweredHellos = 0;
+      this.authFailed(f.kind, f.message);
+      return f.message;
+    }
+    if (!c.closedBeforeReply) {
+      this.unansweredHellos = 0;
+      return e.message;
+    }
+    this.unansweredHellos++;
+    if (this.unansweredHellos < UNANSWERED_HELLOS) return e.message;
+    // Only a hint for the log: a link cut in between (a proxy, a partner shutting down) looks the
+    // same from here, so it is not reported as an authentication failure.
+    return (
+      `the partner closed the connection without answering hello, again: a node speaking an older ` +
+      `peer protocol than 2 does this (upgrade both nodes), as does a partner that is not node ` +
+      `${c.peerNode} or a link cut in between`
     );
   }
 

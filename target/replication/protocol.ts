@@ -13,8 +13,10 @@ import { BufferPool } from "../store/buffer-pool.js";
 import { Slab } from "../store/slab.js";
 
 export const MAGIC = 0x48534e31;
-/** Version 2: heartbeats carry sequence numbers and acknowledgements (read leases). */
+/** Version 2: hellos carry one MAC per accepted secret; heartbeats carry sequence numbers and acknowledgements (read leases). */
 export const PEER_PROTOCOL_VERSION = 2;
+/** Secrets one node accepts at once (current, previous, and room for one more): proofs per hello. */
+export const MAX_PEER_SECRETS = 3;
 export const HEADER_BYTES = 20;
 export const MAX_JSON_BYTES = 64 * 1024;
 /** Largest binary payload: writes (the SCSI layer bounds them well below this) and bitmaps. */
@@ -39,9 +41,17 @@ export const GenerationViewSchema = z
 
 /** JSON bodies per message type. */
 export const MessageBodies = {
-  hello: z.object({ node, nonce: hex(32), version: z.literal(PEER_PROTOCOL_VERSION) }).strict(),
-  helloReply: z.object({ node, nonce: hex(32), mac: hex(32) }).strict(),
-  helloFinish: z.object({ mac: hex(32) }).strict(),
+  /**
+   * Any version is accepted here so that a partner speaking another one is refused with a clear
+   * reason by the handshake (peer-auth.ts), not as a malformed body. This node speaks
+   * PEER_PROTOCOL_VERSION.
+   */
+  hello: z.object({ node, nonce: hex(32), version: z.number().int().positive() }).strict(),
+  /** one MAC per secret the sender accepts (peer-auth.ts) */
+  helloReply: z
+    .object({ node, nonce: hex(32), macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS) })
+    .strict(),
+  helloFinish: z.object({ macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS) }).strict(),
   /**
    * `seq` numbers this node's heartbeats; `ack` is the highest `seq` received from the partner.
    * An acknowledged heartbeat renews the sender's read lease (peer-connection.ts).

@@ -66,7 +66,7 @@ function benchDecisions(): string[] {
   for (let i = 0; i < n; i++) {
     desiredChildren(
       target,
-      { serviceIPs: { a: "10.214.0.1", b: "10.214.0.2" }, peerSecretData: "c2VjcmV0", bothWorking: true },
+      { serviceIPs: { a: "10.214.0.1", b: "10.214.0.2" }, bothWorking: true },
       { image: "hasan:1" },
     );
     conditionsFrom({ generation: 1, nodes });

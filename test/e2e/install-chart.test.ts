@@ -11,6 +11,7 @@ import { z } from "zod";
 import { ensureCluster, run, type Cluster } from "../support/cluster.js";
 import { PLAIN_MANIFESTS, plainManifestsText } from "../../hack/gen-manifests.js";
 import { desiredChildren } from "../../operator/reconcile/desired-children.js";
+import { generatedPeerSecret } from "../../operator/reconcile/peer-secret.js";
 import { resourceInfo } from "../../operator/kit/resources.js";
 import type { HASanTarget } from "../../operator/api/target.js";
 import { chartDir, repoRoot } from "./install-support.js";
@@ -245,16 +246,14 @@ describe("Helm chart", () => {
           export: { persistentVolume: {} },
         },
       };
-      const children = desiredChildren(
-        target,
-        {
-          serviceIPs: { a: "10.0.0.1", b: "10.0.0.2" },
-          peerSecretData: "c2VjcmV0",
-          chap: { username: "u" },
-          bothWorking: true,
-        },
-        { image: "img" },
-      );
+      const children = [
+        ...desiredChildren(
+          target,
+          { serviceIPs: { a: "10.0.0.1", b: "10.0.0.2" }, chap: { username: "u" }, bothWorking: true },
+          { image: "img" },
+        ),
+        generatedPeerSecret(target, "c2VjcmV0"),
+      ];
       const kinds = new Set(children.map((o) => `${o.apiVersion}/${o.kind}`));
       assert.ok(kinds.size >= 10, [...kinds].join(" "));
       for (const k of kinds) {

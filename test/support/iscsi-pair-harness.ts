@@ -18,6 +18,8 @@ export interface IscsiPairOptions {
   resyncRate?: number;
   /** iSCSI sessions per node; commands run one at a time on each */
   sessionsPerNode?: number;
+  /** each node's --peer-secret-file (default: one file shared by both, written by setup) */
+  peerSecretFile?: (n: Node, dir: string) => string;
 }
 
 interface NodePorts {
@@ -84,7 +86,7 @@ export class IscsiPairHarness extends PairFixture {
       "--peer-listen",
       `127.0.0.1:${p.peer}`,
       "--peer-secret-file",
-      join(this.dir, "peer.secret"),
+      this.o.peerSecretFile ? this.o.peerSecretFile(n, this.dir) : join(this.dir, "peer.secret"),
       "--witness",
       `file:${join(this.dir, "witness")}`,
       ...(this.o.resyncRate ? ["--resync-rate", String(this.o.resyncRate)] : []),

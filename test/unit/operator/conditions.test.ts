@@ -9,6 +9,7 @@ import {
 } from "../../../operator/status/conditions.js";
 import type { Condition } from "../../../operator/api/status.js";
 import { node } from "./fixtures.js";
+import type { ObservedNode } from "../../../operator/status/observed.js";
 
 const MiB = 1024 * 1024;
 const cond = (s: PairStatus, type: string) => s.conditions.find((c) => c.type === type)!;
@@ -230,4 +231,72 @@ test("a survivor that may not serve (witness lost) is not reported as serving al
     cond(s, "Degraded").message,
     /^node b lost 4s ago; node a not serving either \(partner lost; the witness went to the partner or is unreachable\)/,
   );
+});
+
+test("a peer authentication failure: Degraded True PeerAuthenticationFailed naming the Secret and what to check", () => {
+  const wrong = {
+    kind: "secret" as const,
+    reason: "peer failed authentication (wrong secret): the partner proved no knowledge of the peer secret",
+    since: "2026-01-02T03:04:05.000Z",
+    at: "2026-01-02T03:09:05.000Z",
+    count: 600,
+  };
+  const failed = (n: "a" | "b") => {
+    const x = node(n, { state: "Failed", serving: n === "a", lastHeardMs: null });
+    x.agent!.replication!.peer.authError = wrong;
+    return x;
+  };
+  const o = {
+    generation: 3,
+    nodes: [failed("a"), failed("b")] as [ObservedNode, ObservedNode],
+    peerSecret: { name: "data-peer", generated: true },
+  };
+  const s = conditionsFrom(o, synced);
+  const d = cond(s, "Degraded");
+  assert.equal(d.status, "True");
+  assert.equal(d.reason, "PeerAuthenticationFailed");
+  assert.match(d.message, /^nodes a and b refuse each other's peer link since 2026-01-02T03:04:05.000Z: /);
+  assert.match(d.message, /wrong secret/);
+  assert.match(d.message, /Secret data-peer \(key 'secret'\), generated once by the operator/);
+  assert.match(d.message, /delete the pod that holds the older value/);
+  assert.doesNotMatch(d.message, /600/, "no counter that would change the status every pass");
+  assert.equal(cond(s, "Synchronized").reason, "PeerAuthenticationFailed");
+  // Later failures (count, at) leave the conditions as they were: no status write per pass.
+  const later = structuredClone(o);
+  later.nodes[0].agent!.replication!.peer.authError = {
+    ...wrong,
+    count: 700,
+    at: "2026-01-02T03:19:05.000Z",
+  };
+  assert.deepEqual(conditionsFrom(later, synced).conditions, s.conditions);
+  // A user's Secret is named as theirs; a version mismatch says to run one image.
+  const user = conditionsFrom({ ...o, peerSecret: { name: "mine", generated: false } }, synced);
+  assert.match(
+    cond(user, "Degraded").message,
+    /Secret mine \(key 'secret'\), from spec\.replication\.peerSecretRef/,
+  );
+  const version = structuredClone(o);
+  version.nodes[1].agent!.replication!.peer.authError = null;
+  version.nodes[0].agent!.replication!.peer.authError = {
+    ...wrong,
+    kind: "version",
+    reason: "partner speaks peer protocol 1, this node 2: upgrade both nodes",
+  };
+  assert.match(
+    cond(conditionsFrom(version, synced), "Degraded").message,
+    /^node a refuses the peer link of node b since .*: partner speaks peer protocol 1, this node 2: upgrade both nodes; run the same hasan image/,
+  );
+});
+
+test("an authentication failure reported while both nodes are Working does not degrade the pair", () => {
+  const a = node("a", { state: "Working" });
+  a.agent!.replication!.peer.authError = {
+    kind: "secret",
+    reason: "peer failed authentication (wrong secret)",
+    since: "2026-01-02T03:04:05.000Z",
+    at: "2026-01-02T03:04:05.000Z",
+    count: 1,
+  };
+  const s = conditionsFrom({ generation: 3, nodes: [a, node("b", { state: "Working" })] }, synced);
+  assert.equal(cond(s, "Degraded").status, "False");
 });

@@ -9,7 +9,6 @@ import { target } from "./fixtures.js";
 
 const observed: ObservedForChildren = {
   serviceIPs: { a: "10.214.0.10", b: "10.214.0.11" },
-  peerSecretData: Buffer.from("s3cret").toString("base64"),
   bothWorking: true,
 };
 const defaults = { image: "ghcr.io/hasan-dev/hasan:0.1.0" };
@@ -123,19 +122,23 @@ test("with CHAP configured but its user name unknown, no pod is started without 
   assert.equal(find(objs, "Pod"), undefined);
 });
 
-test("peer secret is generated only when no peerSecretRef is given, and reuses the observed value", () => {
-  const generated = find(desiredChildren(target(), observed, defaults), "Secret", "data-peer")!;
-  assert.deepEqual(generated.data, { secret: observed.peerSecretData });
+test("the peer Secret is never among the applied children; pods mount the generated one or the user's", () => {
+  const generated = desiredChildren(target(), observed, defaults);
+  assert.equal(find(generated, "Secret"), undefined, "created once (peer-secret.ts), never applied");
+  const volume = (objs: KubeObject[]) =>
+    (
+      find(objs, "Pod", "data-a") as unknown as {
+        spec: { volumes: { name: string; secret?: { secretName: string } }[] };
+      }
+    ).spec.volumes.find((v) => v.name === "peer")?.secret?.secretName;
+  assert.equal(volume(generated), "data-peer");
   const own = desiredChildren(
     target({ replication: { peerSecretRef: { name: "mine" } } }),
     observed,
     defaults,
   );
   assert.equal(find(own, "Secret"), undefined);
-  const pod = find(own, "Pod", "data-a") as unknown as {
-    spec: { volumes: { name: string; secret?: { secretName: string } }[] };
-  };
-  assert.equal(pod.spec.volumes.find((v) => v.name === "peer")?.secret?.secretName, "mine");
+  assert.equal(volume(own), "mine");
 });
 
 test("witness Lease carries metadata only; the target Role is scoped to it by name", () => {
