@@ -1,9 +1,15 @@
 /**
  * The activity extents (groups of dirty-bitmap regions, like DRBD's activity log) that have
  * mutations in flight or had one recently. Their bits are durable in the dirty bitmap; an extent
- * idle for a while gets its bits cleared lazily, and a link loss marks all of them out of sync.
- * Tracking whole extents keeps the per-write cost at one map entry.
+ * idle for a while is forgotten (and its bits cleared) once its data is durable on both nodes
+ * (bitmap-settler.ts), and a link loss marks all of them out of sync. Tracking whole extents
+ * keeps the per-write cost at one map entry.
  */
+export interface IdleExtent {
+  extent: number;
+  lastUsed: number;
+}
+
 interface Activity {
   inflight: number;
   lastUsed: number;
@@ -66,16 +72,24 @@ export class ActiveExtents {
     this.active.clear();
   }
 
-  /** Forgets the extents idle (nothing in flight) for more than idleMs; returns their regions. */
-  takeIdle(now: number, idleMs: number): number[] {
-    const out: number[] = [];
-    for (const [e, a] of this.active) {
-      if (a.inflight === 0 && now - a.lastUsed > idleMs) {
-        this.active.delete(e);
-        out.push(...this.regionsOf(e));
-      }
+  /** The extents idle (nothing in flight) for more than idleMs, with when each was last used. */
+  idle(now: number, idleMs: number): IdleExtent[] {
+    const out: IdleExtent[] = [];
+    for (const [extent, a] of this.active) {
+      if (a.inflight === 0 && now - a.lastUsed > idleMs) out.push({ extent, lastUsed: a.lastUsed });
     }
     return out;
+  }
+
+  /**
+   * Forgets an extent found idle by `idle()` if nothing touched it since; returns its regions,
+   * or null when it was used again (it stays active).
+   */
+  forgetIfIdleSince(x: IdleExtent): number[] | null {
+    const a = this.active.get(x.extent);
+    if (!a || a.inflight > 0 || a.lastUsed !== x.lastUsed) return null;
+    this.active.delete(x.extent);
+    return [...this.regionsOf(x.extent)];
   }
 
   private *regionsOf(extent: number): Generator<number> {

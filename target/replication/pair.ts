@@ -25,8 +25,9 @@
  *
  * Dirty bitmap and region size: one bit per `regionSize` bytes (default 256 KiB). The bit of a
  * region is durable before any write to it is sent to the partner (or, alone, applied), and is
- * cleared lazily: for mirrored writes once the region was idle for a while, for resync once the
- * receiver acknowledged the region after fsync. 256 KiB keeps the bitmap small (512 KiB for
+ * cleared only once the region's data is durable on both nodes: for mirrored writes once the
+ * region was idle for a while and both nodes flushed since (bitmap-settler.ts), for resync once
+ * the receiver acknowledged the region after fsync (the sender flushed before it started). 256 KiB keeps the bitmap small (512 KiB for
  * 1 TiB), makes a sequential 1 MiB write touch at most five bits, and bounds the over-copy of
  * a scattered 4 KiB write load to one region per dirty region. Bits are made durable per 4 MiB
  * activity extent, so the bitmap fsync is paid once per extent that becomes active.
@@ -58,6 +59,7 @@ import type { Logger } from "../log.js";
 import type { UnitStateStore } from "../scsi/unit-state.js";
 import type { AluaState, PortGroupInfo } from "../scsi/port-groups.js";
 import { asResyncTarget } from "./generation-transitions.js";
+import { BitmapSettler } from "./bitmap-settler.js";
 import { Handshake } from "./handshake.js";
 import { PairCore } from "./pair-core.js";
 import { pairDevice } from "./pair-device.js";
@@ -133,6 +135,7 @@ class PairNodeImpl implements PairNode {
   private readonly seq: Sequencer;
   private readonly units: UnitStateRouting;
   private readonly loss: PartnerLoss;
+  private readonly settler: BitmapSettler;
   private resync!: ResyncSession;
   private handshake!: Handshake;
   private peerLink!: PeerLink;
@@ -167,6 +170,7 @@ class PairNodeImpl implements PairNode {
       ? new TokenBucket(o.resyncRateBytesPerSec, Math.max(regionSize, o.resyncRateBytesPerSec / 10))
       : null;
     this.seq = new Sequencer(this.core);
+    this.settler = new BitmapSettler(this.core, HOT_IDLE_MS);
     this.units = new UnitStateRouting(this.core);
     this.loss = new PartnerLoss(this.core, o.witness, {
       witnessTimeoutMs: o.witnessTimeoutMs ?? 5000,
@@ -252,11 +256,7 @@ class PairNodeImpl implements PairNode {
     const now = Date.now();
     const situation = core.machine.situation;
     const mode = core.mode();
-    if (situation === "Working" || situation === "SyncSource" || mode === "alone") {
-      for (const r of core.hot.takeIdle(now, HOT_IDLE_MS)) {
-        if (!core.outOfSync.test(r)) core.store.clearLazy(r);
-      }
-    }
+    this.settler.tick(now);
     if (now - this.lastConfirm > this.confirmIntervalMs) {
       this.lastConfirm = now;
       if (situation === "Working") void this.loss.confirmPair();

@@ -38,6 +38,10 @@ export class ResyncSession {
   async runAsSource(link: Link): Promise<void> {
     const core = this.core;
     try {
+      // A region's bit is cleared once the target holds it durably; the copy sent must be
+      // durable here too (writes made alone may still sit in the page cache). Regions written
+      // from now on are active extents, which keep their bits until settled (bitmap-settler.ts).
+      await core.local.flush();
       const done = await sendOutOfSyncRegions({
         regionSize: core.regionSize,
         sizeBytes: core.sizeBytes,

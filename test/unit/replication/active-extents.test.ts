@@ -15,16 +15,29 @@ describe("ActiveExtents (which dirty-bitmap regions have mutations in flight or 
     x.enter(0, 15, 1000);
     assert.equal(x.has(7), true);
     assert.equal(x.has(16), false);
-    assert.deepEqual(x.takeIdle(1_000_000, 1500), [], "in flight: never idle");
+    assert.deepEqual(x.idle(1_000_000, 1500), [], "in flight: never idle");
     x.leave(0, 15, 2000);
-    assert.deepEqual(x.takeIdle(3000, 1500), [], "idle for only 1 s");
-    const idle = x.takeIdle(3501, 1500);
+    assert.deepEqual(x.idle(3000, 1500), [], "idle for only 1 s");
+    const [idle] = x.idle(3501, 1500);
+    assert.deepEqual(idle, { extent: 0, lastUsed: 2000 });
     assert.deepEqual(
-      idle,
+      x.forgetIfIdleSince(idle!),
       Array.from({ length: 16 }, (_, i) => i),
       "every region of the idle extent",
     );
     assert.equal(x.has(7), false);
+  });
+
+  it("an idle extent written again before it is forgotten stays active (its data may not be durable yet)", () => {
+    const x = new ActiveExtents(16, 64);
+    x.enter(0, 0, 0);
+    x.leave(0, 0, 0);
+    const [idle] = x.idle(2000, 1500);
+    x.enter(0, 0, 2100); // a write lands while the flushes of both nodes run
+    assert.equal(x.forgetIfIdleSince(idle!), null, "in flight");
+    x.leave(0, 0, 2200);
+    assert.equal(x.forgetIfIdleSince(idle!), null, "used since");
+    assert.equal(x.has(0), true);
   });
 
   it("a mutation spanning two extents holds both; allRegions lists every region of the active ones", () => {
