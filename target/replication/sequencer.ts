@@ -72,7 +72,19 @@ export class Sequencer {
     } catch (e) {
       remoteError = e ?? new Error("partner refused the write");
     }
-    await here; // a local failure is this write's answer, whatever the partner did
+    try {
+      await here;
+    } catch (localError) {
+      // This copy failed the write while the partner may hold it: the two copies may now answer
+      // differently. The region is out of sync (its bit is durable already) and the link goes,
+      // so only one node serves until the handshake copies the region to the other. The local
+      // failure is this write's answer.
+      core.outOfSync.setRange(first, last);
+      const why = (localError as Error).message;
+      core.log.error({ offset: op.offset, err: why }, "this copy failed a mirrored write; the region is resynced");
+      if (remoteError === undefined) conn?.close(`this copy failed a mirrored write: ${why}`);
+      throw localError;
+    }
     if (remoteError === undefined) {
       core.stats.mirroredWrites++;
       return;

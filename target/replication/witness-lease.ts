@@ -100,52 +100,75 @@ export class LeaseWitness implements Witness {
     }
   }
 
+  /**
+   * Reads the record, decides, and writes the decision with the resourceVersion that was read;
+   * when someone else wrote in between (409, or 404 for a deletion) it reads and decides again,
+   * so a claim racing the partner's loses on the partner's record, not on the race itself.
+   */
   private async compareAndSwap(
     next: (r: WitnessRecord | null) => WitnessRecord | "keep" | null,
   ): Promise<boolean> {
-    const lease = await this.read();
-    const updated = next(lease ? recordFromLease(lease) : null);
-    if (!updated) return false;
-    if (updated === "keep") return true;
-    const body: k8s.V1Lease = {
-      apiVersion: "coordination.k8s.io/v1",
-      kind: "Lease",
-      metadata: {
-        ...(lease?.metadata ?? {}),
-        name: this.name,
-        namespace: this.namespace,
-        annotations: { ...(lease?.metadata?.annotations ?? {}), [GENERATION_ANNOTATION]: updated.generation },
-      },
-      spec: {
-        ...(lease?.spec ?? {}),
-        holderIdentity: identityOf(updated),
-        leaseDurationSeconds: LEASE_SECONDS,
-        // MicroTime fields: the API server wants six fractional digits.
-        renewTime: new k8s.V1MicroTime(updated.renewedAt),
-        acquireTime: new k8s.V1MicroTime(
-          lease?.spec?.holderIdentity === identityOf(updated) && lease.spec.acquireTime
-            ? new Date(lease.spec.acquireTime).getTime()
-            : updated.renewedAt,
-        ),
-      },
-    };
-    try {
-      if (lease) {
-        await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body });
-      } else {
-        await this.api.createNamespacedLease({ namespace: this.namespace, body });
+    for (let attempt = 1; ; attempt++) {
+      const lease = await this.read();
+      const updated = next(lease ? recordFromLease(lease) : null);
+      if (!updated) return false;
+      if (updated === "keep") return true;
+      try {
+        if (lease) {
+          await this.api.replaceNamespacedLease({
+            name: this.name,
+            namespace: this.namespace,
+            body: leaseBody(this.namespace, this.name, lease, updated),
+          });
+        } else {
+          await this.api.createNamespacedLease({
+            namespace: this.namespace,
+            body: leaseBody(this.namespace, this.name, null, updated),
+          });
+        }
+        return true;
+      } catch (e) {
+        const code = statusCode(e);
+        if ((code === 409 || code === 404) && attempt < 20) {
+          this.logger.info(
+            { lease: `${this.namespace}/${this.name}`, code },
+            "witness lease changed concurrently; deciding again",
+          );
+          continue;
+        }
+        throw e;
       }
-      return true;
-    } catch (e) {
-      const code = statusCode(e);
-      if (code === 409) {
-        this.logger.info(
-          { lease: `${this.namespace}/${this.name}` },
-          "witness lease changed concurrently; claim lost",
-        );
-        return false;
-      }
-      throw e;
     }
   }
+}
+
+/** The Lease holding `updated`, replacing `lease` (null: a new one). */
+function leaseBody(
+  namespace: string,
+  name: string,
+  lease: k8s.V1Lease | null,
+  updated: WitnessRecord,
+): k8s.V1Lease {
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      ...(lease?.metadata ?? {}),
+      name,
+      namespace,
+      annotations: { ...(lease?.metadata?.annotations ?? {}), [GENERATION_ANNOTATION]: updated.generation },
+    },
+    spec: {
+      ...(lease?.spec ?? {}),
+      holderIdentity: identityOf(updated),
+      leaseDurationSeconds: LEASE_SECONDS,
+      // MicroTime fields: the API server wants six fractional digits.
+      renewTime: new k8s.V1MicroTime(updated.renewedAt),
+      acquireTime: new k8s.V1MicroTime(
+        lease?.spec?.holderIdentity === identityOf(updated) && lease.spec.acquireTime
+          ? new Date(lease.spec.acquireTime).getTime()
+          : updated.renewedAt,
+      ),
+    },
+  };
 }

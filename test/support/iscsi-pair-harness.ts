@@ -59,6 +59,10 @@ export class IscsiPairHarness extends PairFixture {
     await fsp.writeFile(join(this.dir, "peer.secret"), "faults-peer-secret\n");
   }
 
+  witnessSpec(): string {
+    return `file:${join(this.dir, "witness")}`;
+  }
+
   isRunning(n: Node): boolean {
     return this.running.has(n);
   }
@@ -88,7 +92,7 @@ export class IscsiPairHarness extends PairFixture {
       "--peer-secret-file",
       this.o.peerSecretFile ? this.o.peerSecretFile(n, this.dir) : join(this.dir, "peer.secret"),
       "--witness",
-      `file:${join(this.dir, "witness")}`,
+      this.witnessSpec(),
       ...(this.o.resyncRate ? ["--resync-rate", String(this.o.resyncRate)] : []),
     ];
     const proc = spawnLogged(process.execPath, args, this.logPath(n));
@@ -129,8 +133,8 @@ export class IscsiPairHarness extends PairFixture {
     return list[this.next++ % list.length]!;
   }
 
-  write(n: Node, offset: number, data: Buffer): Promise<void> {
-    return this.session(n).write(offset, data);
+  write(n: Node, offset: number, data: Buffer, options: { fua?: boolean } = {}): Promise<void> {
+    return this.session(n).write(offset, data, options);
   }
 
   read(n: Node, offset: number, length: number): Promise<Buffer> {

@@ -10,6 +10,13 @@ import { join } from "node:path";
 import type { ReplicationStatus } from "../../target/agent/status-schema.js";
 import { PairProxy } from "./pair-proxy.js";
 import { waitFor } from "./processes.js";
+import { createLogger } from "../../target/log.js";
+import {
+  confirmedByBoth,
+  createWitness,
+  parseWitnessSpec,
+  type Witness,
+} from "../../target/replication/witness.js";
 
 export type Node = "a" | "b";
 
@@ -24,6 +31,8 @@ export abstract class PairFixture {
   }
 
   abstract status(n: Node): Promise<ReplicationStatus>;
+  /** The witness spec the nodes use (`none` when they have none). */
+  abstract witnessSpec(): string;
   abstract kill(n: Node): Promise<void>;
 
   /** Makes the directory (with a/ and b/) and starts the proxy in front of `peerPort`. */
@@ -42,17 +51,33 @@ export abstract class PairFixture {
     return join(this.dir, `${n}.log`);
   }
 
-  /** Both nodes Working with nothing out of sync. */
+  private witness: Promise<Witness> | null = null;
+
+  /**
+   * Both nodes Working with nothing out of sync, and the witness holding the pair's record
+   * confirmed by both at their generation (until then neither could go on alone).
+   */
   async waitInSync(timeoutMs = 90_000): Promise<void> {
     let last = "";
+    const spec = this.witnessSpec();
+    this.witness ??= createWitness(parseWitnessSpec(spec), createLogger("pair-fixture"));
+    const witness = await this.witness;
     await waitFor(
-      "both nodes Working and in sync",
+      "both nodes Working and in sync, the pair confirmed in the witness",
       async () => {
         const [a, b] = [await this.status("a"), await this.status("b")];
         last = `a: ${a.state} (${a.message}), b: ${b.state} (${b.message})`;
-        return (
-          a.state === "Working" && b.state === "Working" && a.outOfSyncBytes === 0 && b.outOfSyncBytes === 0
-        );
+        if (
+          a.state !== "Working" ||
+          b.state !== "Working" ||
+          a.outOfSyncBytes !== 0 ||
+          b.outOfSyncBytes !== 0
+        )
+          return false;
+        if (spec === "none") return true;
+        const r = await witness.holder();
+        last += `; witness ${JSON.stringify(r)}`;
+        return r !== null && confirmedByBoth(r) && r.generation === a.generation;
       },
       timeoutMs,
       100,

@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitFor } from "./processes.js";
 import { startTarget, type TargetHandle } from "./target-process.js";
+import { FileWitness } from "../../target/replication/witness-file.js";
+import { confirmedByBoth } from "../../target/replication/witness.js";
 
 /** Two target processes forming one HA pair on loopback, with a file witness. */
 export interface PairHandle {
@@ -76,9 +78,21 @@ export async function startTargetPair(
         100,
       );
     },
+    /** Both Working, and the witness holds the pair's record confirmed by both (until then neither could go on alone). */
     async waitWorking(timeoutMs = 60_000) {
       await handle.waitForState("a", "Working", timeoutMs);
       await handle.waitForState("b", "Working", timeoutMs);
+      const witness = new FileWitness(join(dir, "witness"));
+      await waitFor(
+        "the pair confirmed in the witness",
+        async () => {
+          const r = await witness.holder();
+          const g = (await a.status()).replication?.generation;
+          return r !== null && confirmedByBoth(r) && r.generation === g;
+        },
+        timeoutMs,
+        100,
+      );
     },
     async stop() {
       await Promise.all([a.stop(), b.stop()]);
