@@ -94,6 +94,11 @@ export class PowerLossRunner {
   private readonly busy = new Set<number>();
   private flushes: Flush[] = [];
   private writeId = 1;
+  /** this round's mix: how often a worker flushes, how often a write has FUA */
+  private flushRate = 0.1;
+  private fuaRate = 0.3;
+  /** workers hold still (a quiet moment before a power cut lets active extents go idle) */
+  private paused = false;
 
   constructor(
     readonly h: PowerLossPairHarness,
@@ -146,9 +151,13 @@ export class PowerLossRunner {
   private async worker(stop: () => boolean, report: PowerRoundReport): Promise<void> {
     const h = this.h;
     while (!stop()) {
+      if (this.paused) {
+        await this.sleep(20);
+        continue;
+      }
       const node: Node = this.rand() < 0.5 ? "a" : "b";
       const op = this.rand();
-      if (op < 0.1) {
+      if (op < this.flushRate) {
         const start = performance.now();
         try {
           await h.flush(node);
@@ -171,7 +180,7 @@ export class PowerLossRunner {
       try {
         if (op < 0.8) {
           const id = this.writeId++;
-          const fua = this.rand() < 0.3;
+          const fua = this.rand() < this.fuaRate;
           const recs: WriteRecord[] = range.map((b) => ({ data: blockData(id, b), fua, ackAt: null }));
           range.forEach((b, i) => this.history(b).writes.push(recs[i]!));
           try {
@@ -232,12 +241,25 @@ export class PowerLossRunner {
       writesFailed: 0,
       readsChecked: 0,
     };
+    // Some rounds never flush and never use FUA: then only the pair's own bookkeeping stands
+    // between a power cut and two different copies.
+    this.flushRate = this.pick([0, 0.02, 0.1]);
+    this.fuaRate = this.pick([0, 0.3]);
+    this.log(`  flush rate ${this.flushRate}, FUA rate ${this.fuaRate}`);
     let stop = false;
     const workers = Array.from({ length: 4 }, () => this.worker(() => stop, report));
     try {
       const steps = 1 + Math.floor(this.rand() * 3);
       for (let i = 0; i < steps; i++) {
         await this.sleep(300 + Math.floor(this.rand() * 3000));
+        if (this.rand() < 0.5) {
+          // A quiet moment: written extents go idle (and may be settled) before the power goes.
+          const quiet = 1500 + Math.floor(this.rand() * 2500);
+          report.actions.push(`quiet ${quiet} ms`);
+          this.paused = true;
+          await this.sleep(quiet);
+          this.paused = false;
+        }
         await this.act(report);
       }
       await this.sleep(300 + Math.floor(this.rand() * 2000));
