@@ -23,7 +23,7 @@ import {
   type PodView,
   type ServiceView,
 } from "../status/observe.js";
-import { pairFacts } from "../status/pair-facts.js";
+import { pairFacts, partnerOf } from "../status/pair-facts.js";
 import { evictionDecision } from "../webhook/eviction-decision.js";
 import { applyAll, driftPath } from "./apply.js";
 import { ApplyCache } from "./apply-cache.js";
@@ -47,7 +47,7 @@ import {
   type NodeName,
 } from "./names.js";
 import { createdOnceChildren, ensurePeerSecret, peerSecretSource } from "./peer-secret.js";
-import { podAction } from "./pod-action.js";
+import { podAction, protocolUpgradeReplaces } from "./pod-action.js";
 import { pruneChildren } from "./prune.js";
 
 export interface ControllerOptions {
@@ -307,7 +307,14 @@ export class HASanTargetController {
           },
           { nodes, everSynchronized: ever },
         ).allowed ||
-        (facts.serving.length === 0 && !ever);
+        (facts.serving.length === 0 && !ever) ||
+        protocolUpgradeReplaces(
+          d,
+          existing,
+          desired.find((x) => x.kind === "Pod" && x.metadata.labels?.["hasan.dev/node"] === partnerOf(node)),
+          pods[partnerOf(node)],
+          nodes.find((x) => x.name === partnerOf(node))?.agent?.replication?.peer.authError?.kind,
+        );
       const action = podAction(d, existing, mayDisrupt);
       if (action.kind === "create" && peerSecretError) {
         log.debug({ pod: d.metadata.name }, "pod waits for its peer Secret");

@@ -31,3 +31,23 @@ export function podAction(
     return { kind: "wait", why: "pod template changed; waiting until the pair can spare this node" };
   return { kind: "replace", why: `pod template changed (${have ?? "none"} → ${want})` };
 }
+
+/**
+ * Whether an outdated pod may be replaced although the pair cannot spare it: its partner already
+ * runs the desired template and refuses this node's peer protocol version (an image change across
+ * protocol versions). The two can never link, so waiting for Working would stall the rollout
+ * forever; replacing this pod restarts it on its own volume with the partner's version (a short
+ * pause of I/O while it restarts; its data stays on its volume).
+ */
+export function protocolUpgradeReplaces(
+  desired: KubeObject,
+  existing: ExistingPod | undefined,
+  partnerDesired: KubeObject | undefined,
+  partner: ExistingPod | undefined,
+  partnerAuthErrorKind: string | undefined,
+): boolean {
+  if (!existing || !partner || !partnerDesired || partnerAuthErrorKind !== "version") return false;
+  const hash = (o: { metadata: { annotations?: Record<string, string> } }) =>
+    o.metadata.annotations?.[ANNOTATION_TEMPLATE_HASH];
+  return hash(existing) !== hash(desired) && hash(partner) === hash(partnerDesired);
+}

@@ -13,6 +13,7 @@ import type { Logger } from "../log.js";
 import { onreadOf, readWith, type ReadSink } from "../net/receive-socket.js";
 import type { PeerAuthFailureKind } from "./peer-auth.js";
 import { PeerConnection, type PeerAuthRefusal } from "./peer-connection.js";
+import { PEER_PROTOCOL_VERSION } from "./protocol.js";
 import { PeerSecrets } from "./peer-secrets.js";
 import type { NodeName } from "./witness.js";
 
@@ -72,8 +73,12 @@ export function withAuthFailure(message: string, f: PeerAuthFailure | null): str
   return f ? `${message}; peer link refused since ${f.since}: ${f.reason}` : message;
 }
 
-/** Connections closed unanswered in a row before the log suggests an older partner (a partner stopping can close one). */
-const UNANSWERED_HELLOS = 2;
+/**
+ * Connections closed unanswered in a row before this node reports that the partner may speak an
+ * older peer protocol (a partner stopping can close one; a node of this version always answers a
+ * hello unless it refuses its version or name).
+ */
+const UNANSWERED_HELLOS = 3;
 
 /** Unauthenticated connections accepted at once; more are closed immediately. */
 const MAX_UNAUTHENTICATED = 4;
@@ -259,13 +264,14 @@ export class PeerLink {
     }
     this.unansweredHellos++;
     if (this.unansweredHellos < UNANSWERED_HELLOS) return e.message;
-    // Only a hint for the log: a link cut in between (a proxy, a partner shutting down) looks the
-    // same from here, so it is not reported as an authentication failure.
-    return (
-      `the partner closed the connection without answering hello, again: a node speaking an older ` +
-      `peer protocol than 2 does this (upgrade both nodes), as does a partner that is not node ` +
-      `${c.peerNode} or a link cut in between`
-    );
+    // A node of an older version closes the connection on this version's hello without a word. A
+    // link cut in between can look the same, so the status says "may".
+    const reason =
+      `the partner closed the connection without answering hello ${this.unansweredHellos} times in a ` +
+      `row: it may speak an older peer protocol than ${PEER_PROTOCOL_VERSION} (upgrade both nodes), or ` +
+      `not be node ${c.peerNode}`;
+    this.authFailed("version", reason);
+    return reason;
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { podAction } from "../../../operator/reconcile/pod-action.js";
+import { podAction, protocolUpgradeReplaces } from "../../../operator/reconcile/pod-action.js";
 import type { KubeObject } from "../../../operator/reconcile/desired-children.js";
 
 const desired: KubeObject = {
@@ -38,4 +38,16 @@ test("a pod that ended (Failed or Succeeded) is replaced, since it will never ru
     const ended = { ...pod("new"), status: { phase } };
     assert.equal(podAction(desired, ended, false).kind, "replace", phase);
   }
+});
+
+test("an image change across peer protocol versions: the outdated pod is replaced once its updated partner refuses its version", () => {
+  const partnerDesired: KubeObject = { ...desired, metadata: { ...desired.metadata, name: "data-b" } };
+  // b already runs the new template and reports that a speaks another protocol version.
+  assert.equal(protocolUpgradeReplaces(desired, pod("old"), partnerDesired, pod("new"), "version"), true);
+  // Any other refusal (a wrong secret) or a partner not yet updated does not replace a pod the pair needs.
+  assert.equal(protocolUpgradeReplaces(desired, pod("old"), partnerDesired, pod("new"), "secret"), false);
+  assert.equal(protocolUpgradeReplaces(desired, pod("old"), partnerDesired, pod("old"), "version"), false);
+  assert.equal(protocolUpgradeReplaces(desired, pod("old"), partnerDesired, pod("new"), undefined), false);
+  // An up-to-date pod is never replaced for this.
+  assert.equal(protocolUpgradeReplaces(desired, pod("new"), partnerDesired, pod("new"), "version"), false);
 });
