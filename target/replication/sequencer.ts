@@ -81,7 +81,10 @@ export class Sequencer {
       // failure is this write's answer.
       core.outOfSync.setRange(first, last);
       const why = (localError as Error).message;
-      core.log.error({ offset: op.offset, err: why }, "this copy failed a mirrored write; the region is resynced");
+      core.log.error(
+        { offset: op.offset, err: why },
+        "this copy failed a mirrored write; the region is resynced",
+      );
       if (remoteError === undefined) conn?.close(`this copy failed a mirrored write: ${why}`);
       throw localError;
     }
