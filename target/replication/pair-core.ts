@@ -157,6 +157,37 @@ export class PairCore {
     }
   }
 
+  /**
+   * Runs an operation in the pair's order: once the mode is decided (`readable`: and this node
+   * holds a read lease), inside the I/O gate, with the mode it found there. When the link is lost
+   * under it, the operation may or may not have reached the sequencer; routing it again (alone,
+   * or over a new link) is idempotent, so it waits for the loss to be handled and routes again.
+   */
+  async routed<T>(
+    route: (mode: "sequencer" | "forwarder" | "alone") => Promise<T>,
+    o: { readable?: boolean } = {},
+  ): Promise<T> {
+    for (;;) {
+      const now = this.mode();
+      const m = o.readable ? await this.readableMode() : now === "wait" ? await this.decidedMode() : now;
+      if (m === "refuse") throw this.unavailable();
+      const release = this.gate.tryEnter() ?? (await this.gate.enter());
+      let lost = false;
+      try {
+        const mode = this.mode();
+        // The mode changed while entering the gate: decide again.
+        if (mode === "wait" || mode === "refuse") continue;
+        return await route(mode);
+      } catch (e) {
+        if (!this.isPeerLoss(e)) throw this.peerError(e);
+        lost = true;
+      } finally {
+        release();
+      }
+      if (lost) await this.lossHandling;
+    }
+  }
+
   /** The error to give the SCSI layer for a failed peer request. */
   peerError(e: unknown): Error {
     if (e instanceof PeerRequestError && e.unavailable)

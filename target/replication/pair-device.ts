@@ -96,69 +96,39 @@ class PairDevice {
     }
   }
 
-  /** Writes and unmaps: routed by mode; retried after a link loss. */
-  async mutate(op: Mutation): Promise<void> {
+  /** Writes and unmaps: to the sequencer (here or over the link), or applied alone. */
+  mutate(op: Mutation): Promise<void> {
     const core = this.core;
-    for (;;) {
-      const now = core.mode();
-      const m = now === "wait" ? await core.decidedMode() : now;
-      if (m === "refuse") throw core.unavailable();
-      const release = core.gate.tryEnter() ?? (await core.gate.enter());
-      let lost = false;
-      try {
-        const mode = core.mode();
-        if (mode === "sequencer") return await this.seq.sequenced(op);
-        if (mode === "alone") return await this.seq.applyAlone(op);
-        if (mode === "forwarder") {
-          const conn = core.link!.conn;
-          if (op.kind === "write")
-            await conn.request("forwardWrite", { offset: op.offset, fua: op.fua }, op.data);
-          else await conn.request("forwardUnmap", { offset: op.offset, length: op.length });
-          return;
-        }
-        // The mode changed while entering the gate: decide again.
-        continue;
-      } catch (e) {
-        if (!core.isPeerLoss(e)) throw core.peerError(e);
-        lost = true;
-      } finally {
-        release();
-      }
-      if (lost) await core.lossHandling;
-    }
+    return core.routed(async (mode) => {
+      if (mode === "sequencer") return this.seq.sequenced(op);
+      if (mode === "alone") return this.seq.applyAlone(op);
+      const conn = core.link!.conn;
+      if (op.kind === "write")
+        await conn.request("forwardWrite", { offset: op.offset, fua: op.fua }, op.data);
+      else await conn.request("forwardUnmap", { offset: op.offset, length: op.length });
+    });
   }
 
-  async compareAndWrite(offset: number, expected: Buffer, data: Buffer): Promise<number> {
+  /** Compared where it is sequenced, so it answers from a copy this node may serve (the lease). */
+  compareAndWrite(offset: number, expected: Buffer, data: Buffer): Promise<number> {
     const core = this.core;
     if (expected.length !== data.length) {
-      throw new Error(`compareAndWrite: expected ${expected.length} bytes and data ${data.length} differ`);
+      return Promise.reject(
+        new Error(`compareAndWrite: expected ${expected.length} bytes and data ${data.length} differ`),
+      );
     }
-    for (;;) {
-      const m = await core.readableMode();
-      if (m === "refuse") throw core.unavailable();
-      const release = await core.gate.enter();
-      let lost = false;
-      try {
-        const mode = core.mode();
-        if (mode === "sequencer") return await this.seq.compareAndWrite(offset, expected, data);
-        if (mode === "alone") return await this.seq.compareAndWriteAlone(offset, expected, data);
-        if (mode === "forwarder") {
-          const reply = await core.link!.conn.request(
-            "forwardCompareAndWrite",
-            { offset },
-            Buffer.concat([expected, data]),
-          );
-          return reply.body.result ?? -1;
-        }
-        continue;
-      } catch (e) {
-        if (!core.isPeerLoss(e)) throw core.peerError(e);
-        lost = true;
-      } finally {
-        release();
-      }
-      // Whether the sequencer applied it is unknown; comparing again here is the best answer left.
-      if (lost) await core.lossHandling;
-    }
+    return core.routed(
+      async (mode) => {
+        if (mode === "sequencer") return this.seq.compareAndWrite(offset, expected, data);
+        if (mode === "alone") return this.seq.compareAndWriteAlone(offset, expected, data);
+        const reply = await core.link!.conn.request(
+          "forwardCompareAndWrite",
+          { offset },
+          Buffer.concat([expected, data]),
+        );
+        return reply.body.result ?? -1;
+      },
+      { readable: true },
+    );
   }
 }

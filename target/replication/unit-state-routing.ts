@@ -28,35 +28,19 @@ export class UnitStateRouting {
   constructor(private readonly core: PairCore) {}
 
   /** Runs a reservation operation in the pair's single order. */
-  async apply(op: UnitOp): Promise<UnitOpResult> {
+  apply(op: UnitOp): Promise<UnitOpResult> {
     const core = this.core;
-    for (;;) {
-      const m = await core.decidedMode();
-      if (m === "refuse") throw core.unavailable();
-      const release = await core.gate.enter();
-      let lost = false;
-      try {
-        const mode = core.mode();
-        if (mode === "alone") return await core.units.applyHere(op, async () => undefined);
-        if (mode === "sequencer") return await core.units.applyHere(op, (s, uas) => this.publish(s, uas));
-        if (mode === "forwarder") {
-          const reply = await core.link!.conn.request(
-            "unitState",
-            { op: "apply", body: op },
-            undefined,
-            Priority.control,
-          );
-          return UnitOpResultSchema.parse(JSON.parse(reply.data.toString("utf8")));
-        }
-        continue;
-      } catch (e) {
-        if (!core.isPeerLoss(e)) throw core.peerError(e);
-        lost = true;
-      } finally {
-        release();
-      }
-      if (lost) await core.lossHandling;
-    }
+    return core.routed(async (mode) => {
+      if (mode === "alone") return core.units.applyHere(op, async () => undefined);
+      if (mode === "sequencer") return core.units.applyHere(op, (s, uas) => this.publish(s, uas));
+      const reply = await core.link!.conn.request(
+        "unitState",
+        { op: "apply", body: op },
+        undefined,
+        Priority.control,
+      );
+      return UnitOpResultSchema.parse(JSON.parse(reply.data.toString("utf8")));
+    });
   }
 
   /** Sends the sequencer's new unit state to the partner; resolves once the partner holds it. */

@@ -12,7 +12,7 @@ import { z } from "zod";
 import {
   evaluateClaim,
   evaluateConfirm,
-  evaluateRenewAlone,
+  renewAloneBy,
   type ClaimRequest,
   type NodeName,
   type Witness,
@@ -53,14 +53,8 @@ export class FileWitness implements Witness {
     return this.compareAndSwap((r) => evaluateConfirm(r, node, generation, Date.now()));
   }
 
-  async renewAlone(node: NodeName, generation: string): Promise<"ok" | "conflict"> {
-    let conflict = false;
-    await this.compareAndSwap((r) => {
-      const next = evaluateRenewAlone(r, node, generation, Date.now());
-      conflict = next === "conflict";
-      return conflict ? null : (next as WitnessRecord | "keep");
-    });
-    return conflict ? "conflict" : "ok";
+  renewAlone(node: NodeName, generation: string): Promise<"ok" | "conflict"> {
+    return renewAloneBy((next) => this.compareAndSwap(next), node, generation);
   }
 
   async release(): Promise<void> {}

@@ -12,7 +12,7 @@ import type { Logger } from "../log.js";
 import {
   evaluateClaim,
   evaluateConfirm,
-  evaluateRenewAlone,
+  renewAloneBy,
   type ClaimRequest,
   type NodeName,
   type Witness,
@@ -74,14 +74,8 @@ export class LeaseWitness implements Witness {
     return this.compareAndSwap((r) => evaluateConfirm(r, node, generation, Date.now()));
   }
 
-  async renewAlone(node: NodeName, generation: string): Promise<"ok" | "conflict"> {
-    let conflict = false;
-    await this.compareAndSwap((r) => {
-      const next = evaluateRenewAlone(r, node, generation, Date.now());
-      conflict = next === "conflict";
-      return conflict ? null : (next as WitnessRecord | "keep");
-    });
-    return conflict ? "conflict" : "ok";
+  renewAlone(node: NodeName, generation: string): Promise<"ok" | "conflict"> {
+    return renewAloneBy((next) => this.compareAndSwap(next), node, generation);
   }
 
   async release(): Promise<void> {}

@@ -140,6 +140,26 @@ export function evaluateRenewAlone(
   return "conflict";
 }
 
+/** A witness's compare-and-swap: decides from the record read, writes the decision unless null or "keep". */
+export type CompareAndSwap = (
+  next: (r: WitnessRecord | null) => WitnessRecord | "keep" | null,
+) => Promise<boolean>;
+
+/** `renewAlone` through a compare-and-swap (evaluateRenewAlone decides). */
+export async function renewAloneBy(
+  cas: CompareAndSwap,
+  node: NodeName,
+  generation: string,
+): Promise<"ok" | "conflict"> {
+  let conflict = false;
+  await cas((r) => {
+    const next = evaluateRenewAlone(r, node, generation, Date.now());
+    conflict = next === "conflict";
+    return next === "conflict" ? null : next;
+  });
+  return conflict ? "conflict" : "ok";
+}
+
 export class NoWitness implements Witness {
   readonly kind = "none" as const;
   async tryAcquire(): Promise<boolean> {

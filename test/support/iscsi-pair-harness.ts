@@ -5,7 +5,7 @@
  * each node's agent.
  */
 import type { ChildProcess } from "node:child_process";
-import { promises as fsp } from "node:fs";
+import { appendFileSync, promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { TargetStatusSchema, type ReplicationStatus } from "../../target/agent/status-schema.js";
 import { PairFixture, type Node } from "./pair-fixture.js";
@@ -96,6 +96,7 @@ export class IscsiPairHarness extends PairFixture {
       ...(this.o.resyncRate ? ["--resync-rate", String(this.o.resyncRate)] : []),
     ];
     const proc = spawnLogged(process.execPath, args, this.logPath(n));
+    this.note(n, "started", proc.pid);
     this.running.set(n, proc);
     proc.once("exit", () => {
       if (this.running.get(n) === proc) this.running.delete(n);
@@ -112,10 +113,16 @@ export class IscsiPairHarness extends PairFixture {
   }
 
   /** kill -9 */
+  /** A line in the node's log saying what the harness did to it (for reading a failed run). */
+  protected note(n: Node, what: string, pid?: number): void {
+    appendFileSync(this.logPath(n), JSON.stringify({ level: 30, time: Date.now(), msg: `harness: ${what}`, pid }) + "\n");
+  }
+
   async kill(n: Node): Promise<void> {
     const proc = this.running.get(n);
     if (!proc) return;
     this.running.delete(n);
+    this.note(n, "kill -9", proc.pid);
     await stopProcess(proc, "SIGKILL");
     for (const s of this.sessions[n]) s.close();
   }

@@ -47,7 +47,8 @@ interface BlockModel {
   maybe: Buffer[];
 }
 
-function blockData(writeId: number, block: number): Buffer {
+/** A 4 KiB block that names the write and the block it was written to. */
+export function blockData(writeId: number, block: number): Buffer {
   const b = Buffer.allocUnsafe(BLOCK);
   for (let i = 0; i < BLOCK; i += 8) {
     b.writeUInt32BE(writeId, i);

@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import { IscsiPairHarness } from "./iscsi-pair-harness.js";
 import { LazyFs, unmountLazyFsUnder } from "./lazyfs.js";
 import type { Node } from "./pair-fixture.js";
-import { prng } from "./pair-faults.js";
+import { blockData, prng } from "./pair-faults.js";
 
 const BLOCK = 4096;
 const ZERO = Buffer.alloc(BLOCK);
@@ -35,6 +35,7 @@ export class PowerLossPairHarness extends IscsiPairHarness {
   async powerCut(n: Node): Promise<void> {
     await this.kill(n);
     const disk = this.disks.get(n)!;
+    this.note(n, "power cut (lazyfs daemon killed)");
     await disk.powerCut();
     await disk.remount();
   }
@@ -64,15 +65,6 @@ interface BlockHistory {
 interface Flush {
   start: number;
   end: number;
-}
-
-function blockData(writeId: number, block: number): Buffer {
-  const b = Buffer.allocUnsafe(BLOCK);
-  for (let i = 0; i < BLOCK; i += 8) {
-    b.writeUInt32BE(writeId, i);
-    b.writeUInt32BE(block, i + 4);
-  }
-  return b;
 }
 
 const describeData = (x: Buffer) => (x.equals(ZERO) ? "zeros" : `write ${x.readUInt32BE(0)}`);
