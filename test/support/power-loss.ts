@@ -51,6 +51,9 @@ export class PowerLossPairHarness extends IscsiPairHarness {
 interface WriteRecord {
   data: Buffer;
   fua: boolean;
+  /** through which portal, and when it was issued (wall clock, to read beside the node logs) */
+  node: Node;
+  issuedAt: number;
   /** when the target acknowledged it (test clock); null: refused or cut off */
   ackAt: number | null;
 }
@@ -65,6 +68,7 @@ interface BlockHistory {
 interface Flush {
   start: number;
   end: number;
+  node: Node;
 }
 
 const describeData = (x: Buffer) => (x.equals(ZERO) ? "zeros" : `write ${x.readUInt32BE(0)}`);
@@ -85,6 +89,8 @@ export class PowerLossRunner {
   private readonly model = new Map<number, BlockHistory>();
   private readonly busy = new Set<number>();
   private flushes: Flush[] = [];
+  /** power cuts since the last check (test clock) */
+  private cuts: Array<{ node: Node; at: number }> = [];
   private writeId = 1;
   /** this round's mix: how often a worker flushes, how often a write has FUA */
   private flushRate = 0.1;
@@ -108,16 +114,30 @@ export class PowerLossRunner {
   }
 
   /**
+   * Whether a flush made a write acknowledged at `ackAt` durable: it started after the ack and
+   * completed before `at`, and the write was not lost before it started. An acknowledged write
+   * is held by both nodes (or by the one serving alone); it is lost only when every node that
+   * held it lost power before flushing, so a flush counts unless both nodes were cut in between.
+   */
+  private flushed(ackAt: number, at: number): boolean {
+    return this.flushes.some((f) => {
+      if (f.start <= ackAt || f.end >= at) return false;
+      const cut = new Set(this.cuts.filter((c) => c.at > ackAt && c.at < f.start).map((c) => c.node));
+      return cut.size < 2;
+    });
+  }
+
+  /**
    * What a read of block b that started at `at` may return: the newest write durable by then
-   * (acknowledged with FUA, or acknowledged before a flush that started later and completed
-   * before `at`), or anything written after it.
+   * (acknowledged with FUA, or made durable by a flush, see `flushed`), or anything written
+   * after it.
    */
   private acceptable(b: number, at: number): Buffer[] {
     const m = this.history(b);
     let durable = -1;
     m.writes.forEach((w, i) => {
       if (w.ackAt === null || w.ackAt > at) return;
-      if (w.fua || this.flushes.some((f) => f.start > w.ackAt! && f.end < at)) durable = i;
+      if (w.fua || this.flushed(w.ackAt, at)) durable = i;
     });
     const from = durable >= 0 ? [m.writes[durable]!.data] : [m.base ?? ZERO];
     return [...from, ...m.writes.slice(durable + 1).map((w) => w.data)];
@@ -126,8 +146,18 @@ export class PowerLossRunner {
   private check(b: number, got: Buffer, at: number, where: string): void {
     const ok = this.acceptable(b, at);
     if (!ok.some((x) => x.equals(got))) {
+      // What happened to the block since the last check, in wall-clock ms (read beside the node logs).
+      const wall = (t: number | null) =>
+        t === null ? "-" : String(Math.round(t - performance.now() + Date.now()));
+      const m = this.history(b);
+      const writes = m.writes.map(
+        (w) =>
+          `${describeData(w.data)} via ${w.node}${w.fua ? " FUA" : ""} issued ${w.issuedAt} acked ${wall(w.ackAt)}`,
+      );
+      const flushes = this.flushes.map((f) => `via ${f.node} ${wall(f.start)}..${wall(f.end)}`);
       assert.fail(
-        `block ${b} (${where}) holds ${describeData(got)}; it may hold only ${ok.map(describeData).join(", ")} (seed ${this.seed})`,
+        `block ${b} (${where}) holds ${describeData(got)}; it may hold only ${ok.map(describeData).join(", ")} (seed ${this.seed}); ` +
+          `base ${m.base ? describeData(m.base) : "zeros"}; writes: ${writes.join("; ")}; flushes: ${flushes.join(", ")}`,
       );
     }
   }
@@ -153,7 +183,7 @@ export class PowerLossRunner {
         const start = performance.now();
         try {
           await h.flush(node);
-          this.flushes.push({ start, end: performance.now() });
+          this.flushes.push({ start, end: performance.now(), node });
           report.flushes++;
         } catch {
           await this.sleep(20);
@@ -173,7 +203,14 @@ export class PowerLossRunner {
         if (op < 0.8) {
           const id = this.writeId++;
           const fua = this.rand() < this.fuaRate;
-          const recs: WriteRecord[] = range.map((b) => ({ data: blockData(id, b), fua, ackAt: null }));
+          const issuedAt = Date.now();
+          const recs: WriteRecord[] = range.map((b) => ({
+            data: blockData(id, b),
+            fua,
+            ackAt: null,
+            node,
+            issuedAt,
+          }));
           range.forEach((b, i) => this.history(b).writes.push(recs[i]!));
           try {
             await h.write(node, first * BLOCK, Buffer.concat(recs.map((r) => r.data)), { fua });
@@ -209,18 +246,24 @@ export class PowerLossRunner {
     const h = this.h;
     const choices: Array<[string, () => Promise<void>]> = [];
     const up = (["a", "b"] as const).filter((n) => h.isRunning(n));
-    for (const n of up) choices.push([`power cut ${n}`, () => h.powerCut(n)]);
+    for (const n of up) choices.push([`power cut ${n}`, () => this.cut(n)]);
     if (up.length === 2 && this.rand() < 0.2) choices.push(["power cut both", () => this.cutBoth()]);
     for (const n of (["a", "b"] as const).filter((x) => !h.isRunning(x)))
       choices.push([`restart ${n}`, () => h.start(n)]);
     const [name, fn] = this.pick(choices);
     report.actions.push(name);
-    this.log(`  ${name}`);
+    this.log(`  ${name} (at ${Date.now()})`);
     await fn();
   }
 
+  /** Any write acknowledged before the cut is over may be lost with it: the cut counts from then. */
+  private async cut(n: Node): Promise<void> {
+    await this.h.powerCut(n);
+    this.cuts.push({ node: n, at: performance.now() });
+  }
+
   private async cutBoth(): Promise<void> {
-    await Promise.all([this.h.powerCut("a"), this.h.powerCut("b")]);
+    await Promise.all([this.cut("a"), this.cut("b")]);
   }
 
   async round(round: number): Promise<PowerRoundReport> {
@@ -291,6 +334,7 @@ export class PowerLossRunner {
       m.writes = [];
     }
     this.flushes = [];
+    this.cuts = [];
     assert.equal(await h.fileHash("a"), await h.fileHash("b"), `LUN files differ (seed ${this.seed})`);
   }
 }
