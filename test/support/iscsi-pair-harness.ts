@@ -115,7 +115,10 @@ export class IscsiPairHarness extends PairFixture {
   /** kill -9 */
   /** A line in the node's log saying what the harness did to it (for reading a failed run). */
   protected note(n: Node, what: string, pid?: number): void {
-    appendFileSync(this.logPath(n), JSON.stringify({ level: 30, time: Date.now(), msg: `harness: ${what}`, pid }) + "\n");
+    appendFileSync(
+      this.logPath(n),
+      JSON.stringify({ level: 30, time: Date.now(), msg: `harness: ${what}`, pid }) + "\n",
+    );
   }
 
   async kill(n: Node): Promise<void> {
