@@ -142,9 +142,14 @@ test("a cut peer link shows as Degraded; the PDB and the webhook refuse eviction
     await h.waitFor("PDB allows no disruption", async () => (await disruptionsAllowed()) === 0);
     // Which node goes on alone is a race for the witness; the webhook must refuse to evict that
     // one, with the reason, and the budget still holds the other while the pair is degraded.
+    // Both nodes are Failed while they wait out the read lease and ask the witness; the winner
+    // says it serves alone.
     const serving = await h.waitFor(
       "one node serving alone",
-      async () => (await h.target(name))?.status?.nodes?.find((n) => n.state === "Failed")?.name,
+      async () =>
+        (await h.target(name))?.status?.nodes?.find(
+          (n) => n.state === "Failed" && /serving alone/.test(n.message ?? ""),
+        )?.name,
       60_000,
     );
     const other = serving === "a" ? "b" : "a";
