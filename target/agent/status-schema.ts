@@ -44,6 +44,16 @@ export const PeerAuthErrorSchema = z.object({
 });
 export type PeerAuthError = z.infer<typeof PeerAuthErrorSchema>;
 
+/** SPC-4 ALUA access states (target/scsi/port-groups.ts). */
+const AluaStateSchema = z.enum([
+  "active/optimized",
+  "active/non-optimized",
+  "standby",
+  "unavailable",
+  "offline",
+  "transitioning",
+]);
+
 export const ReplicationStatusSchema = z.object({
   /** "a" or "b" */
   node: z.enum(["a", "b"]),
@@ -67,6 +77,17 @@ export const ReplicationStatusSchema = z.object({
   resync: ResyncProgressSchema.nullable(),
   /** whether this node may serve writes right now (holds the witness or is Working) */
   serving: z.boolean(),
+  /**
+   * The ALUA access state of each node's target port group as this node reports it to
+   * initiators (REPORT TARGET PORT GROUPS): the node that orders writes is active/optimized.
+   * Optional: older targets do not report it.
+   */
+  alua: z
+    .object({
+      a: AluaStateSchema,
+      b: AluaStateSchema,
+    })
+    .optional(),
   stats: z.object({
     resyncedBytes: z.number().int().nonnegative(),
     mirroredWrites: z.number().int().nonnegative(),

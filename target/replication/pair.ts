@@ -300,6 +300,7 @@ class PairNodeImpl implements PairNode {
       outOfSyncBytes: Math.min(core.outOfSync.count() * core.regionSize, core.sizeBytes),
       resync,
       serving: core.serving(),
+      alua: this.alua(),
       stats: { ...core.stats },
       message: withAuthFailure(
         core.lostAt !== null && !c

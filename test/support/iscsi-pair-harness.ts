@@ -20,6 +20,8 @@ export interface IscsiPairOptions {
   sessionsPerNode?: number;
   /** each node's --peer-secret-file (default: one file shared by both, written by setup) */
   peerSecretFile?: (n: Node, dir: string) => string;
+  /** more arguments for each node's command line (CHAP, for example) */
+  extraArgs?: (n: Node, dir: string) => string[];
 }
 
 interface NodePorts {
@@ -59,6 +61,11 @@ export class IscsiPairHarness extends PairFixture {
     await fsp.writeFile(join(this.dir, "peer.secret"), "faults-peer-secret\n");
   }
 
+  /** The node's iSCSI port on 127.0.0.1. */
+  iscsiPort(n: Node): number {
+    return this.ports[n].iscsi;
+  }
+
   witnessSpec(): string {
     return `file:${join(this.dir, "witness")}`;
   }
@@ -94,6 +101,7 @@ export class IscsiPairHarness extends PairFixture {
       "--witness",
       this.witnessSpec(),
       ...(this.o.resyncRate ? ["--resync-rate", String(this.o.resyncRate)] : []),
+      ...(this.o.extraArgs?.(n, this.dir) ?? []),
     ];
     const proc = spawnLogged(process.execPath, args, this.logPath(n));
     this.note(n, "started", proc.pid);

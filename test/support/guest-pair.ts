@@ -1,0 +1,152 @@
+/**
+ * A pair of real target processes (CHAP and mutual CHAP, peer link through a breakable proxy)
+ * with a Linux guest logged in to both portals, and the failover scenario every fault runs
+ * through: fio with verification on the multipath device while the fault happens and heals.
+ */
+import { strict as assert } from "node:assert";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { Guest, HOST_FROM_GUEST } from "./guest.js";
+import {
+  describeView,
+  fioLoopScript,
+  fioStop,
+  loginScript,
+  logoutScript,
+  waitForMultipath,
+  type Chap,
+  type FioSummary,
+} from "./guest-iscsi.js";
+import { IscsiPairHarness } from "./iscsi-pair-harness.js";
+import type { Node } from "./pair-fixture.js";
+import { waitFor } from "./processes.js";
+
+export const pairChap: Chap = {
+  user: "guest-user",
+  secret: "guest-chap-secret-1",
+  mutualUser: "hasan-target",
+  mutualSecret: "target-chap-secret-2",
+};
+
+/** Both nodes with one-way and mutual CHAP, as the operator configures them. */
+function chapArgs(_n: Node, dir: string): string[] {
+  writeFileSync(join(dir, "chap.secret"), pairChap.secret + "\n");
+  writeFileSync(join(dir, "mutual.secret"), pairChap.mutualSecret + "\n");
+  return [
+    ...["--chap-user", pairChap.user, "--chap-secret-file", join(dir, "chap.secret")],
+    ...["--mutual-chap-user", pairChap.mutualUser!, "--mutual-chap-secret-file", join(dir, "mutual.secret")],
+  ];
+}
+
+export class GuestPair {
+  readonly pair = new IscsiPairHarness({ sizeBytes: 64 << 20, sessionsPerNode: 1, extraArgs: chapArgs });
+  guest!: Guest;
+
+  /** Starts both nodes and boots the guest at the same time; returns once the pair is in sync. */
+  async setup(name: string): Promise<void> {
+    await this.pair.setup();
+    await Promise.all([
+      this.pair.start("a"),
+      this.pair.start("b"),
+      (async () => (this.guest = await Guest.boot({ name })))(),
+    ]);
+    await this.pair.waitInSync();
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.guest) process.stderr.write(`guest logs: ${await this.guest.saveLogs()}\n`);
+    await this.guest?.stop();
+    await this.pair.cleanup();
+  }
+
+  portal(n: Node): string {
+    return `${HOST_FROM_GUEST}:${this.pair.iscsiPort(n)}`;
+  }
+
+  portals() {
+    return (["a", "b"] as const).map((n) => ({ host: HOST_FROM_GUEST, port: this.pair.iscsiPort(n) }));
+  }
+
+  /** The node whose port group the pair reports active/optimized (the one ordering writes). */
+  async optimizedNode(): Promise<Node> {
+    const alua = (await this.pair.status("a")).alua;
+    return alua?.b === "active/optimized" ? "b" : "a";
+  }
+
+  async waitServingAlone(n: Node, timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      `node ${n} serving alone`,
+      async () => {
+        const s = await this.pair.status(n);
+        return s.state === "Failed" && s.serving;
+      },
+      timeoutMs,
+    );
+  }
+
+  /**
+   * Logs in to both portals, runs fio with verification on the multipath device, applies
+   * `fault`, waits `outageMs`, applies `heal`, waits for the pair to be in sync and both paths
+   * healthy with the optimized node's preferred, then stops fio and checks: no fio error, no
+   * I/O error on the map, byte-identical LUN files.
+   */
+  async failover(
+    t: TestContext,
+    o: { fault: () => Promise<void>; heal: () => Promise<void>; outageMs?: number },
+  ): Promise<FioSummary> {
+    const { guest, pair } = this;
+    await guest.run(loginScript(pair.iqn, this.portals(), pairChap));
+    let fio: FioSummary;
+    try {
+      const v = await waitForMultipath(guest, {
+        paths: 2,
+        preferredPortal: this.portal(await this.optimizedNode()),
+      });
+      await guest.run(fioLoopScript(`/dev/mapper/${v.map.wwid}`));
+      await sleep(8_000);
+      await o.fault();
+      await sleep(o.outageMs ?? 10_000);
+      const during = await waitForMultipath(guest, { paths: 1, timeoutMs: 60_000 }).catch(
+        (e: Error) => e.message,
+      );
+      t.diagnostic(`during the fault: ${typeof during === "string" ? during : describeView([during])}`);
+      await o.heal();
+      await pair.waitInSync(180_000);
+      const optimized = await this.optimizedNode();
+      const back = await waitForMultipath(guest, {
+        paths: 2,
+        preferredPortal: this.portal(optimized),
+        timeoutMs: 120_000,
+      });
+      t.diagnostic(`after the resync (node ${optimized} optimized): ${describeView([back])}`);
+      await sleep(5_000);
+      fio = await fioStop(guest);
+      t.diagnostic(
+        `fio: ${fio.rounds} verified rounds, ${fio.writtenMiB} MiB written, ${fio.errors} errors, ${fio.failed ? "FAILED" : "clean"}`,
+      );
+      const kernel = await guest.run(
+        "dmesg | grep -E 'alua: port group|Failing path|Reinstating path|conn error|I/O error|session recovery' | tail -30",
+      );
+      for (const line of kernel.trim().split("\n")) t.diagnostic(line);
+      assert.equal(fio.failed, false, fio.text);
+      assert.equal(fio.errors, 0, fio.text);
+      assert.ok(fio.rounds >= 2, `fio ran across the fault: ${fio.text}`);
+      // A failed path logs errors on its sd device; the map the workload uses must see none.
+      assert.doesNotMatch(
+        kernel,
+        /I\/O error, dev dm-|Buffer I\/O error on dev dm-/,
+        "no I/O error on the map",
+      );
+    } finally {
+      await guest.run(logoutScript(pair.iqn));
+    }
+    await pair.waitInSync(180_000);
+    assert.equal(await pair.fileHash("a"), await pair.fileHash("b"), "the LUN files are byte-identical");
+    return fio;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
