@@ -33,6 +33,8 @@ describe("kernel initiator through every pair fault", { timeout: 3_600_000 }, ()
         const [a, b] = [await gp.pair.status("a"), await gp.pair.status("b")];
         t.diagnostic(`a: ${a.state} serving=${a.serving}, b: ${b.state} serving=${b.serving}`);
         if (a.serving && b.serving) throw new Error("both nodes serve while the link is cut");
+        // The node that does not serve answers TEST UNIT READY with NOT READY: its path is failed.
+        await gp.waitPathFailed(a.serving ? "b" : "a");
       },
       heal: async () => {
         t.diagnostic("restore the peer link");

@@ -14,6 +14,7 @@ import {
   fioStop,
   loginScript,
   logoutScript,
+  multipathView,
   waitForMultipath,
   type Chap,
   type FioSummary,
@@ -72,6 +73,26 @@ export class GuestPair {
   async optimizedNode(): Promise<Node> {
     const alua = (await this.pair.status("a")).alua;
     return alua?.b === "active/optimized" ? "b" : "a";
+  }
+
+  /** Waits until multipath shows the path through node `n`'s portal failed (its checker says so). */
+  async waitPathFailed(n: Node, timeoutMs = 60_000): Promise<void> {
+    let last = "";
+    await waitFor(
+      `the path through node ${n} failed`,
+      async () => {
+        const [v] = await multipathView(this.guest);
+        if (!v) return false;
+        last = describeView([v]);
+        return v.map.groups.some((g, i) =>
+          g.paths.some((p, j) => v.groupPortals[i]![j] === this.portal(n) && p.dmState === "failed"),
+        );
+      },
+      timeoutMs,
+      1000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; multipath: ${last}`);
+    });
   }
 
   async waitServingAlone(n: Node, timeoutMs = 30_000): Promise<void> {

@@ -1,8 +1,28 @@
 /** TEST UNIT READY, REQUEST SENSE, START STOP UNIT and PREVENT ALLOW MEDIUM REMOVAL. */
 import { GOOD, dataIn, type Handler } from "../lu-context.js";
-import { SenseKey, buildSense, invalidFieldInCdb, mediumRemovalPrevented } from "../sense.js";
+import { SenseKey, ScsiError, buildSense, invalidFieldInCdb, mediumRemovalPrevented } from "../sense.js";
 
-export const testUnitReady: Handler = () => GOOD;
+/**
+ * TEST UNIT READY says whether the port it came through can serve I/O now (SPC-4 5.15.2.4: in the
+ * transitioning, standby and unavailable ALUA states the command is not allowed): NOT READY with
+ * LOGICAL UNIT NOT ACCESSIBLE and the state's ASCQ (0Ah transitioning, 0Bh standby, 0Ch
+ * unavailable). Path checkers (dm-multipath's `tur`) rely on it: a pair node that does not serve
+ * must not look like a good path.
+ */
+export const testUnitReady: Handler = (lu, cmd) => {
+  const group = lu.portGroups().find((g) => g.id === cmd.nexus.targetPortGroup);
+  switch (group?.state) {
+    case "transitioning":
+      throw new ScsiError(SenseKey.notReady, 0x04, 0x0a);
+    case "standby":
+      throw new ScsiError(SenseKey.notReady, 0x04, 0x0b);
+    case "unavailable":
+    case "offline":
+      throw new ScsiError(SenseKey.notReady, 0x04, 0x0c);
+    default:
+      return GOOD;
+  }
+};
 
 /** REQUEST SENSE reports (and clears) the oldest pending unit attention, else NO SENSE. */
 export const requestSense: Handler = (lu, cmd) => {

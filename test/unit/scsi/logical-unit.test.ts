@@ -19,6 +19,7 @@ import {
 import { createScsiTarget } from "../../../target/scsi/logical-unit.js";
 import { LocalUnitStateStore } from "../../../target/scsi/unit-state.js";
 import { DeviceUnavailableError, type BlockDevice } from "../../../target/store/block-device.js";
+import type { AluaState } from "../../../target/scsi/port-groups.js";
 
 function pattern(len: number, seed: number): Buffer {
   const b = Buffer.alloc(len);
@@ -43,6 +44,37 @@ test("power-on unit attention: reported once, not consumed by INQUIRY or REPORT 
     assert.equal(rs.dataIn![2]! & 0x0f, 6);
     assert.equal(rs.dataIn![12], 0x29);
     assert.equal((await h.run(B, [0x00])).status, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+test("TEST UNIT READY follows the ALUA state of the port group it came through (path checkers rely on it)", async () => {
+  let states: Record<number, AluaState> = { 1: "active/optimized", 2: "active/non-optimized" };
+  const groups = () => [1, 2].map((id) => ({ id, state: states[id]!, relativePorts: [id] }));
+  const h = await makeHarness(16 * 1024 * 1024, 512, groups);
+  const viaA = nexus("iqn.2026-11.dev.hasan:tur", "400000000001", 1);
+  const viaB = nexus("iqn.2026-11.dev.hasan:tur", "400000000001", 2);
+  try {
+    await clearUnitAttentions(h, viaA);
+    await clearUnitAttentions(h, viaB);
+    assert.equal((await h.run(viaA, [0x00])).status, 0, "active/optimized: ready");
+    assert.equal((await h.run(viaB, [0x00])).status, 0, "active/non-optimized: ready");
+    for (const [state, ascq] of [
+      ["transitioning", 0x0a],
+      ["standby", 0x0b],
+      ["unavailable", 0x0c],
+    ] as const) {
+      states = { 1: "active/optimized", 2: state };
+      const r = await h.run(viaB, [0x00]);
+      assert.equal(r.status, 2, state);
+      assert.deepEqual(
+        senseOf(r),
+        { key: 2, asc: 0x04, ascq },
+        `${state}: NOT READY, LOGICAL UNIT NOT ACCESSIBLE`,
+      );
+      assert.equal((await h.run(viaA, [0x00])).status, 0, "the other port group is unaffected");
+    }
   } finally {
     await h.close();
   }
