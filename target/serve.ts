@@ -185,6 +185,13 @@ async function serveLocked(
         if (r && !r.serving) return { ready: false, reason: `${r.state}: ${r.message}` };
         return { ready: true, reason: r ? `${r.state}: serving` : "serving" };
       },
+      disruptionSafe: () => {
+        if (stopping) return { safe: false, reason: "shutting down" };
+        const r = pair?.status();
+        if (!r) return { safe: true, reason: "standalone target" };
+        if (r.state === "Working") return { safe: true, reason: "Working: both nodes hold every write" };
+        return { safe: false, reason: `${r.state}: ${r.message}` };
+      },
       metrics: metrics.registry,
       logger,
       ...(pair ? { resolveSplitBrain: (discard: "a" | "b") => pair.resolveSplitBrain(discard) } : {}),

@@ -261,8 +261,12 @@ function pod(
       { name: "agent", containerPort: PORT_AGENT, protocol: "TCP" },
     ],
     env: [{ name: "HASAN_LOG_LEVEL", value: "info" }],
+    // Ready means "losing this pod loses no data" (the pair is Working): the pair's
+    // PodDisruptionBudget counts Ready pods, so it refuses evictions during a resync, while a node
+    // is alone and before a new pair first met, also while the operator is down. The Services
+    // publish not-ready addresses, so readiness never takes a portal away.
     readinessProbe: {
-      httpGet: { path: "/readyz", port: PORT_AGENT },
+      httpGet: { path: "/disruption-safe", port: PORT_AGENT },
       periodSeconds: 2,
       timeoutSeconds: 2,
       failureThreshold: 2,

@@ -10,6 +10,12 @@ export interface AgentOptions {
   status: () => TargetStatus;
   /** ready to serve I/O (listening, device open, and for a pair not Pending/SplitBrain) */
   ready: () => { ready: boolean; reason: string };
+  /**
+   * Whether losing this node now loses no data: for a pair node, both nodes Working (in sync).
+   * Target pods use it as their readiness, so a PodDisruptionBudget holds by itself, with or
+   * without the operator.
+   */
+  disruptionSafe: () => { safe: boolean; reason: string };
   metrics: Registry;
   logger: Logger;
   /** present on a pair node: discards this node's or the partner's divergent data after a split brain */
@@ -30,6 +36,13 @@ export function createAgentApp(o: AgentOptions): express.Express {
     const r = o.ready();
     res
       .status(r.ready ? 200 : 503)
+      .type("text/plain")
+      .send(`${r.reason}\n`);
+  });
+  app.get("/disruption-safe", (_req, res) => {
+    const r = o.disruptionSafe();
+    res
+      .status(r.safe ? 200 : 503)
       .type("text/plain")
       .send(`${r.reason}\n`);
   });

@@ -32,6 +32,7 @@ async function withAgent(
     {
       status,
       ready: () => ({ ready: true, reason: "serving" }),
+      disruptionSafe: () => ({ safe: true, reason: "standalone target" }),
       metrics: metrics.registry,
       logger: pino({ level: "silent" }),
       ...(resolve ? { resolveSplitBrain: resolve } : {}),

@@ -1,0 +1,143 @@
+// Drains stay safe while the operator is down: a target pod is Ready only while its pair is
+// Working, and the pair's PodDisruptionBudget counts Ready pods, so the cluster's own disruption
+// controller refuses to evict the node that holds the only current copy during a resync, with no
+// operator (and no webhook) to ask. Stop the operator, fail b's node, write through a, bring b
+// back, drain a's node during the resync: refused until the resync ends, then it goes through.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { OperatorHarness } from "./operator-harness.js";
+import { qemuIoOk } from "../support/qemu.js";
+import { TargetStatusSchema } from "../../target/agent/status-schema.js";
+
+let h: OperatorHarness;
+const name = "pdb";
+let failedNode: string | undefined;
+let cordoned: string | undefined;
+
+interface PodJson {
+  metadata: { uid: string };
+  spec: { nodeName?: string };
+  status?: { podIP?: string };
+}
+
+before(async () => {
+  h = await OperatorHarness.create("hst-pdb");
+  await h.startOperator(["--status-poll-steady-ms", "1000"]);
+});
+
+after(async () => {
+  if (failedNode) await h.cluster.restoreNode(failedNode).catch(() => undefined);
+  if (cordoned) await h.cluster.kubectl(["uncordon", cordoned]);
+  await h.startOperator(["--status-poll-steady-ms", "1000"]).catch(() => undefined);
+  await h.cleanup();
+});
+
+const pod = async (n: "a" | "b") =>
+  (await h.child("v1", "Pod", `${name}-${n}`)) as unknown as PodJson | undefined;
+const disruptionsAllowed = async () =>
+  (
+    (await h.child("policy/v1", "PodDisruptionBudget", name)) as
+      { status?: { disruptionsAllowed?: number } } | undefined
+  )?.status?.disruptionsAllowed;
+
+test("with the operator stopped, draining the node that holds the only current copy waits for the resync", () =>
+  h.guard(async () => {
+    await h.applyTarget(name, { capacity: "96Mi", replication: { resyncRateLimit: "2Mi" } });
+    const r = await h.cluster.kubectl(
+      ["wait", "--for=condition=Synchronized", `hst/${name}`, "-n", h.namespace, "--timeout=180s"],
+      { timeoutMs: 200_000 },
+    );
+    assert.equal(r.code, 0, `kubectl wait: ${r.stderr}`);
+    await h.waitFor("PDB allows one disruption", async () => (await disruptionsAllowed()) === 1);
+    const status = (await h.target(name))?.status;
+    const portalA = status?.portals?.[0];
+    const iqn = status?.iqn;
+    assert.ok(portalA && iqn, "status names the portals and the IQN");
+    const [podA, podB] = [await pod("a"), await pod("b")];
+    const nodeA = podA?.spec.nodeName;
+    const nodeB = podB?.spec.nodeName;
+    const agentA = `http://${podA?.status?.podIP}:8080`;
+    assert.ok(nodeA && nodeB && podA?.status?.podIP, "both pods scheduled, a has an IP");
+    const stateA = async () =>
+      TargetStatusSchema.parse(
+        await (await fetch(`${agentA}/status`, { signal: AbortSignal.timeout(5000) })).json(),
+      ).replication;
+
+    await h.stopOperator();
+    failedNode = nodeB;
+    await h.cluster.failNode(nodeB);
+    await h.waitFor(
+      "a serving alone",
+      async () => {
+        const s = await stateA();
+        return s?.state === "Failed" && s.serving;
+      },
+      60_000,
+    );
+    // 32 MiB that b lacks: the resync takes about 16 s at 2 MiB/s.
+    await qemuIoOk(`iscsi://${portalA}/${iqn}/0`, ["write -P 0x3c 0 32M"]);
+    await h.cluster.restoreNode(nodeB);
+    failedNode = undefined;
+    await h.waitFor("the resync in flight", async () => (await stateA())?.state === "Synchronizing", 120_000);
+    await h.waitFor("the budget refuses disruptions", async () => (await disruptionsAllowed()) === 0, 30_000);
+
+    cordoned = nodeA;
+    const drain = spawn(
+      h.cluster.kubectlBinary,
+      [
+        "--kubeconfig",
+        h.cluster.kubeconfig,
+        "drain",
+        nodeA,
+        `--pod-selector=hasan.dev/target=${name}`,
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--timeout=300s",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    drain.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    drain.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<{ code: number; at: number }>((resolve) =>
+      drain.on("exit", (code) => resolve({ code: code ?? 1, at: Date.now() })),
+    );
+    let workingAt = 0;
+    let refusedWhileResyncing = false;
+    let evictedDuringResync = false;
+    try {
+      await h.waitFor(
+        "a Working again (or pod a evicted during the resync)",
+        async () => {
+          const s = await stateA().catch(() => undefined);
+          const current = await pod("a");
+          if (current?.metadata.uid !== podA?.metadata.uid && workingAt === 0) {
+            evictedDuringResync = true;
+            return true;
+          }
+          if (s?.state === "Synchronizing" && /disruption budget/i.test(output)) refusedWhileResyncing = true;
+          if (s?.state === "Working") {
+            workingAt = Date.now();
+            return true;
+          }
+          return false;
+        },
+        240_000,
+      );
+      assert.ok(
+        !evictedDuringResync,
+        `pod a, the only current copy, was evicted during the resync: ${output}`,
+      );
+      const exit = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 120_000))]);
+      process.stderr.write(`drain output:\n${output}\n`);
+      assert.ok(refusedWhileResyncing, `the drain was refused by the budget during the resync: ${output}`);
+      assert.ok(exit, `the drain completes once the pair is Working: ${output}`);
+      assert.equal(exit.code, 0, output);
+      assert.ok(exit.at >= workingAt, "the drain finished only after the pair was Working");
+    } finally {
+      if (drain.exitCode === null) drain.kill("SIGTERM");
+    }
+    await h.cluster.kubectlOk(["uncordon", nodeA]);
+    cordoned = undefined;
+  }));
