@@ -20,6 +20,15 @@ import {
 } from "./names.js";
 
 /** A Kubernetes object as sent to the API server (plain JSON). */
+
+/** The image's unprivileged user and group (Dockerfile: USER 65532:65532). */
+const TARGET_UID = 65532;
+/**
+ * Requests when `spec.pod.resources` is unset, so a target is not among the first pods evicted
+ * under memory pressure (BestEffort) and the scheduler counts what it uses: a target's memory is
+ * bounded by its per-session and per-target limits, its CPU grows with I/O.
+ */
+export const TARGET_DEFAULT_RESOURCES = { requests: { cpu: "100m", memory: "192Mi" } } as const;
 export interface KubeObject {
   apiVersion: string;
   kind: string;
@@ -278,9 +287,15 @@ function pod(
       failureThreshold: 6,
     },
     volumeMounts: mounts,
+    // The target needs no privilege: it listens on unprivileged ports and writes only its volume.
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    },
+    resources: p.resources ?? TARGET_DEFAULT_RESOURCES,
   };
   if (p.imagePullPolicy) container.imagePullPolicy = p.imagePullPolicy;
-  if (p.resources) container.resources = p.resources;
   const spec: Record<string, unknown> = {
     serviceAccountName: childName.serviceAccount(m),
     restartPolicy: "Always",
@@ -291,6 +306,15 @@ function pod(
           { labelSelector: { matchLabels: selectorLabels(m) }, topologyKey: "kubernetes.io/hostname" },
         ],
       },
+    },
+    // The image's user (65532); fsGroup makes the data volume writable by it.
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: TARGET_UID,
+      runAsGroup: TARGET_UID,
+      fsGroup: TARGET_UID,
+      fsGroupChangePolicy: "OnRootMismatch",
+      seccompProfile: { type: "RuntimeDefault" },
     },
     containers: [container],
     volumes,

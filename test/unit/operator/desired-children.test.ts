@@ -176,3 +176,36 @@ test("a pod spec change changes its template hash; an unrelated change does not"
   assert.notEqual(hash({}), hash({ capacity: "2Gi" }));
   assert.notEqual(hash({}), hash({ pod: { image: "other:1" } }));
 });
+
+test("target pods run unprivileged: non-root, no capabilities, RuntimeDefault seccomp, read-only root, default requests", () => {
+  const objs = desiredChildren(target(), observed, defaults);
+  const pod = find(objs, "Pod", "data-a") as unknown as {
+    spec: {
+      securityContext: Record<string, unknown>;
+      containers: { securityContext: Record<string, unknown>; resources: unknown }[];
+    };
+  };
+  assert.deepEqual(pod.spec.securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    runAsGroup: 65532,
+    fsGroup: 65532,
+    fsGroupChangePolicy: "OnRootMismatch",
+    seccompProfile: { type: "RuntimeDefault" },
+  });
+  const c = pod.spec.containers[0]!;
+  assert.deepEqual(c.securityContext, {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] },
+  });
+  assert.deepEqual(c.resources, { requests: { cpu: "100m", memory: "192Mi" } });
+  // A target's own resources replace the defaults.
+  const own = { requests: { cpu: "2", memory: "1Gi" }, limits: { memory: "2Gi" } };
+  const custom = find(
+    desiredChildren(target({ pod: { resources: own } }), observed, defaults),
+    "Pod",
+    "data-a",
+  ) as unknown as { spec: { containers: { resources: unknown }[] } };
+  assert.deepEqual(custom.spec.containers[0]!.resources, own);
+});
