@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseQuantity } from "./quantity.js";
+import { secretProblem } from "./secret-rules.js";
 
 /**
  * The target's command line: `serve` with flags, parsed by node:util and validated with zod so
@@ -37,14 +38,26 @@ const size = z.string().transform((s, ctx) => {
 const secretFile = z.string().transform((path, ctx) => {
   try {
     const secret = readFileSync(path, "utf8").replace(/\r?\n$/, "");
-    // RFC 7143 §12.1.3: CHAP secrets of at least 12 bytes; 16 max for some initiators is not enforced.
-    if (secret.length < 1) ctx.addIssue({ code: "custom", message: `secret file ${path} is empty` });
+    // RFC 7143 §12.1.3: at least 12 bytes (secret-rules.ts); 16 max for some initiators is not enforced.
+    const problem = secretProblem(secret);
+    if (problem) ctx.addIssue({ code: "custom", message: `the secret in ${path} ${problem}` });
     return secret;
   } catch (e) {
     ctx.addIssue({ code: "custom", message: `cannot read secret file ${path}: ${(e as Error).message}` });
     return z.NEVER;
   }
 });
+
+/** A whole number given as a flag, within bounds. */
+const count = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+/** Smallest write memory per session: the MAXIMUM TRANSFER LENGTH the units report (16 MiB). */
+const MIN_SESSION_WRITE_MEMORY = 16 * 1024 * 1024;
 
 const witness = z
   .string()
@@ -94,6 +107,13 @@ export const ServeConfigSchema = z
     resyncRate: size.optional(),
     /** the partner's iSCSI portal, reported by SendTargets as a second path */
     partnerPortal: hostPort.optional(),
+    // limits a client cannot exceed
+    maxConnections: count(1, 65535).prefault("1024"),
+    maxConnectionsPerSource: count(1, 65535).prefault("64"),
+    writeMemory: size.prefault("256Mi"),
+    sessionWriteMemory: size.prefault("64Mi"),
+    loginTimeout: count(1, 3600).prefault("10"),
+    allowColdReset: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     const need = (cond: boolean, path: string, message: string) => {
@@ -108,6 +128,22 @@ export const ServeConfigSchema = z
       "--mutual-chap-user and --mutual-chap-secret-file go together",
     );
     need(!!c.mutualChapUser && !c.chapUser, "mutualChapUser", "mutual CHAP needs one-way CHAP (--chap-user)");
+    need(
+      !!c.mutualChapSecret && c.mutualChapSecret === c.chapSecret,
+      "mutualChapSecret",
+      "must differ from --chap-secret-file's secret (an initiator could otherwise reflect the target's answers)",
+    );
+    need(
+      c.maxConnectionsPerSource > c.maxConnections,
+      "maxConnectionsPerSource",
+      "cannot exceed --max-connections",
+    );
+    need(
+      c.sessionWriteMemory < MIN_SESSION_WRITE_MEMORY,
+      "sessionWriteMemory",
+      "must be at least 16Mi (the largest write the target announces)",
+    );
+    need(c.sessionWriteMemory > c.writeMemory, "sessionWriteMemory", "cannot exceed --write-memory");
     const pair = [c.node, c.peer, c.peerListen, c.peerSecret];
     const some = pair.some((v) => v !== undefined);
     need(
@@ -149,6 +185,12 @@ const flagOptions = {
   witness: { type: "string" },
   "resync-rate": { type: "string" },
   "partner-portal": { type: "string" },
+  "max-connections": { type: "string" },
+  "max-connections-per-source": { type: "string" },
+  "write-memory": { type: "string" },
+  "session-write-memory": { type: "string" },
+  "login-timeout": { type: "string" },
+  "allow-cold-reset": { type: "boolean" },
 } as const;
 
 /** Maps schema field names back to the flag a user typed, for error messages. */
@@ -167,6 +209,12 @@ const flagOf: Record<string, string> = {
   peerTlsCa: "--peer-tls-ca",
   resyncRate: "--resync-rate",
   partnerPortal: "--partner-portal",
+  maxConnections: "--max-connections",
+  maxConnectionsPerSource: "--max-connections-per-source",
+  writeMemory: "--write-memory",
+  sessionWriteMemory: "--session-write-memory",
+  loginTimeout: "--login-timeout",
+  allowColdReset: "--allow-cold-reset",
 };
 
 export class ConfigError extends Error {
@@ -181,7 +229,12 @@ export const usage = `usage: hasan-target serve --data FILE --size SIZE --iqn IQ
           [--peer-tls-cert F --peer-tls-key F --peer-tls-ca F]
           [--witness none|file:PATH|lease:NAMESPACE/NAME] [--resync-rate BYTES_PER_S]
           [--partner-portal HOST:PORT]]
+         [--max-connections N] [--max-connections-per-source N] [--login-timeout SECONDS]
+         [--write-memory SIZE] [--session-write-memory SIZE] [--allow-cold-reset]
 SIZE accepts bytes or Kubernetes quantities (1Gi, 500Mi).
+Limits (defaults): 1024 connections, 64 per source address (IPv4 address or IPv6 /64), 10 s to
+log in, write data buffered at once 256Mi for the target and 64Mi per session; TARGET COLD RESET
+is refused unless --allow-cold-reset. CHAP and peer secrets are at least 12 bytes.
 Beside FILE the target keeps FILE.lock, locked while it runs (a second target on FILE refuses
 to start), and its metadata files, all named after FILE.`;
 
@@ -218,6 +271,12 @@ export function parseServeArgs(argv: string[]): ServeConfig {
     witness: values.witness,
     resyncRate: values["resync-rate"],
     partnerPortal: values["partner-portal"],
+    maxConnections: values["max-connections"],
+    maxConnectionsPerSource: values["max-connections-per-source"],
+    writeMemory: values["write-memory"],
+    sessionWriteMemory: values["session-write-memory"],
+    loginTimeout: values["login-timeout"],
+    allowColdReset: values["allow-cold-reset"],
   };
   const parsed = ServeConfigSchema.safeParse(raw);
   if (!parsed.success) {

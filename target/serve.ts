@@ -155,6 +155,10 @@ async function serveLocked(
           ],
         }
       : {}),
+    connectionLimits: { total: config.maxConnections, perSource: config.maxConnectionsPerSource },
+    writeMemory: { target: config.writeMemory, session: config.sessionWriteMemory },
+    loginTimeoutMs: config.loginTimeout * 1000,
+    allowColdReset: config.allowColdReset,
     logger,
     onCommandDone: (info) => metrics.commandDone(info),
   });

@@ -34,7 +34,17 @@ import {
   word20,
   writeSequence,
 } from "./pdu.js";
-import { commandDataDestination, dataOut, dataOutDestination, startCommand } from "./scsi-task.js";
+import {
+  ScsiStatus,
+  commandDataDestination,
+  dataOut,
+  dataOutDestination,
+  discardPendingWrite,
+  expireStalledWrites,
+  respondWithStatus,
+  startCommand,
+  type ReservedWrite,
+} from "./scsi-task.js";
 import type { Session } from "./session.js";
 import { handleTaskManagement } from "./task-management.js";
 import { encodeKeyValues, parseKeyValues, splitText, TextAccumulator, type KeyValues } from "./text-keys.js";
@@ -55,8 +65,17 @@ export interface ConnectionHost {
   readonly nopIntervalMs: number;
   readonly nopTimeoutMs: number;
   readonly loginTimeoutMs: number;
+  /** How long a write may wait for Data-Out the target asked for before it fails. */
+  readonly dataOutTimeoutMs: number;
+  /** Whether TARGET COLD RESET is honoured (it drops every initiator's connections). */
+  readonly allowColdReset: boolean;
   readonly onCommandDone: ((info: CommandDoneInfo) => void) | undefined;
   loginConfig(): LoginConfig;
+  /**
+   * How long to hold back the answer to a failed authentication from this connection's source,
+   * or undefined to close without answering (the source has too many failures queued).
+   */
+  authFailureDelay(conn: Connection): number | undefined;
   /** false while shutting down */
   accepting(): boolean;
   /** Creates, reinstates or joins the session a completed login asks for. */
@@ -80,6 +99,18 @@ const enum Phase {
   Closed,
 }
 
+/**
+ * Largest data segment accepted before full feature phase: login PDUs are bound by the default
+ * MaxRecvDataSegmentLength, since nothing else has been declared yet (RFC 7143 §13.12).
+ */
+export const LOGIN_MAX_DATA_SEGMENT = 8192;
+
+/** What the connection tells the owner of its receive buffer. */
+export interface ReceiveBuffer {
+  /** Login is over: reads may use a full-size buffer from now on. */
+  grow(): void;
+}
+
 /** Stop reading from an initiator that does not read its responses beyond this many queued bytes. */
 const SEND_BACKLOG_LIMIT = 64 * 1024 * 1024;
 
@@ -93,8 +124,8 @@ export class Connection implements PduConsumer {
   statSN = 0;
   session: Session | undefined;
   cid = 0;
-  /** Buffer a SCSI Command's immediate data went into, picked up by startCommand. */
-  pendingCommandBuffer: Buffer | undefined;
+  /** The reserved buffer a SCSI Command's immediate data went into, picked up by startCommand. */
+  pendingWrite: ReservedWrite | undefined;
   closed = false;
 
   private phase = Phase.Login;
@@ -117,12 +148,13 @@ export class Connection implements PduConsumer {
     private readonly host: ConnectionHost,
     readonly socket: Socket,
     logger: Logger,
+    private readonly receiveBuffer?: ReceiveBuffer,
   ) {
     this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     this.log = logger.child({ remote: this.remote });
     this.scsi = host.scsi;
     this.onCommandDone = host.onCommandDone;
-    this.reader = new PduReader(this, Math.max(8192, host.policy.maxRecvDataSegmentLength));
+    this.reader = new PduReader(this, LOGIN_MAX_DATA_SEGMENT);
     this.writer = new PduWriter(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
@@ -135,6 +167,15 @@ export class Connection implements PduConsumer {
       }
     }, host.loginTimeoutMs);
     this.timer.unref();
+  }
+
+  /** Still in the login phase (not yet bound to a session). */
+  get inLogin(): boolean {
+    return this.phase === Phase.Login;
+  }
+
+  get allowColdReset(): boolean {
+    return this.host.allowColdReset;
   }
 
   /** Bytes from the socket; `chunk` may be reused by the caller once this returns. */
@@ -161,6 +202,8 @@ export class Connection implements PduConsumer {
   pdu(h: Buffer, data: Buffer, inPlace: boolean): void {
     if (this.phase === Phase.FullFeature) {
       this.fullFeaturePdu(h, data, inPlace);
+      // a buffer reserved for a command that was refused or dropped goes back
+      if (this.pendingWrite) discardPendingWrite(this);
     } else if (this.phase === Phase.Login) {
       if (opcode(h) !== Op.loginRequest) {
         this.log.warn({ op: opName(opcode(h)) }, "non-login PDU during login");
@@ -174,7 +217,7 @@ export class Connection implements PduConsumer {
 
   dataDigestError(h: Buffer): void {
     this.log.warn({ op: opName(opcode(h)), itt: itt(h) }, "data digest error");
-    this.pendingCommandBuffer = undefined;
+    discardPendingWrite(this);
     if (this.phase !== Phase.FullFeature) {
       void this.terminate("data digest error during login");
       return;
@@ -188,6 +231,11 @@ export class Connection implements PduConsumer {
   }
 
   fatal(reason: string, h: Buffer | undefined): void {
+    if (h && this.phase === Phase.Login && opcode(h) === Op.loginRequest && !this.loginBusy) {
+      // e.g. a login PDU larger than 8192 bytes: the initiator learns why before the connection ends
+      this.loginFailed(h, LoginStatus.initiatorError, reason);
+      return;
+    }
     this.log.warn(
       { reason, op: h ? opName(opcode(h)) : undefined },
       "unrecoverable framing error; dropping the connection",
@@ -207,9 +255,9 @@ export class Connection implements PduConsumer {
       op !== Op.textRequest &&
       op !== Op.logoutRequest
     ) {
-      this.pendingCommandBuffer = undefined;
+      discardPendingWrite(this);
       const takesSlot = (op === Op.scsiCommand || op === Op.taskManagementRequest) && !isImmediate(h);
-      if (takesSlot && session.window.admit(cmdSN(h), false) === "accept") session.window.release();
+      if (takesSlot && session.window.admit(cmdSN(h), false) === "accept") session.window.release(cmdSN(h));
       this.reject(h, RejectReason.protocolError, `${opName(op)} in a discovery session`);
       return;
     }
@@ -218,11 +266,17 @@ export class Connection implements PduConsumer {
         const imm = isImmediate(h);
         const sn = cmdSN(h);
         if (session.window.admit(sn, imm) === "drop") {
-          this.pendingCommandBuffer = undefined;
+          discardPendingWrite(this);
           this.log.debug(
             { cmdSN: sn, exp: session.window.expCmdSN, max: session.window.maxCmdSN },
             "command outside the CmdSN window dropped",
           );
+          return;
+        }
+        if (imm && !session.window.admitImmediate()) {
+          discardPendingWrite(this);
+          this.log.debug({ itt: itt(h) }, "immediate command refused: every window slot is in use");
+          respondWithStatus(this, h, ScsiStatus.taskSetFull);
           return;
         }
         startCommand(this, h, data, inPlace, sn, imm);
@@ -325,6 +379,12 @@ export class Connection implements PduConsumer {
         if (!("window" in result)) return this.loginFailed(header, result.status, result.reason);
         this.session = result;
         this.phase = Phase.FullFeature;
+        // the limits this target declared in login apply from now on
+        this.reader.maxDataSegment = Math.max(
+          LOGIN_MAX_DATA_SEGMENT,
+          this.host.policy.maxRecvDataSegmentLength,
+        );
+        this.receiveBuffer?.grow();
         this.sendLoginResponse(header, reply, 0, result.id.tsih);
         const p = result.params;
         this.writer.headerDigest = this.reader.headerDigest = p.headerDigest === "CRC32C";
@@ -358,11 +418,26 @@ export class Connection implements PduConsumer {
       { status: `0x${status.toString(16).padStart(4, "0")}`, reason, initiator: this.login.initiatorName },
       "login failed",
     );
-    const f = flags(h);
-    this.sendLoginResponse(h, { transit: false, csg: (f >> 2) & 3, nsg: 0, keys: [] }, status, 0);
     this.phase = Phase.Closed;
     this.reader.stop();
-    this.endGracefully();
+    if (this.timer) clearTimeout(this.timer);
+    const answer = (req: Buffer): void => {
+      const f = flags(req);
+      this.sendLoginResponse(req, { transit: false, csg: (f >> 2) & 3, nsg: 0, keys: [] }, status, 0);
+      this.endGracefully();
+    };
+    if (status !== LoginStatus.authenticationFailure) return answer(h);
+    // Each guess at a secret costs time: failures from one source are answered one per interval.
+    const delay = this.host.authFailureDelay(this);
+    if (delay === undefined) {
+      this.log.debug("too many failed logins queued from this source; closing without an answer");
+      void this.terminate("authentication failures");
+      return;
+    }
+    const req = Buffer.from(h.subarray(0, BHS_LENGTH));
+    setTimeout(() => {
+      if (!this.closed) answer(req);
+    }, delay).unref();
   }
 
   /** Half-closes after queued responses; destroys the socket if the initiator never closes its side. */
@@ -405,7 +480,7 @@ export class Connection implements PduConsumer {
     const session = this.session!;
     const imm = isImmediate(h);
     if (session.window.admit(cmdSN(h), imm) === "drop") return;
-    if (!imm) session.window.release();
+    if (!imm) session.window.release(cmdSN(h));
     const r = this.writer.newHeader();
     initHeader(r, TargetOp.nopIn, Flag.final, data.length);
     h.copy(r, 8, 8, 16);
@@ -418,6 +493,7 @@ export class Connection implements PduConsumer {
   /** Pings an idle initiator with NOP-In and drops the connection when it does not answer. */
   private readonly tick = (): void => {
     if (this.phase !== Phase.FullFeature) return;
+    if (this.session) expireStalledWrites(this.session.tasks.values(), this.host.dataOutTimeoutMs);
     if (this.rx !== this.rxAtTick) {
       this.rxAtTick = this.rx;
       this.pingTTT = undefined;
@@ -451,7 +527,7 @@ export class Connection implements PduConsumer {
     const imm = isImmediate(h);
     if (session.window.admit(cmdSN(h), imm) === "drop") return;
     const release = (): void => {
-      if (!imm) session.window.release();
+      if (!imm) session.window.release(cmdSN(h));
     };
     const f = flags(h);
     const ttt = word20(h);
@@ -530,7 +606,7 @@ export class Connection implements PduConsumer {
     const reason = flags(h) & 0x7f;
     const cid = h.readUInt16BE(20);
     const header = Buffer.from(h.subarray(0, BHS_LENGTH));
-    if (!imm) session.window.release();
+    if (!imm) session.window.release(cmdSN(h));
     if (reason === 2) return this.sendLogoutResponse(header, 2);
     if (reason === 1 && cid !== this.cid) return this.sendLogoutResponse(header, 1);
     if (reason > 2) {

@@ -157,7 +157,11 @@ export class PduReader {
       this.dest = dest;
       this.destInPlace = true;
     } else {
-      if (this.assembly.length < dsl) this.assembly = Buffer.allocUnsafe(Math.max(dsl, 65536));
+      // grows with need: a connection that only ever sends small PDUs keeps a small buffer
+      if (this.assembly.length < dsl)
+        this.assembly = Buffer.allocUnsafe(
+          Math.max(dsl, Math.min(2 * this.assembly.length, this.maxDataSegment)),
+        );
       this.dest = this.assembly.subarray(0, dsl);
       this.destInPlace = false;
     }

@@ -23,7 +23,7 @@ import {
 import { BufferPool } from "../store/buffer-pool.js";
 import { isRecyclableRead, recycleReadBuffer } from "../store/read-buffers.js";
 import { fixedSense, SenseKey } from "./sense.js";
-import type { SessionTask } from "./session.js";
+import type { Session, SessionTask } from "./session.js";
 
 /**
  * Data-Out buffers of finished writes, reused by later writes of the same size. A buffer goes
@@ -32,8 +32,24 @@ import type { SessionTask } from "./session.js";
  */
 const writeBuffers = new BufferPool();
 
-/** Largest Expected Data Transfer Length accepted for a write (bounds per-command memory). */
+/**
+ * Largest Expected Data Transfer Length accepted for a write (bounds per-command memory); a
+ * session's write memory limit lowers it further.
+ */
 export const MAX_WRITE_TRANSFER = 64 * 1024 * 1024;
+
+/** SCSI status answered when write memory is short: the session's (TASK SET FULL) or the target's (BUSY). */
+export const ScsiStatus = { good: 0x00, checkCondition: 0x02, busy: 0x08, taskSetFull: 0x28 } as const;
+
+/** A write buffer reserved against the session's write memory before its data was accepted. */
+export interface ReservedWrite {
+  buffer: Buffer;
+  reserved: number;
+}
+
+function maxWriteTransfer(session: Session): number {
+  return Math.min(MAX_WRITE_TRANSFER, session.writeMemory.limit);
+}
 
 const EMPTY = Buffer.alloc(0);
 const ATTRIBUTES: TaskAttribute[] = [
@@ -88,7 +104,18 @@ export class ScsiTask implements SessionTask {
     readonly cmdSN: number,
     readonly immediate: boolean,
     readonly buffer: Buffer,
+    /** Bytes of the session's write memory this task holds until it has finished with `buffer`. */
+    private reserved: number,
   ) {}
+
+  /** Last time data arrived for the task or it asked for more (for the Data-Out timeout). */
+  lastProgress = performance.now();
+  private slotReleased = false;
+
+  /** Waiting for Data-Out the target asked for or the initiator announced. */
+  get awaitingData(): boolean {
+    return this.state === TaskState.Receiving && (this.bursts.length > 0 || this.unsolicitedOpen);
+  }
 
   abort(): Promise<void> {
     if (this.state === TaskState.Done || this.state === TaskState.Aborted) return Promise.resolve();
@@ -96,20 +123,52 @@ export class ScsiTask implements SessionTask {
     this.state = TaskState.Aborted;
     this.conn.forgetTask(this);
     // an aborted task gets no response; its CmdSN slot opens now
-    if (!this.immediate) this.conn.session?.window.release();
-    return wasExecuting && this.execution ? this.execution : Promise.resolve();
+    this.releaseSlot();
+    if (wasExecuting && this.execution) return this.execution;
+    this.releaseMemory();
+    return Promise.resolve();
+  }
+
+  /** Opens the task's CmdSN window slot again (once). */
+  releaseSlot(): void {
+    if (this.slotReleased) return;
+    this.slotReleased = true;
+    const window = this.conn.session?.window;
+    if (!window) return;
+    if (this.immediate) window.releaseImmediate();
+    else window.release(this.cmdSN);
+  }
+
+  /** Gives the write memory back once nothing uses `buffer` any more (once). */
+  releaseMemory(): void {
+    if (this.reserved === 0) return;
+    this.conn.session?.writeMemory.release(this.reserved);
+    this.reserved = 0;
   }
 }
 
-/** Fields of a SCSI Command header the transport needs before its data arrives. */
+/**
+ * Where a SCSI Command's immediate data goes: straight into the write's buffer when the session's
+ * write memory can hold the whole transfer (startCommand picks it up from the connection), else
+ * nowhere (the framer hands it over in its own buffer and startCommand refuses the command).
+ */
 export function commandDataDestination(conn: Connection, h: Buffer, length: number): Buffer | undefined {
+  const session = conn.session;
   const f = flags(h);
-  if (!(f & Flag.write)) return undefined;
+  if (!session || !(f & Flag.write)) return undefined;
   const edtl = word20(h);
-  if (edtl > MAX_WRITE_TRANSFER || length > edtl) return undefined;
-  const buf = writeBuffers.take(edtl);
-  conn.pendingCommandBuffer = buf;
-  return buf.subarray(0, length);
+  if (edtl > maxWriteTransfer(session) || length > edtl) return undefined;
+  if (session.writeMemory.reserve(edtl) !== undefined) return undefined;
+  const buffer = writeBuffers.take(edtl);
+  conn.pendingWrite = { buffer, reserved: edtl };
+  return buffer.subarray(0, length);
+}
+
+/** Gives back a write buffer reserved for a command that never became a task. */
+export function discardPendingWrite(conn: Connection): void {
+  const pending = conn.pendingWrite;
+  conn.pendingWrite = undefined;
+  if (pending) conn.session?.writeMemory.release(pending.reserved);
 }
 
 export function dataOutDestination(conn: Connection, h: Buffer, length: number): Buffer | undefined {
@@ -146,28 +205,49 @@ export function startCommand(
   const write = (f & Flag.write) !== 0;
   const edtl = word20(h);
   const lun = lunOf(h);
-  const pending = conn.pendingCommandBuffer;
-  conn.pendingCommandBuffer = undefined;
+  const pending = conn.pendingWrite;
+  conn.pendingWrite = undefined;
+  const refuse = (): void => {
+    if (pending) session.writeMemory.release(pending.reserved);
+    releaseSlot(session, cmdSN, immediate);
+  };
 
   if (session.tasks.has(tag)) {
+    refuse();
     conn.reject(h, 0x07 /* task in progress */, "ITT already in use");
-    if (!immediate) session.window.release();
     return;
   }
   const cdb = cdbOf(h);
   if (typeof cdb === "string") {
+    refuse();
     conn.reject(h, 0x09, cdb);
-    if (!immediate) session.window.release();
     return;
   }
   let buffer: Buffer = EMPTY;
+  let reserved = 0;
   if (write && edtl > 0) {
-    if (edtl > MAX_WRITE_TRANSFER) {
+    if (edtl > maxWriteTransfer(session)) {
+      refuse();
       conn.log.warn({ edtl }, "write transfer too large");
-      respondWithSense(conn, h, immediate, fixedSense(SenseKey.illegalRequest, 0x24, 0x00));
+      respondWithStatus(conn, h, ScsiStatus.checkCondition, fixedSense(SenseKey.illegalRequest, 0x24, 0x00));
       return;
     }
-    buffer = pending && pending.length === edtl ? pending : writeBuffers.take(edtl);
+    if (pending && pending.buffer.length === edtl) {
+      buffer = pending.buffer;
+      reserved = pending.reserved;
+    } else {
+      if (pending) session.writeMemory.release(pending.reserved);
+      const refusal = session.writeMemory.reserve(edtl);
+      if (refusal !== undefined) {
+        releaseSlot(session, cmdSN, immediate);
+        respondWithStatus(conn, h, refusal === "session" ? ScsiStatus.taskSetFull : ScsiStatus.busy);
+        return;
+      }
+      buffer = writeBuffers.take(edtl);
+      reserved = edtl;
+    }
+  } else if (pending) {
+    session.writeMemory.release(pending.reserved);
   }
   const task = new ScsiTask(
     conn,
@@ -182,6 +262,7 @@ export function startCommand(
     cmdSN,
     immediate,
     buffer,
+    reserved,
   );
   session.tasks.set(tag, task);
 
@@ -279,6 +360,7 @@ export function dataOut(conn: Connection, h: Buffer, data: Buffer, inPlace: bool
   }
   if (!inPlace && len) data.copy(task.buffer, offset);
   task.received += len;
+  task.lastProgress = performance.now();
 
   if (burst) {
     if (task.received === burst.end) {
@@ -321,6 +403,7 @@ function issueR2Ts(task: ScsiTask): void {
     r.writeUInt32BE(offset, 40);
     r.writeUInt32BE(len, 44);
     conn.writer.send(r);
+    task.lastProgress = performance.now();
   }
 }
 
@@ -355,7 +438,9 @@ function execute(task: ScsiTask): void {
       // a response that cannot be built (e.g. a malformed ScsiResponse) ends the connection, not the process
       conn.log.error({ err }, "could not answer a SCSI command");
       void conn.terminate("internal error");
-    });
+    })
+    // the SCSI layer is done with the buffer, whether the task completed or was aborted meanwhile
+    .finally(() => task.releaseMemory());
 }
 
 function commandKind(cdb: Buffer): "read" | "write" | "other" {
@@ -412,17 +497,43 @@ function failTask(task: ScsiTask, sense: Buffer, reason: string): void {
   conn.log.warn({ itt: task.itt, reason }, "SCSI command failed in the transport");
   task.state = TaskState.Done;
   conn.forgetTask(task);
+  task.releaseMemory();
   sendResponse(conn, task, { status: 0x02, sense });
 }
 
-/** Answers a command that never became a task (e.g. oversized) with CHECK CONDITION. */
-function respondWithSense(conn: Connection, h: Buffer, immediate: boolean, sense: Buffer): void {
+/**
+ * Fails the writes of `tasks` that have waited for Data-Out longer than `timeoutMs`, so that an
+ * initiator that never sends the data it was asked for does not keep the write memory.
+ */
+export function expireStalledWrites(
+  tasks: Iterable<SessionTask>,
+  timeoutMs: number,
+  now = performance.now(),
+): void {
+  for (const t of [...tasks]) {
+    if (t instanceof ScsiTask && t.awaitingData && now - t.lastProgress >= timeoutMs) {
+      // INITIATOR RESPONSE TIMEOUT
+      failTask(t, fixedSense(SenseKey.abortedCommand, 0x4b, 0x06), "no Data-Out in time");
+    }
+  }
+}
+
+function releaseSlot(session: Session, cmdSN: number, immediate: boolean): void {
+  if (immediate) session.window.releaseImmediate();
+  else session.window.release(cmdSN);
+}
+
+/**
+ * Answers a command that never became a task (oversized, no memory for its data, no slot for an
+ * immediate command) with a bare status, and sense data for CHECK CONDITION. The caller has
+ * released any window slot the command held.
+ */
+export function respondWithStatus(conn: Connection, h: Buffer, status: number, sense?: Buffer): void {
   const session = conn.session!;
-  if (!immediate) session.window.release();
-  const data = senseSegment(sense);
+  const data = sense ? senseSegment(sense) : EMPTY;
   const r = conn.writer.newHeader();
   initHeader(r, TargetOp.scsiResponse, Flag.final, data.length);
-  r[3] = 0x02;
+  r[3] = status;
   r.writeUInt32BE(itt(h), 16);
   writeSequence(r, conn.statSN++, session.window.expCmdSN, session.window.maxCmdSN);
   conn.writer.send(r, data);
@@ -456,7 +567,7 @@ function producedBytes(task: ScsiTask, resp: ScsiResponse): number {
 function sendResponse(conn: Connection, task: ScsiTask, resp: ScsiResponse): void {
   const session = conn.session!;
   const window = session.window;
-  if (!task.immediate) window.release();
+  task.releaseSlot();
   const writer = conn.writer;
   const residual = residualOf(task.edtl, producedBytes(task, resp));
   const dataIn = task.read && resp.dataIn ? resp.dataIn : EMPTY;

@@ -6,16 +6,33 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { z } from "zod";
 import type { Logger } from "../log.js";
+import { secretProblem } from "../secret-rules.js";
 import type { ScsiTarget } from "../scsi/types.js";
+import { AuthFailureThrottle } from "./auth-throttle.js";
 import { Connection, type CommandDoneInfo, type ConnectionHost } from "./connection.js";
+import {
+  ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  sourceOf,
+  type ConnectionLimitsOptions,
+} from "./connection-limits.js";
 import { formatPortal, type Portal } from "./discovery.js";
 import { LoginStatus, type LoginConfig, type LoginState } from "./login.js";
 import { defaultTargetPolicy, type TargetPolicy } from "./negotiation.js";
-import { readInto } from "../net/receive-socket.js";
+import { readWith } from "../net/receive-socket.js";
 import { Session, SessionRegistry, nexusFor } from "./session.js";
+import { DEFAULT_WRITE_MEMORY, WriteMemory, type WriteMemoryLimits } from "./write-memory.js";
 
-/** Per-connection receive buffer: one read takes up to this much. */
+/** Per-connection receive buffer once logged in: one read takes up to this much. */
 const RECEIVE_BUFFER = 256 * 1024;
+/**
+ * Receive buffer of connections in login, one for all of them: reads are handled one at a time and
+ * the framer copies out whatever outlives a read, so a connection that never logs in costs no
+ * buffer of its own.
+ */
+const LOGIN_RECEIVE_BUFFER = 16 * 1024;
+/** Connections refused or evicted are logged at most this often (with counts), not one line each. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 export interface IscsiServerOptions {
   targetName: string;
@@ -38,8 +55,18 @@ export interface IscsiServerOptions {
   nopIntervalMs?: number;
   /** How long an unanswered ping may stay unanswered before the connection is dropped (default 30 s). */
   nopTimeoutMs?: number;
-  /** Time a connection may spend in login (default 30 s). */
+  /** Time a connection may spend in login (default 10 s). */
   loginTimeoutMs?: number;
+  /** Time a write may wait for Data-Out the target asked for before it fails (default 30 s). */
+  dataOutTimeoutMs?: number;
+  /** Connections held at once, in total and per source address (defaults 1024 and 64). */
+  connectionLimits?: ConnectionLimitsOptions;
+  /** Bytes of write data buffered at once, for the target and per session (defaults 256 MiB and 64 MiB). */
+  writeMemory?: WriteMemoryLimits;
+  /** Delay before a failed authentication is answered, and between answers to one source (default 1 s). */
+  authFailureDelayMs?: number;
+  /** Honour TARGET COLD RESET, which drops every initiator's connections (default: refused). */
+  allowColdReset?: boolean;
   /** Commands an initiator may have in flight per session (CmdSN window, default 128). */
   commandWindow?: number;
   /** Overrides of what the target offers in negotiation. */
@@ -55,7 +82,13 @@ export interface SessionInfo {
   connections: number;
 }
 
-const credentials = z.object({ user: z.string().min(1), secret: z.string().min(1) });
+const credentials = z.object({
+  user: z.string().min(1),
+  secret: z.string().superRefine((s, ctx) => {
+    const problem = secretProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: `the CHAP secret ${problem}` });
+  }),
+});
 const OptionsSchema = z.object({
   targetName: z.string().regex(/^(iqn\.|eui\.|naa\.)/, "target name must be an iqn., eui. or naa. name"),
   targetAlias: z.string().optional(),
@@ -70,6 +103,17 @@ const OptionsSchema = z.object({
   nopIntervalMs: z.number().int().positive().optional(),
   nopTimeoutMs: z.number().int().positive().optional(),
   loginTimeoutMs: z.number().int().positive().optional(),
+  dataOutTimeoutMs: z.number().int().positive().optional(),
+  connectionLimits: z
+    .object({ total: z.number().int().min(1), perSource: z.number().int().min(1) })
+    .refine((l) => l.perSource <= l.total, "perSource cannot exceed total")
+    .optional(),
+  writeMemory: z
+    .object({ target: z.number().int().min(1), session: z.number().int().min(1) })
+    .refine((m) => m.session <= m.target, "the session's write memory cannot exceed the target's")
+    .optional(),
+  authFailureDelayMs: z.number().int().min(0).optional(),
+  allowColdReset: z.boolean().optional(),
   commandWindow: z.number().int().min(1).max(4096).optional(),
   maxSessions: z.number().int().min(1).max(65535).optional(),
 });
@@ -81,8 +125,17 @@ export class IscsiServer implements ConnectionHost {
   readonly nopIntervalMs: number;
   readonly nopTimeoutMs: number;
   readonly loginTimeoutMs: number;
+  readonly dataOutTimeoutMs: number;
+  readonly allowColdReset: boolean;
   readonly onCommandDone: ((info: CommandDoneInfo) => void) | undefined;
+  /** Write data buffered by all sessions. */
+  readonly writeMemory: WriteMemory;
   private readonly log: Logger;
+  private readonly limits: ConnectionLimits;
+  private readonly sourceOfConn = new Map<Connection, string>();
+  private readonly authThrottle: AuthFailureThrottle;
+  private refused = { source: 0, total: 0, evicted: 0, loggedAt: 0 };
+  private readonly loginReceive = Buffer.allocUnsafeSlow(LOGIN_RECEIVE_BUFFER);
   private readonly server: Server;
   private readonly registry: SessionRegistry;
   private readonly connections = new Set<Connection>();
@@ -95,14 +148,21 @@ export class IscsiServer implements ConnectionHost {
     OptionsSchema.parse(o);
     if (o.auth.mutualChap && !o.auth.chap)
       throw new Error("mutual CHAP needs initiator CHAP credentials too");
+    if (o.auth.mutualChap && o.auth.chap && o.auth.mutualChap.secret === o.auth.chap.secret)
+      throw new Error("the mutual CHAP secret must differ from the initiator's CHAP secret");
     this.targetName = o.targetName;
     this.scsi = o.scsi;
     this.log = o.logger.child({ component: "iscsi" });
     this.policy = { ...defaultTargetPolicy(), ...o.policy };
     this.nopIntervalMs = o.nopIntervalMs ?? 10_000;
     this.nopTimeoutMs = o.nopTimeoutMs ?? 30_000;
-    this.loginTimeoutMs = o.loginTimeoutMs ?? 30_000;
+    this.loginTimeoutMs = o.loginTimeoutMs ?? 10_000;
+    this.dataOutTimeoutMs = o.dataOutTimeoutMs ?? 30_000;
+    this.allowColdReset = o.allowColdReset ?? false;
     this.onCommandDone = o.onCommandDone;
+    this.writeMemory = new WriteMemory(o.writeMemory ?? DEFAULT_WRITE_MEMORY);
+    this.limits = new ConnectionLimits(o.connectionLimits ?? DEFAULT_CONNECTION_LIMITS);
+    this.authThrottle = new AuthFailureThrottle(o.authFailureDelayMs ?? 1000, this.loginTimeoutMs);
     this.windowSize = o.commandWindow ?? 128;
     this.registry = new SessionRegistry(o.maxSessions ?? 1024);
     this.loginCfg = {
@@ -179,6 +239,15 @@ export class IscsiServer implements ConnectionHost {
     return this.loginCfg;
   }
 
+  authFailureDelay(conn: Connection): number | undefined {
+    return this.authThrottle.delay(this.sourceOfConn.get(conn) ?? sourceOf(conn.socket.remoteAddress));
+  }
+
+  /** Connections held now, all sources together. */
+  get connectionCount(): number {
+    return this.limits.total;
+  }
+
   accepting(): boolean {
     return !this.shuttingDown;
   }
@@ -251,6 +320,7 @@ export class IscsiServer implements ConnectionHost {
       state.params,
       cmdSN,
       this.windowSize,
+      this.writeMemory.session(),
     );
     session.attached = conn;
     this.registry.add(session);
@@ -266,6 +336,7 @@ export class IscsiServer implements ConnectionHost {
 
   connectionClosed(conn: Connection, session: Session | undefined, keepSession: boolean): void {
     this.connections.delete(conn);
+    this.releaseSource(conn);
     if (!session || session.attached !== conn) return;
     session.attached = undefined;
     if (!keepSession) this.endSession(session);
@@ -289,12 +360,72 @@ export class IscsiServer implements ConnectionHost {
       socket.destroy();
       return;
     }
-    // reading starts on a later tick, after the connection below exists
+    const source = sourceOf(socket.remoteAddress);
+    let admission = this.limits.admit(source);
+    if (admission === "total-full" && this.evictOldestLogin()) admission = this.limits.admit(source);
+    if (admission !== "ok") {
+      this.refusedConnection(admission === "source-full" ? "source" : "total", source);
+      socket.destroy();
+      return;
+    }
+    // reading starts on a later tick, after the connection below exists; the connection reads
+    // into the shared login buffer until it has logged in
     const sink: { conn?: Connection } = {};
-    const reading = readInto(socket, RECEIVE_BUFFER, (chunk) => sink.conn?.receive(chunk));
-    const conn = new Connection(this, reading, this.log);
+    let own: Buffer | undefined;
+    const reading = readWith(socket, {
+      buffer: () => own ?? this.loginReceive,
+      onRead: (buf, n) => sink.conn?.receive(Buffer.from(buf.buffer, buf.byteOffset, n)),
+    });
+    const conn = new Connection(this, reading, this.log, {
+      grow: () => {
+        own ??= Buffer.allocUnsafeSlow(RECEIVE_BUFFER);
+      },
+    });
     sink.conn = conn;
     this.connections.add(conn);
+    this.sourceOfConn.set(conn, source);
     conn.log.debug("connection accepted");
+  }
+
+  /**
+   * With every connection slot taken, the longest-waiting connection still in login gives way:
+   * connections that never log in cannot keep an initiator that does from reaching the portal.
+   */
+  private evictOldestLogin(): boolean {
+    for (const c of this.connections) {
+      if (c.inLogin && !c.closed) {
+        this.refused.evicted++;
+        this.logRefusals();
+        void c.terminate("evicted: connection limit reached while still in login");
+        // its slot opens now, not when its tasks have settled
+        this.releaseSource(c);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private releaseSource(conn: Connection): void {
+    const source = this.sourceOfConn.get(conn);
+    if (source === undefined) return;
+    this.sourceOfConn.delete(conn);
+    this.limits.release(source);
+  }
+
+  private refusedConnection(kind: "source" | "total", source: string): void {
+    this.refused[kind]++;
+    this.log.debug({ source, limit: kind }, "connection refused");
+    this.logRefusals();
+  }
+
+  private logRefusals(): void {
+    const now = Date.now();
+    if (now - this.refused.loggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    const { source, total, evicted } = this.refused;
+    this.log.warn(
+      { refusedPerSource: source, refusedTotal: total, evictedInLogin: evicted, ...this.limits.limits },
+      "connection limits reached",
+    );
+    this.refused = { source: 0, total: 0, evicted: 0, loggedAt: now };
   }
 }

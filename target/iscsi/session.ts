@@ -4,6 +4,7 @@
  */
 import type { Nexus } from "../scsi/types.js";
 import type { OperationalParams } from "./negotiation.js";
+import type { SessionWriteMemory } from "./write-memory.js";
 
 /** Serial number comparison (RFC 1982, 32 bits): a - b as a signed 32-bit value. */
 export function snDiff(a: number, b: number): number {
@@ -15,12 +16,21 @@ export type CmdSNVerdict = "accept" | "drop";
 /**
  * The CmdSN window. ExpCmdSN advances as commands arrive; MaxCmdSN advances only as commands
  * finish, so the window bounds the commands in flight and never moves backward.
+ *
+ * Slots are counted, not inferred from the sequence numbers: a command holds one from the moment
+ * ExpCmdSN passes it (or, for an immediate SCSI command, from its arrival) until it is answered,
+ * and MaxCmdSN = ExpCmdSN - 1 + size - held whenever that is ahead of the current value. Two
+ * consequences: commands that arrive ahead of a gap and finish do not open new slots until the
+ * gap is filled (so the set of commands ahead stays within the window), and immediate SCSI
+ * commands, which carry no CmdSN of their own, hold back MaxCmdSN while they run.
  */
 export class CmdWindow {
   expCmdSN: number;
   maxCmdSN: number;
-  /** CmdSNs received ahead of ExpCmdSN (a gap before them). */
-  private readonly ahead = new Set<number>();
+  /** Slots held by commands ExpCmdSN has passed and by immediate SCSI commands, not yet answered. */
+  private held = 0;
+  /** CmdSNs received ahead of ExpCmdSN (a gap before them), and whether each has been answered. */
+  private readonly ahead = new Map<number, boolean>();
 
   constructor(
     initialCmdSN: number,
@@ -30,27 +40,77 @@ export class CmdWindow {
     this.maxCmdSN = (initialCmdSN + size - 1) >>> 0;
   }
 
+  /** Commands received ahead of ExpCmdSN and not yet passed by it. */
+  get aheadCount(): number {
+    return this.ahead.size;
+  }
+
+  /** Slots in use: held ones and those of commands waiting ahead of a gap. */
+  get inUse(): number {
+    return this.held + this.ahead.size;
+  }
+
   /**
    * Decides on a command's CmdSN. Non-immediate commands outside [ExpCmdSN, MaxCmdSN] and
-   * duplicates are dropped silently (RFC 7143 §4.2.2.1). Immediate commands take no slot.
+   * duplicates are dropped silently (RFC 7143 §4.2.2.1); accepted ones hold a slot until
+   * `release`. Immediate commands are accepted here without a slot: NOP-Out, Text, Logout and
+   * task management are answered at once. Immediate SCSI commands go through `admitImmediate`.
    */
   admit(cmdSN: number, immediate: boolean): CmdSNVerdict {
     if (immediate) return "accept";
     if (cmdSN === this.expCmdSN) {
+      this.held++;
       this.expCmdSN = (this.expCmdSN + 1) >>> 0;
-      while (this.ahead.delete(this.expCmdSN)) this.expCmdSN = (this.expCmdSN + 1) >>> 0;
+      for (
+        let done = this.ahead.get(this.expCmdSN);
+        done !== undefined;
+        done = this.ahead.get(this.expCmdSN)
+      ) {
+        this.ahead.delete(this.expCmdSN);
+        if (!done) this.held++;
+        this.expCmdSN = (this.expCmdSN + 1) >>> 0;
+      }
+      this.advance();
       return "accept";
     }
     if (snDiff(cmdSN, this.expCmdSN) > 0 && snDiff(cmdSN, this.maxCmdSN) <= 0 && !this.ahead.has(cmdSN)) {
-      this.ahead.add(cmdSN);
+      this.ahead.set(cmdSN, false);
       return "accept";
     }
     return "drop";
   }
 
-  /** A non-immediate command finished: its slot opens again. */
-  release(): void {
-    this.maxCmdSN = (this.maxCmdSN + 1) >>> 0;
+  /**
+   * An immediate SCSI command takes a slot like any other, or is refused (the caller answers
+   * TASK SET FULL) when every slot is in use. MaxCmdSN already granted cannot be taken back, so
+   * until the initiator has used those up a session may briefly run up to twice the window.
+   */
+  admitImmediate(): boolean {
+    if (this.inUse >= this.size) return false;
+    this.held++;
+    return true;
+  }
+
+  /** A non-immediate command accepted by `admit` was answered (or aborted): its slot opens again. */
+  release(cmdSN: number): void {
+    if (this.ahead.get(cmdSN) === false) {
+      // still ahead of a gap: its slot opens once ExpCmdSN passes it
+      this.ahead.set(cmdSN, true);
+      return;
+    }
+    if (this.held > 0) this.held--;
+    this.advance();
+  }
+
+  /** An immediate SCSI command accepted by `admitImmediate` was answered (or aborted). */
+  releaseImmediate(): void {
+    if (this.held > 0) this.held--;
+    this.advance();
+  }
+
+  private advance(): void {
+    const max = (this.expCmdSN - 1 + this.size - this.held) >>> 0;
+    if (snDiff(max, this.maxCmdSN) > 0) this.maxCmdSN = max;
   }
 }
 
@@ -75,6 +135,8 @@ export class Session {
     public params: OperationalParams,
     initialCmdSN: number,
     windowSize: number,
+    /** The session's share of the target's write buffers. */
+    readonly writeMemory: SessionWriteMemory,
   ) {
     this.window = new CmdWindow(initialCmdSN, windowSize);
   }

@@ -3,7 +3,7 @@
  * SCSI layer is told, and the response code.
  */
 import type { Connection } from "./connection.js";
-import { Flag, TargetOp, initHeader, itt, lunOf, word20, writeSequence } from "./pdu.js";
+import { Flag, TargetOp, cmdSN, initHeader, itt, lunOf, word20, writeSequence } from "./pdu.js";
 import type { Session, SessionTask } from "./session.js";
 
 export const TmfFunction = {
@@ -55,12 +55,20 @@ function tasksOf(sessions: Iterable<Session>, lun: number | undefined): SessionT
   return out;
 }
 
+/** TARGET WARM RESET (and the first part of a cold one): every task ends, every LUN resets. */
+async function resetTarget(conn: Connection): Promise<void> {
+  const nexus = conn.session!.nexus;
+  await Promise.all(tasksOf(conn.allSessions(), undefined).map((t) => t.abort()));
+  for (const l of conn.scsi.luns(nexus)) await conn.scsi.lunReset(nexus, l);
+}
+
 export async function handleTaskManagement(conn: Connection, h: Buffer, immediate: boolean): Promise<void> {
   const session = conn.session!;
   const fn = h[1]! & 0x7f;
   const lun = lunOf(h);
   const referenced = word20(h);
   const tag = itt(h);
+  const sn = cmdSN(h);
   const nexus = session.nexus;
   let response: number = TmfResponse.functionComplete;
   const lunExists = (): boolean => lun >= 0 && conn.scsi.luns(nexus).includes(lun);
@@ -92,10 +100,16 @@ export async function handleTaskManagement(conn: Connection, h: Buffer, immediat
       }
       break;
     case TmfFunction.targetWarmReset:
+      await resetTarget(conn);
+      break;
     case TmfFunction.targetColdReset:
-      await Promise.all(tasksOf(conn.allSessions(), undefined).map((t) => t.abort()));
-      for (const l of conn.scsi.luns(nexus)) await conn.scsi.lunReset(nexus, l);
-      coldReset = fn === TmfFunction.targetColdReset;
+      // A cold reset drops every initiator's connections, not just the asker's: only when allowed.
+      if (!conn.allowColdReset) {
+        response = TmfResponse.authorizationFailed;
+        break;
+      }
+      await resetTarget(conn);
+      coldReset = true;
       break;
     case TmfFunction.clearAca:
       response = TmfResponse.functionNotSupported;
@@ -108,7 +122,7 @@ export async function handleTaskManagement(conn: Connection, h: Buffer, immediat
   }
   conn.log.info({ function: fn, lun, referenced, response }, "task management");
   if (conn.closed) return;
-  if (!immediate) session.window.release();
+  if (!immediate) session.window.release(sn);
   const r = conn.writer.newHeader();
   initHeader(r, TargetOp.taskManagementResponse, Flag.final, 0);
   r[2] = response;

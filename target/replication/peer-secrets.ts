@@ -14,6 +14,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "../log.js";
+import { secretProblem } from "../secret-rules.js";
 import { MAX_PEER_SECRETS } from "./peer-auth.js";
 
 export const DEFAULT_ROTATION_GRACE_MS = 10 * 60_000;
@@ -102,7 +103,8 @@ export class PeerSecrets {
 
   /**
    * Follows the file: a change in its directory (the kubelet's `..data` swap) or the periodic
-   * poll re-reads it. An empty or unreadable file keeps the secrets as they are.
+   * poll re-reads it. An unreadable file, or one whose secret is empty or too short (secret-rules.ts),
+   * keeps the secrets as they are.
    */
   watchFile(path: string, pollMs = DEFAULT_POLL_MS): this {
     this.source = `--peer-secret-file ${path}`;
@@ -137,8 +139,9 @@ export class PeerSecrets {
           this.readProblem(`cannot read ${path}: ${(e as Error).message}`);
           continue;
         }
-        if (next.length === 0) {
-          this.readProblem(`${path} is empty`);
+        const problem = secretProblem(next);
+        if (problem) {
+          this.readProblem(`the secret in ${path} ${problem}`);
           continue;
         }
         this.lastReadError = null;

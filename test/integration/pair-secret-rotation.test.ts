@@ -105,7 +105,7 @@ function watchStates() {
 describe("peer secret rotation with real target processes", { timeout: 300_000 }, () => {
   before(async () => {
     await h.setup();
-    for (const n of ["a", "b"] as const) await writeSecretVolume(volume(n), { secret: "secret-v1\n" });
+    for (const n of ["a", "b"] as const) await writeSecretVolume(volume(n), { secret: "pair-secret-v1\n" });
     await h.start("b");
     await h.start("a");
     await h.waitInSync(60_000);
@@ -116,9 +116,9 @@ describe("peer secret rotation with real target processes", { timeout: 300_000 }
     const writes = startWrites();
     const states = watchStates();
     await sleep(500);
-    await rotate("a", "secret-v2");
+    await rotate("a", "pair-secret-v2");
     await sleep(1000);
-    await rotate("b", "secret-v2");
+    await rotate("b", "pair-secret-v2");
     await sleep(1000);
     await states.stop();
     await writes.stop();
@@ -139,7 +139,7 @@ describe("peer secret rotation with real target processes", { timeout: 300_000 }
   });
 
   it("a link that drops mid-rotation (node a on the new secret, node b still on the old) reconnects within seconds", async () => {
-    await rotate("a", "secret-v3");
+    await rotate("a", "pair-secret-v3");
     const before = await countIn("a", /"peer authenticated"/);
     h.proxy.cut();
     h.proxy.restore();
@@ -154,7 +154,7 @@ describe("peer secret rotation with real target processes", { timeout: 300_000 }
     const secs = (Date.now() - t0) / 1000;
     assert.ok(secs < 15, `Working again in ${secs.toFixed(1)} s`);
     assert.equal((await h.status("a")).peer.authError ?? null, null);
-    await rotate("b", "secret-v3");
+    await rotate("b", "pair-secret-v3");
   });
 
   it("a wrong secret on node b shows peer.authError in both nodes' status within seconds; fixing the file heals the pair", async () => {
@@ -184,7 +184,7 @@ describe("peer secret rotation with real target processes", { timeout: 300_000 }
       assert.equal(seen[n].peer.connected, false);
     }
     // The kubelet brings the right value: node b follows the file and the pair forms again.
-    await writeSecretVolume(volume("b"), { secret: "secret-v3\n" });
+    await writeSecretVolume(volume("b"), { secret: "pair-secret-v3\n" });
     await h.waitInSync(30_000);
     for (const n of ["a", "b"] as const) assert.equal((await h.status(n)).peer.authError ?? null, null);
   });

@@ -78,7 +78,7 @@ test("secrets come from files, and an unreadable or empty file is a clear error"
 test("pair flags parse into peer addresses and a witness", () => {
   const dir = mkdtempSync(join(tmpdir(), "hasan-config-"));
   const f = join(dir, "peer");
-  writeFileSync(f, "peer-secret");
+  writeFileSync(f, "peer-secret-value");
   const c = parseServeArgs([
     ...base,
     "--node",
@@ -104,4 +104,113 @@ test("size must be a whole number of blocks and at least 1Mi", () => {
   const withSize = (s: string) => base.map((v, i) => (base[i - 1] === "--size" ? s : v));
   assert.throws(() => parseServeArgs(withSize("1000000")), /multiple of the block size/);
   assert.throws(() => parseServeArgs(withSize("4096")), /at least 1Mi/);
+});
+
+test("a CHAP, mutual CHAP or peer secret of 11 bytes is refused with the flag, the file and the 12-byte rule; 12 bytes is accepted", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hasan-config-"));
+  const short = join(dir, "short");
+  const twelve = join(dir, "twelve");
+  const other = join(dir, "other");
+  writeFileSync(short, "11-bytes-ab\n");
+  writeFileSync(twelve, "12-bytes-abc\n");
+  writeFileSync(other, "another-secret\n");
+  const chap = (f: string) => ["--chap-user", "u", "--chap-secret-file", f];
+  assert.throws(
+    () => parseServeArgs([...base, ...chap(short)]),
+    new RegExp(
+      `--chap-secret-file: the secret in ${short} is 11 bytes long; secrets must be at least 12 bytes`,
+    ),
+  );
+  assert.equal(parseServeArgs([...base, ...chap(twelve)]).chapSecret, "12-bytes-abc");
+  assert.throws(
+    () =>
+      parseServeArgs([
+        ...base,
+        ...chap(twelve),
+        "--mutual-chap-user",
+        "t",
+        "--mutual-chap-secret-file",
+        short,
+      ]),
+    /--mutual-chap-secret-file: the secret in .* is 11 bytes long/,
+  );
+  const pair = (f: string) => [
+    "--node",
+    "a",
+    "--peer",
+    "127.0.0.2:3261",
+    "--peer-listen",
+    "127.0.0.1:3261",
+    "--peer-secret-file",
+    f,
+  ];
+  assert.throws(
+    () => parseServeArgs([...base, ...pair(short)]),
+    /--peer-secret-file: the secret in .* is 11 bytes/,
+  );
+  assert.equal(parseServeArgs([...base, ...pair(other)]).peerSecret, "another-secret");
+});
+
+test("a mutual CHAP secret equal to the initiator's CHAP secret is refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hasan-config-"));
+  const a = join(dir, "a");
+  const b = join(dir, "b");
+  writeFileSync(a, "the-same-secret\n");
+  writeFileSync(b, "the-same-secret\n");
+  assert.throws(
+    () =>
+      parseServeArgs([
+        ...base,
+        ...["--chap-user", "u", "--chap-secret-file", a],
+        ...["--mutual-chap-user", "t", "--mutual-chap-secret-file", b],
+      ]),
+    /--mutual-chap-secret-file: must differ from --chap-secret-file's secret/,
+  );
+});
+
+test("limits default to 1024 connections, 64 per source, 10 s login, 256Mi/64Mi write memory and no cold reset; flags override them", () => {
+  const d = parseServeArgs(base);
+  assert.equal(d.maxConnections, 1024);
+  assert.equal(d.maxConnectionsPerSource, 64);
+  assert.equal(d.loginTimeout, 10);
+  assert.equal(d.writeMemory, 256 * 1024 * 1024);
+  assert.equal(d.sessionWriteMemory, 64 * 1024 * 1024);
+  assert.equal(d.allowColdReset, false);
+  const c = parseServeArgs([
+    ...base,
+    ...["--max-connections", "200", "--max-connections-per-source", "8", "--login-timeout", "5"],
+    ...["--write-memory", "1Gi", "--session-write-memory", "128Mi", "--allow-cold-reset"],
+  ]);
+  assert.deepEqual(
+    [c.maxConnections, c.maxConnectionsPerSource, c.loginTimeout, c.writeMemory, c.sessionWriteMemory],
+    [200, 8, 5, 1024 * 1024 * 1024, 128 * 1024 * 1024],
+  );
+  assert.equal(c.allowColdReset, true);
+});
+
+test("limits that cannot work are refused: 0 connections, more per source than in total, session write memory under 16Mi or above the target's", () => {
+  assert.throws(
+    () => parseServeArgs([...base, "--max-connections", "0"]),
+    /--max-connections: must be at least 1/,
+  );
+  assert.throws(
+    () => parseServeArgs([...base, "--max-connections", "ten"]),
+    /--max-connections: must be a whole number/,
+  );
+  assert.throws(
+    () => parseServeArgs([...base, "--max-connections", "10", "--max-connections-per-source", "11"]),
+    /--max-connections-per-source: cannot exceed --max-connections/,
+  );
+  assert.throws(
+    () => parseServeArgs([...base, "--session-write-memory", "8Mi"]),
+    /--session-write-memory: must be at least 16Mi/,
+  );
+  assert.throws(
+    () => parseServeArgs([...base, "--write-memory", "32Mi"]),
+    /--session-write-memory: cannot exceed --write-memory/,
+  );
+  assert.throws(
+    () => parseServeArgs([...base, "--login-timeout", "0"]),
+    /--login-timeout: must be at least 1/,
+  );
 });

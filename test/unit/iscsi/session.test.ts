@@ -21,7 +21,7 @@ test("CmdSN window: in order, ahead, duplicates, outside, wrap-around", () => {
   assert.equal(w.admit(2, false), "drop", "beyond MaxCmdSN");
   assert.equal(w.admit(0xfffffffd, false), "drop", "below ExpCmdSN");
   assert.equal(w.admit(12345, true), "accept", "immediate commands take no slot");
-  w.release();
+  w.release(0xfffffffe);
   assert.equal(w.maxCmdSN, 2);
   assert.equal(w.admit(1, false), "accept");
   assert.equal(snDiff(0, 0xffffffff), 1);

@@ -271,18 +271,25 @@ describe("peer secrets", () => {
     assert.deepEqual(names(s), ["new"], "grace over");
   });
 
-  it("follows a kubelet-style atomic swap of the secret file within seconds, and ignores an empty one", async () => {
+  it("follows a kubelet-style atomic swap of the secret file within seconds, and ignores an empty one or one under 12 bytes", async () => {
     const dir = await mkdtemp(join(tmpdir(), "hasan-peer-secret-"));
     try {
-      await writeSecretVolume(dir, { secret: "first\n" });
-      const s = new PeerSecrets(Buffer.from("first")).watchFile(join(dir, "secret"), 200);
+      await writeSecretVolume(dir, { secret: "first-secret\n" });
+      const s = new PeerSecrets(Buffer.from("first-secret")).watchFile(join(dir, "secret"), 200);
       try {
-        await writeSecretVolume(dir, { secret: "second\n" });
-        await waitFor("new value seen", async () => names(s)[0] === "second", 5000, 20);
-        assert.deepEqual(names(s), ["second", "first"]);
+        await writeSecretVolume(dir, { secret: "second-secret\n" });
+        await waitFor("new value seen", async () => names(s)[0] === "second-secret", 5000, 20);
+        assert.deepEqual(names(s), ["second-secret", "first-secret"]);
         await writeSecretVolume(dir, { secret: "" });
         await new Promise((r) => setTimeout(r, 500));
-        assert.deepEqual(names(s), ["second", "first"], "an empty file changes nothing");
+        assert.deepEqual(names(s), ["second-secret", "first-secret"], "an empty file changes nothing");
+        await writeSecretVolume(dir, { secret: "short-11-by\n" });
+        await new Promise((r) => setTimeout(r, 500));
+        assert.deepEqual(
+          names(s),
+          ["second-secret", "first-secret"],
+          "a secret under 12 bytes changes nothing",
+        );
       } finally {
         s.close();
       }
