@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, parseServeArgs, usage } from "./config.js";
 import { createLogger } from "./log.js";
+import { installFatalHandlers } from "./process-handlers.js";
 import { serveTarget, type RunningTarget } from "./serve.js";
 import { DataFileLockedError } from "./store/data-lock.js";
 
@@ -25,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
     iqn: config.iqn,
     ...(config.node ? { node: config.node } : {}),
   });
+  installFatalHandlers(process, logger);
   let running: RunningTarget;
   try {
     running = await serveTarget(config, logger);

@@ -85,7 +85,12 @@ export function createAgentApp(o: AgentOptions): express.Express {
 export async function startAgent(o: AgentOptions, host: string, port: number): Promise<Server> {
   const app = createAgentApp(o);
   return await new Promise<Server>((resolve, reject) => {
-    const server = app.listen(port, host, () => resolve(server));
+    const server = app.listen(port, host, () => {
+      server.off("error", reject);
+      // after the start, an accept error (EMFILE) is logged, not fatal: the listener stays
+      server.on("error", (err: Error) => o.logger.warn({ err }, "agent listener error"));
+      resolve(server);
+    });
     server.once("error", reject);
   });
 }

@@ -194,6 +194,9 @@ export class PeerLink {
       server.once("error", reject);
       server.listen(this.o.listen.port, this.o.listen.host, () => {
         server.off("error", reject);
+        // Errors after the start (EMFILE when accepting with no descriptor left) must not end the
+        // process: the listener stays, and node a's next dial gets through once descriptors free up.
+        server.on("error", (err: Error) => this.o.logger.warn({ err }, "peer listener error"));
         resolve();
       });
     });

@@ -90,3 +90,33 @@ test("split brain resolution: 404 on a standalone target, 400 on a malformed bod
     },
   );
 });
+
+test("an accept error (EMFILE) on the agent's listener after it started is logged, not fatal, and the agent keeps answering", async () => {
+  const metrics = new TargetMetrics();
+  const status = () => sampleStatus(metrics);
+  let logged = "";
+  const logger = pino({ level: "warn" }, { write: (s: string) => void (logged += s) });
+  const server = await startAgent(
+    {
+      status,
+      ready: () => ({ ready: true, reason: "serving" }),
+      disruptionSafe: () => ({ safe: true, reason: "standalone target" }),
+      metrics: metrics.registry,
+      logger,
+    },
+    "127.0.0.1",
+    0,
+  );
+  try {
+    const emfile = Object.assign(new Error("accept EMFILE"), { code: "EMFILE", syscall: "accept" });
+    // without a listener this 'error' event would throw, and end the process
+    server.emit("error", emfile);
+    assert.match(logged, /"msg":"agent listener error"/);
+    assert.match(logged, /"code":"EMFILE"/);
+    const { port } = server.address() as AddressInfo;
+    assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});

@@ -167,6 +167,44 @@ describe("peer link: protocol versions and reported failures", () => {
     return { link, log, port: link.address()!.port };
   }
 
+  it("an accept error (EMFILE) on node b's peer listener after it started is logged, not fatal, and node a still authenticates afterwards", async () => {
+    // catch the listener PeerLink creates, to raise the error Node emits when accept fails
+    const mutableNet = net as unknown as { createServer: typeof net.createServer };
+    const createServer = mutableNet.createServer;
+    let listener: net.Server | undefined;
+    mutableNet.createServer = ((...args: Parameters<typeof net.createServer>) =>
+      (listener = createServer(...args))) as typeof net.createServer;
+    let b: Awaited<ReturnType<typeof acceptor>>;
+    try {
+      b = await acceptor(secrets("the-pair-secret"));
+    } finally {
+      mutableNet.createServer = createServer;
+    }
+    assert.ok(listener, "PeerLink listens with net.createServer");
+    const emfile = Object.assign(new Error("accept EMFILE"), { code: "EMFILE", syscall: "accept" });
+    // without a listener for it, this 'error' event would throw and end the process
+    listener.emit("error", emfile);
+    assert.match(b.log.text, /"msg":"peer listener error"/);
+    assert.match(b.log.text, /"code":"EMFILE"/);
+    const connected: PeerConnection[] = [];
+    const a = new PeerLink({
+      node: "a",
+      peer: { host: "127.0.0.1", port: b.port },
+      listen: { host: "127.0.0.1", port: 0 },
+      secret: secrets("the-pair-secret"),
+      logger: quiet,
+      heartbeatMs: 200,
+      timeoutMs: 2000,
+      onConnection: (c) => {
+        connected.push(c);
+        c.setHandler(() => undefined);
+      },
+    });
+    links.push(a);
+    await a.start();
+    await waitFor("node a authenticated with node b", async () => connected.length > 0, 10_000, 20);
+  });
+
   it("a partner speaking peer protocol 1 is refused with 'partner speaks peer protocol 1, this node 2: upgrade both nodes'", async () => {
     const { link, log, port: p } = await acceptor(Buffer.from("s3cret"));
     const old = await rawDialer(p);
