@@ -272,7 +272,8 @@ export class IscsiServer implements ConnectionHost {
   }
 
   dropAllConnections(reason: string): void {
-    for (const c of this.connections) void c.terminate(reason);
+    // flushed: the initiator that asked for the cold reset gets its answer before the connection ends
+    for (const c of this.connections) void c.terminate(reason, false, true);
   }
 
   async bindSession(

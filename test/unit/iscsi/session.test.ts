@@ -54,3 +54,41 @@ test("key=value text: parsing, duplicates, junk, limits, continuation", () => {
   );
   assert.deepEqual(Buffer.concat(parts), text);
 });
+
+test("CmdSN window: commands ahead of a gap that finish open no slot until the gap is filled, so the look-ahead set stays within the window", () => {
+  const w = new CmdWindow(10, 4); // slots 10..13
+  // CmdSN 10 never comes; 11..13 arrive ahead of it and finish
+  for (const sn of [11, 12, 13]) assert.equal(w.admit(sn, false), "accept");
+  for (const sn of [11, 12, 13]) w.release(sn);
+  assert.equal(w.maxCmdSN, 13, "finishing ahead of the gap does not move MaxCmdSN");
+  assert.equal(w.admit(14, false), "drop", "beyond MaxCmdSN");
+  assert.equal(w.aheadCount, 3, "never more ahead than the window holds");
+  // an initiator that keeps sending ahead of the gap gets nowhere
+  for (let sn = 14; sn < 1000; sn++) assert.equal(w.admit(sn, false), "drop");
+  assert.ok(w.aheadCount <= w.size);
+  // the gap fills: ExpCmdSN passes everything that arrived, and 10 holds the only slot in use
+  assert.equal(w.admit(10, false), "accept");
+  assert.equal(w.expCmdSN, 14);
+  assert.equal(w.maxCmdSN, 16, "three slots open again at once");
+  w.release(10);
+  assert.equal(w.maxCmdSN, 17);
+  assert.equal(w.aheadCount, 0);
+});
+
+test("CmdSN window: an immediate SCSI command holds a slot and holds back MaxCmdSN; with every slot in use the next one is refused", () => {
+  const w = new CmdWindow(1, 4);
+  assert.equal(w.admitImmediate(), true);
+  assert.equal(w.admit(1, false), "accept");
+  w.release(1);
+  assert.equal(w.maxCmdSN, 4, "the slot the immediate command holds is not handed out again");
+  assert.equal(w.admitImmediate(), true);
+  assert.equal(w.admitImmediate(), true);
+  assert.equal(w.admitImmediate(), true);
+  assert.equal(w.inUse, 4);
+  assert.equal(w.admitImmediate(), false, "all four slots in use: TASK SET FULL");
+  for (let i = 0; i < 4; i++) w.releaseImmediate();
+  assert.equal(w.inUse, 0);
+  assert.equal(w.maxCmdSN, 5, "once the immediate commands are done the window is whole again");
+  assert.equal(w.admit(12345, true), "accept", "NOP-Out, Text, Logout and TMF marked immediate need no slot");
+  assert.equal(w.inUse, 0);
+});

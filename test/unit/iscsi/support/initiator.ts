@@ -167,8 +167,9 @@ export class TestInitiator implements PduConsumer {
     socket.on("error", () => undefined);
   }
 
-  static async connect(port: number, host = "127.0.0.1"): Promise<TestInitiator> {
-    const s = connect(port, host);
+  /** `localAddress` picks the source address (any of 127.0.0.0/8 on loopback). */
+  static async connect(port: number, host = "127.0.0.1", localAddress?: string): Promise<TestInitiator> {
+    const s = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       s.once("connect", resolve);
       s.once("error", reject);
