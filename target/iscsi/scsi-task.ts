@@ -239,6 +239,10 @@ export function startCommand(
       if (pending) session.writeMemory.release(pending.reserved);
       const refusal = session.writeMemory.reserve(edtl);
       if (refusal !== undefined) {
+        conn.log.debug(
+          { itt: tag, edtl, sessionBytes: session.writeMemory.inUse, limit: refusal },
+          "write refused: write memory full",
+        );
         releaseSlot(session, cmdSN, immediate);
         respondWithStatus(conn, h, refusal === "session" ? ScsiStatus.taskSetFull : ScsiStatus.busy);
         return;

@@ -185,3 +185,28 @@ test("several initiators at once each see their own data", async () => {
     );
   }
 });
+
+test("qemu-io: 8 concurrent 8 MiB writes, twice the session's 32 MiB of write memory, all complete and read back (qemu retries the TASK SET FULL answers)", async () => {
+  let refusals = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      refusals += chunk.toString().split('"write refused: write memory full"').length - 1;
+      cb();
+    },
+  });
+  const small = await serve({
+    writeMemory: { target: 48 * 1024 * 1024, session: 32 * 1024 * 1024 },
+    logger: pino({ level: "debug" }, sink),
+  });
+  const commands: string[] = [];
+  for (let i = 0; i < 8; i++) commands.push("-c", `aio_write -P 0x${(0x40 + i).toString(16)} ${i * 8}M 8M`);
+  commands.push("-c", "aio_flush");
+  for (let i = 0; i < 8; i++) commands.push("-c", `read -P 0x${(0x40 + i).toString(16)} ${i * 8}M 8M`);
+  const r = await run("qemu-io", [...commands, `iscsi://127.0.0.1:${small.port}/${IQN}/0`]);
+  assert.equal(r.code, 0, r.out);
+  assert.equal(r.out.match(/wrote 8388608\/8388608 bytes/g)?.length, 8, r.out);
+  assert.equal(r.out.match(/read 8388608\/8388608 bytes/g)?.length, 8, r.out);
+  assert.doesNotMatch(r.out, /Pattern verification failed|error/i);
+  assert.ok(refusals > 0, "some writes met a full session and were retried");
+  assert.equal(small.server.writeMemory.inUse, 0);
+});
