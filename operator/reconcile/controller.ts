@@ -26,10 +26,9 @@ import {
 import { pairFacts, partnerOf } from "../status/pair-facts.js";
 import { evictionDecision } from "../webhook/eviction-decision.js";
 import { applyAll, driftPath } from "./apply.js";
+import { chapUsersFromSecret } from "./chap-secret.js";
 import { ApplyCache } from "./apply-cache.js";
 import {
-  CHAP_USER_KEY,
-  MUTUAL_USER_KEY,
   desiredChildren,
   iqnOf,
   persistentVolumeName,
@@ -76,9 +75,6 @@ interface RawTarget {
 interface SecretView {
   data?: Record<string, string>;
 }
-
-const decode = (b64: string | undefined) =>
-  b64 ? Buffer.from(b64, "base64").toString("utf8").trim() : undefined;
 
 /** The HASanTarget controller: caches, a keyed queue and one idempotent reconcile pass per key. */
 export class HASanTargetController {
@@ -371,13 +367,7 @@ export class HASanTargetController {
       ref.name,
     );
     if (!secret) throw new Error(`spec.auth.chapSecretRef: secret ${ref.name} not found`);
-    const username = decode(secret.data?.[CHAP_USER_KEY]);
-    if (!username) throw new Error(`spec.auth.chapSecretRef: secret ${ref.name} has no ${CHAP_USER_KEY}`);
-    const mutualUsername = decode(secret.data?.[MUTUAL_USER_KEY]);
-    if (t.spec.auth?.mutual && !mutualUsername) {
-      throw new Error(`spec.auth.mutual: secret ${ref.name} has no ${MUTUAL_USER_KEY}`);
-    }
-    return mutualUsername ? { username, mutualUsername } : { username };
+    return chapUsersFromSecret(ref.name, secret.data, !!t.spec.auth?.mutual);
   }
 
   /**

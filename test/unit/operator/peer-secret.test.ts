@@ -8,6 +8,7 @@ import {
   freshPeerSecretData,
   type SecretView,
 } from "../../../operator/reconcile/peer-secret.js";
+import { secretProblem } from "../../../target/secret-rules.js";
 import { target } from "./fixtures.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -29,6 +30,11 @@ test("a missing generated peer Secret is created (a create, owned by the target)
   assert.equal(d.object.metadata.ownerReferences?.[0]?.uid, target().metadata.uid);
   const value = Buffer.from((d.object.data as { secret: string }).secret, "base64").toString();
   assert.match(value, /^[0-9a-f]{64}$/);
+  assert.equal(
+    secretProblem(value),
+    undefined,
+    "long enough for the target's --peer-secret-file (12 bytes at least)",
+  );
   assert.notEqual(freshPeerSecretData(), freshPeerSecretData());
 });
 
