@@ -32,19 +32,19 @@ export function createAgentApp(o: AgentOptions): express.Express {
   app.get("/healthz", (_req, res) => {
     res.type("text/plain").send("ok\n");
   });
+  // A probe: 200 or 503, with the reason as text.
+  const probe = (res: Response, ok: boolean, reason: string) =>
+    res
+      .status(ok ? 200 : 503)
+      .type("text/plain")
+      .send(`${reason}\n`);
   app.get("/readyz", (_req, res) => {
     const r = o.ready();
-    res
-      .status(r.ready ? 200 : 503)
-      .type("text/plain")
-      .send(`${r.reason}\n`);
+    probe(res, r.ready, r.reason);
   });
   app.get("/disruption-safe", (_req, res) => {
     const r = o.disruptionSafe();
-    res
-      .status(r.safe ? 200 : 503)
-      .type("text/plain")
-      .send(`${r.reason}\n`);
+    probe(res, r.safe, r.reason);
   });
   app.get("/status", (_req, res) => {
     res.json(o.status());

@@ -4,10 +4,9 @@
 // portals, a no-op helm upgrade that restarts nothing, and helm uninstall that keeps the data.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { ensureCluster, type Cluster } from "../support/cluster.js";
+import { ensureCluster, startDrain, type Cluster } from "../support/cluster.js";
 import { qemuIo, qemuIoOk } from "../support/qemu.js";
 import { waitFor } from "../support/processes.js";
 import {
@@ -235,27 +234,7 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
         "a drain waits (429) during the resync and completes once the pair is Working",
         async () => {
           step(`kubectl drain ${drainNode} during the resync`);
-          const drain = spawn(
-            c.kubectlBinary,
-            [
-              "--kubeconfig",
-              c.kubeconfig,
-              "drain",
-              drainNode,
-              "--pod-selector",
-              `hasan.dev/target=${name}`,
-              "--ignore-daemonsets",
-              "--delete-emptydir-data",
-              "--timeout=600s",
-            ],
-            { stdio: ["ignore", "pipe", "pipe"] },
-          );
-          let drainOut = "";
-          drain.stdout.setEncoding("utf8").on("data", (d: string) => (drainOut += d));
-          drain.stderr.setEncoding("utf8").on("data", (d: string) => (drainOut += d));
-          const drainExit = new Promise<{ code: number | null; at: number }>((resolve) =>
-            drain.on("close", (code) => resolve({ code, at: Date.now() })),
-          );
+          const drain = startDrain(c, drainNode, name, "600s");
           let workingAt: number | undefined;
           let sawResyncWhileDraining = false;
           for (;;) {
@@ -265,25 +244,28 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
               workingAt = Date.now();
               break;
             }
-            if (drain.exitCode !== null) break;
+            if (drain.process.exitCode !== null) break;
             await new Promise((r) => setTimeout(r, 500));
           }
           // Once Working, the next retry (5 s) evicts; allow generously for a loaded machine.
           const exit = await Promise.race([
-            drainExit,
+            drain.exited,
             new Promise<undefined>((r) => setTimeout(() => r(undefined), 120_000)),
           ]);
-          if (!exit) drain.kill("SIGTERM");
+          if (!exit) drain.process.kill("SIGTERM");
           const pdb = await c.kubectl(["-n", ns, "get", "pdb", name, "-o", "jsonpath={.spec} {.status}"]);
-          step(`drain output:\n${drainOut}\nPodDisruptionBudget: ${pdb.stdout}`);
+          step(`drain output:\n${drain.output()}\nPodDisruptionBudget: ${pdb.stdout}`);
           assert.ok(sawResyncWhileDraining, "the resync was in flight while the drain waited");
           assert.match(
-            drainOut,
+            drain.output(),
             /\(will retry after 5s\): admission webhook "eviction\.hasan\.dev" denied the request: resync in flight: \d+% done/,
           );
           assert.ok(workingAt !== undefined, "the pair became Working");
-          assert.ok(exit, `the drain completes once the pair is Working (PDB ${pdb.stdout}): ${drainOut}`);
-          assert.equal(exit.code, 0, drainOut);
+          assert.ok(
+            exit,
+            `the drain completes once the pair is Working (PDB ${pdb.stdout}): ${drain.output()}`,
+          );
+          assert.equal(exit.code, 0, drain.output());
           assert.ok(exit.at >= workingAt, "the drain finished only after the pair was Working");
           drainOk = true;
         },

@@ -5,8 +5,8 @@
 // back, drain a's node during the resync: refused until the resync ends, then it goes through.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { OperatorHarness } from "./operator-harness.js";
+import { startDrain } from "../support/cluster.js";
 import { qemuIoOk } from "../support/qemu.js";
 import { TargetStatusSchema } from "../../target/agent/status-schema.js";
 
@@ -83,26 +83,7 @@ test("with the operator stopped, draining the node that holds the only current c
     await h.waitFor("the budget refuses disruptions", async () => (await disruptionsAllowed()) === 0, 30_000);
 
     cordoned = nodeA;
-    const drain = spawn(
-      h.cluster.kubectlBinary,
-      [
-        "--kubeconfig",
-        h.cluster.kubeconfig,
-        "drain",
-        nodeA,
-        `--pod-selector=hasan.dev/target=${name}`,
-        "--ignore-daemonsets",
-        "--delete-emptydir-data",
-        "--timeout=300s",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let output = "";
-    drain.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    drain.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<{ code: number; at: number }>((resolve) =>
-      drain.on("exit", (code) => resolve({ code: code ?? 1, at: Date.now() })),
-    );
+    const drain = startDrain(h.cluster, nodeA, name);
     let workingAt = 0;
     let refusedWhileResyncing = false;
     let evictedDuringResync = false;
@@ -116,7 +97,8 @@ test("with the operator stopped, draining the node that holds the only current c
             evictedDuringResync = true;
             return true;
           }
-          if (s?.state === "Synchronizing" && /disruption budget/i.test(output)) refusedWhileResyncing = true;
+          if (s?.state === "Synchronizing" && /disruption budget/i.test(drain.output()))
+            refusedWhileResyncing = true;
           if (s?.state === "Working") {
             workingAt = Date.now();
             return true;
@@ -127,16 +109,22 @@ test("with the operator stopped, draining the node that holds the only current c
       );
       assert.ok(
         !evictedDuringResync,
-        `pod a, the only current copy, was evicted during the resync: ${output}`,
+        `pod a, the only current copy, was evicted during the resync: ${drain.output()}`,
       );
-      const exit = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 120_000))]);
-      process.stderr.write(`drain output:\n${output}\n`);
-      assert.ok(refusedWhileResyncing, `the drain was refused by the budget during the resync: ${output}`);
-      assert.ok(exit, `the drain completes once the pair is Working: ${output}`);
-      assert.equal(exit.code, 0, output);
+      const exit = await Promise.race([
+        drain.exited,
+        new Promise<null>((r) => setTimeout(() => r(null), 120_000)),
+      ]);
+      process.stderr.write(`drain output:\n${drain.output()}\n`);
+      assert.ok(
+        refusedWhileResyncing,
+        `the drain was refused by the budget during the resync: ${drain.output()}`,
+      );
+      assert.ok(exit, `the drain completes once the pair is Working: ${drain.output()}`);
+      assert.equal(exit.code, 0, drain.output());
       assert.ok(exit.at >= workingAt, "the drain finished only after the pair was Working");
     } finally {
-      if (drain.exitCode === null) drain.kill("SIGTERM");
+      if (drain.process.exitCode === null) drain.process.kill("SIGTERM");
     }
     await h.cluster.kubectlOk(["uncordon", nodeA]);
     cordoned = undefined;

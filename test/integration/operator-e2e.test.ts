@@ -4,11 +4,12 @@
 // for the pair to heal and then proceeds.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { OperatorHarness } from "./operator-harness.js";
 import { freePort } from "../support/processes.js";
+import { startDrain } from "../support/cluster.js";
 import { KubeApiError } from "../../operator/kit/kube-client.js";
 
 let h: OperatorHarness;
@@ -177,27 +178,13 @@ test("a drain waits while the partner node is down and completes once the pair h
       async () => (await h.target(name))?.status?.nodes?.[1]?.state !== "Working",
       60_000,
     );
-    const drain = spawn(
-      h.cluster.kubectlBinary,
-      [
-        "--kubeconfig",
-        h.cluster.kubeconfig,
-        "drain",
-        nodeA,
-        `--pod-selector=hasan.dev/target=${name}`,
-        "--ignore-daemonsets",
-        "--delete-emptydir-data",
-        "--timeout=300s",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let output = "";
-    drain.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    drain.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number>((resolve) => drain.on("exit", (code) => resolve(code ?? 1)));
-    await h.waitFor("drain retrying on 429", async () => /will retry after 5s/i.test(output), 60_000);
+    const drain = startDrain(h.cluster, nodeA, name);
+    const output = drain.output;
+    await h.waitFor("drain retrying on 429", async () => /will retry after 5s/i.test(output()), 60_000);
     process.stderr.write(
-      `drain says: ${output.split("\n").find((l) => /evicting/i.test(l) && /error/i.test(l))}\n`,
+      `drain says: ${output()
+        .split("\n")
+        .find((l) => /evicting/i.test(l) && /error/i.test(l))}\n`,
     );
     const stillThere = await h.child("v1", "Pod", `${name}-a`);
     assert.equal(stillThere?.metadata.uid, podA?.metadata.uid, "pod a not evicted while its partner is down");
@@ -205,8 +192,8 @@ test("a drain waits while the partner node is down and completes once the pair h
     await h.cluster.restoreNode(nodeB);
     failedNode = "";
     await waitSynchronized();
-    const code = await exited;
-    assert.equal(code, 0, output);
+    const { code } = await drain.exited;
+    assert.equal(code, 0, output());
     await h.waitFor("pod a evicted", async () => {
       const p = await h.child("v1", "Pod", `${name}-a`);
       return !p || p.metadata.uid !== podA?.metadata.uid;

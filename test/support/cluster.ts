@@ -1,6 +1,6 @@
 // The local Kubernetes cluster for end-to-end tests: brings it up once (or reuses the running
 // one) and offers kubectl, helm and fault injection (node failure, cut links between pods).
-import { execFile, spawn } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -175,4 +175,37 @@ async function readPodLogs(
     out += await readFile(path.join(base, newest, c, `${last}.log`), "utf8");
   }
   return out;
+}
+
+/** A `kubectl drain` running in the background: its combined output so far and its end. */
+export interface Drain {
+  readonly process: ChildProcess;
+  /** stdout and stderr so far (kubectl prints a line per refused eviction, retried every 5 s) */
+  output(): string;
+  exited: Promise<{ code: number; at: number }>;
+}
+
+/** Drains `node` of the pods of one HASanTarget (label hasan.dev/target), in the background. */
+export function startDrain(c: Cluster, node: string, target: string, timeout = "300s"): Drain {
+  const child = spawn(
+    c.kubectlBinary,
+    [
+      "--kubeconfig",
+      c.kubeconfig,
+      "drain",
+      node,
+      `--pod-selector=hasan.dev/target=${target}`,
+      "--ignore-daemonsets",
+      "--delete-emptydir-data",
+      `--timeout=${timeout}`,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  child.stdout?.setEncoding("utf8").on("data", (d: string) => (output += d));
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => (output += d));
+  const exited = new Promise<{ code: number; at: number }>((resolve) =>
+    child.on("close", (code) => resolve({ code: code ?? 1, at: Date.now() })),
+  );
+  return { process: child, output: () => output, exited };
 }
