@@ -1,4 +1,4 @@
-# Long fuzzing of the iSCSI transport (PDU framing, login state machine, live server).
+# Long fuzzing of the iSCSI transport (PDU framing, login state machine, live server, limits under hostile clients).
 # FUZZ_SEED=<n> replays a seed; FUZZ_ROUNDS=<n> sets how many seeds run.
 .PHONY: fuzz
 

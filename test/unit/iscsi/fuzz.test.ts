@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fuzzFraming, fuzzLogin, fuzzServer } from "./support/fuzz.js";
+import { fuzzLimits } from "./support/fuzz-limits.js";
 
 // Fixed seeds keep failures reproducible; `make fuzz` runs many more cases with fresh seeds.
 
@@ -17,4 +18,14 @@ test("the login state machine never throws, fails with defined codes, never skip
 
 test("a live server survives random PDUs on logged-in sessions", async () => {
   await fuzzServer(0x5eed3, 24, 400);
+});
+
+test("hostile clients (half-open oversized logins, write floods without data, abrupt closes) never take the target past its write memory or connection limits, leak nothing, and good clients' writes read back", async () => {
+  const r = await fuzzLimits(0x5eed4, 4, 80);
+  assert.ok(r.goodWrites >= 32, `good clients wrote ${r.goodWrites} blocks`);
+  // the run reached the limits it checks: otherwise it proves nothing
+  assert.ok(r.writeMemoryRefusals > 0, "hostile writes reached the target's write memory limit");
+  assert.ok(r.peakWriteMemory >= 6 * 1024 * 1024, `write memory peaked at ${r.peakWriteMemory}`);
+  assert.ok(r.peakConnections >= 30, `connections peaked at ${r.peakConnections} of 40`);
+  assert.ok(r.closedByTarget > 0, "the target closed hostile connections");
 });
