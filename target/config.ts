@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseQuantity } from "./quantity.js";
 import { secretProblem } from "./secret-rules.js";
+import { MIN_SESSION_WRITE_MEMORY } from "./iscsi/write-memory.js";
 
 /**
  * The target's command line: `serve` with flags, parsed by node:util and validated with zod so
@@ -56,8 +57,6 @@ const count = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-/** Smallest write memory per session: the MAXIMUM TRANSFER LENGTH the units report (16 MiB). */
-const MIN_SESSION_WRITE_MEMORY = 16 * 1024 * 1024;
 
 const witness = z
   .string()

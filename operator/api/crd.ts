@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LIMITS_RULES } from "./limits.js";
 import { HASanTargetSpecSchema } from "./spec.js";
 import { HASanTargetStatusSchema } from "./status.js";
 import { GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from "./target.js";
@@ -69,6 +70,7 @@ export const SPEC_RULES: ValidationRule[] = [
     message: "spec.storage.size must be larger than spec.capacity (room for metadata and the dirty bitmap)",
     fieldPath: ".storage.size",
   },
+  ...LIMITS_RULES,
 ];
 
 export const CAPACITY_RULES: ValidationRule[] = [

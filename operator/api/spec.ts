@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LimitsSpecSchema } from "./limits.js";
 import { byteQuantity, quantityBytesOrNaN, resourceQuantity } from "./quantity.js";
 
 /** An IQN as RFC 3720 allows it in practice: iqn.yyyy-mm.reversed.domain[:unique] (lower case). */
@@ -148,6 +149,7 @@ export const HASanTargetSpecSchema = z
       .optional()
       .meta({ description: "What the operator publishes for consumers of the LUN." }),
     pod: PodSpecSchema.optional(),
+    limits: LimitsSpecSchema.optional(),
     splitBrainResolution: SplitBrainResolutionSchema.optional(),
   })
   .meta({ description: "Desired state of an HA iSCSI target pair." });

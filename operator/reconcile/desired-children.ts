@@ -1,5 +1,6 @@
 import type { HASanTarget } from "../api/target.js";
 import { API_VERSION, KIND } from "../api/target.js";
+import { limitArgs } from "../api/limits.js";
 import { quantityBytes } from "../api/quantity.js";
 import {
   ANNOTATION_TEMPLATE_HASH,
@@ -227,6 +228,7 @@ export function targetArgs(t: HASanTarget, node: NodeName, peerIP: string, o: Ob
     }
   }
   for (const iqn of auth?.allowedInitiators ?? []) args.push("--allow-initiator", iqn);
+  args.push(...limitArgs(t.spec.limits));
   return args;
 }
 

@@ -15,6 +15,9 @@ export interface WriteMemoryLimits {
   session: number;
 }
 
+/** Smallest write memory per session: the MAXIMUM TRANSFER LENGTH the units report (16 MiB). */
+export const MIN_SESSION_WRITE_MEMORY = 16 * 1024 * 1024;
+
 export const DEFAULT_WRITE_MEMORY: WriteMemoryLimits = {
   target: 256 * 1024 * 1024,
   session: 64 * 1024 * 1024,

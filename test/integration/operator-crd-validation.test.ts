@@ -43,6 +43,36 @@ test("creation refuses malformed fields with their path", async () => {
   );
 });
 
+test("limits the target would refuse are refused at admission: per-source connections above the total, session write memory below 16Mi or above the target's", async () => {
+  assert.match(
+    await refusal("bad-conns", {
+      capacity: "1Gi",
+      limits: { maxConnections: 10, maxConnectionsPerSource: 20 },
+    }),
+    /spec\.limits\.maxConnectionsPerSource cannot exceed spec\.limits\.maxConnections/,
+  );
+  assert.match(
+    await refusal("small-session", { capacity: "1Gi", limits: { sessionWriteMemory: "1Mi" } }),
+    /spec\.limits\.sessionWriteMemory must be at least 16Mi/,
+  );
+  assert.match(
+    await refusal("big-session", {
+      capacity: "1Gi",
+      limits: { writeMemory: "32Mi", sessionWriteMemory: "64Mi" },
+    }),
+    /spec\.limits\.sessionWriteMemory cannot exceed spec\.limits\.writeMemory/,
+  );
+  await h.applyTarget("good-limits", {
+    capacity: "1Gi",
+    limits: {
+      maxConnections: 100,
+      maxConnectionsPerSource: 100,
+      writeMemory: "64Mi",
+      sessionWriteMemory: "64Mi",
+    },
+  });
+});
+
 test("capacity grows but never shrinks; int and string quantities compare by value", async () => {
   await h.applyTarget("grow", { capacity: "1Gi" });
   await h.applyTarget("grow", { capacity: 2147483648 });
