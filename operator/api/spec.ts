@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { NetworkSpecSchema } from "./network.js";
 import { byteQuantity, quantityBytesOrNaN, resourceQuantity } from "./quantity.js";
 
 /** An IQN as RFC 3720 allows it in practice: iqn.yyyy-mm.reversed.domain[:unique] (lower case). */
@@ -87,11 +88,10 @@ export const TolerationSchema = z.object({
 
 export const PodSpecSchema = z
   .object({
-    image: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({ description: "Target image; the operator's default when unset." }),
+    image: z.string().min(1).optional().meta({
+      description:
+        "Target image; the operator's default when unset. Must match the operator's allowedTargetImages.",
+    }),
     imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
     resources: z
       .object({
@@ -148,6 +148,7 @@ export const HASanTargetSpecSchema = z
       .optional()
       .meta({ description: "What the operator publishes for consumers of the LUN." }),
     pod: PodSpecSchema.optional(),
+    network: NetworkSpecSchema.optional(),
     splitBrainResolution: SplitBrainResolutionSchema.optional(),
   })
   .meta({ description: "Desired state of an HA iSCSI target pair." });
