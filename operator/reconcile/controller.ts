@@ -287,7 +287,9 @@ export class HASanTargetController {
           .getOrUndefined(d.apiVersion, d.kind, d.metadata.namespace, d.metadata.name)
           .catch(() => undefined);
         const at = live === undefined ? "(missing)" : driftPath(d, live);
-        if (at !== undefined) {
+        if (at === undefined && this.applied.changedSinceApplied(owner, d)) {
+          // The spec changed this child: applyAll sends it (a dropped field shows in no read back).
+        } else if (at !== undefined) {
           log[live === undefined ? "debug" : "info"](
             { kind: d.kind, child: d.metadata.name, at },
             "child drifted or missing; re-applying",

@@ -41,7 +41,7 @@ export async function syncExportedPv(
         o.applied.forget(o.owner, pv);
         return { outcome: "foreign", specError: action.message };
       }
-      if (live && driftPath(pv, live) === undefined) {
+      if (live && driftPath(pv, live) === undefined && !o.applied.changedSinceApplied(o.owner, pv)) {
         o.applied.recordApplied(o.owner, pv);
         return { outcome: "unchanged" };
       }
