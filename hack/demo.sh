@@ -73,6 +73,8 @@ up() {
   setup_tools
   k get nodes
 
+  # The chart puts the operator's Role in the watched namespace: it must exist before the install.
+  k create namespace "$NS" --dry-run=client -o yaml | k apply -f - >/dev/null
   say "operator: helm upgrade --install $RELEASE charts/hasan -n $SYSTEM_NS"
   # shellcheck disable=SC2046
   "$HELM" upgrade --install "$RELEASE" charts/hasan --namespace "$SYSTEM_NS" --create-namespace \
@@ -81,7 +83,6 @@ up() {
   k wait --for=condition=Established "crd/$CRD" --timeout=60s >/dev/null
 
   say "HASanTarget $NS/$TARGET with CHAP"
-  k create namespace "$NS" --dry-run=client -o yaml | k apply -f - >/dev/null
   if ! k -n "$NS" get secret "$CHAP_SECRET" >/dev/null 2>&1; then
     k -n "$NS" create secret generic "$CHAP_SECRET" --type=kubernetes.io/iscsi-chap \
       --from-literal=node.session.auth.username=demo \

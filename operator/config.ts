@@ -2,6 +2,8 @@ import { parseArgs } from "node:util";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { DEFAULT_IMAGE } from "./reconcile/desired-children.js";
+import { IMAGE_PATTERN } from "./reconcile/image-policy.js";
+import type { NetworkPolicyOptions } from "./reconcile/network-policies.js";
 
 const hostPort = z
   .string()
@@ -12,6 +14,30 @@ const hostPort = z
   });
 
 const millis = z.coerce.number().int().min(100, "must be at least 100 ms").max(600_000);
+
+/** "a,b*" → ["a", "b*"]: exact images, or prefixes ending in `*`. */
+const imageList = z
+  .string()
+  .transform((s) => s.split(",").map((x) => x.trim()))
+  .pipe(
+    z
+      .array(z.string().regex(IMAGE_PATTERN, "each must be an image or a prefix ending in *, without spaces"))
+      .min(1),
+  );
+
+/** "k=v,k2=v2" → { k: "v", k2: "v2" }: the labels of the operator's own pods. */
+const labelList = z.string().transform((s, ctx) => {
+  const out: Record<string, string> = {};
+  for (const pair of s.split(",")) {
+    const m = /^\s*([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)\s*$/.exec(pair);
+    if (!m?.[1]) {
+      ctx.addIssue({ code: "custom", message: `"${pair}" is not KEY=VALUE` });
+      return z.NEVER;
+    }
+    out[m[1]] = m[2] ?? "";
+  }
+  return out;
+});
 const bool = z.union([z.boolean(), z.enum(["true", "false"]).transform((s) => s === "true")]);
 
 export const OperatorConfigSchema = z
@@ -33,8 +59,22 @@ export const OperatorConfigSchema = z
     /** how often each target's children are read back and drifted ones re-applied */
     driftCheckMs: millis.default(60_000),
     workers: z.coerce.number().int().min(1).max(32).default(2),
+    /** images spec.pod.image may name; the target image alone when unset */
+    allowedTargetImages: imageList.optional(),
+    /** one NetworkPolicy per target pod (network-policies.ts) */
+    networkPolicies: bool.default(true),
+    /** the operator's own namespace and pod labels: the agent port admits these pods only */
+    operatorNamespace: z.string().min(1).max(63).optional(),
+    operatorPodLabels: labelList.optional(),
   })
   .superRefine((c, ctx) => {
+    if ((c.operatorNamespace === undefined) !== (c.operatorPodLabels === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["operatorNamespace"],
+        message: "--operator-namespace and --operator-pod-labels go together",
+      });
+    }
     const tls = [c.webhookAddr, c.webhookCert, c.webhookKey];
     if (tls.some((v) => v !== undefined) && tls.some((v) => v === undefined)) {
       ctx.addIssue({
@@ -43,7 +83,8 @@ export const OperatorConfigSchema = z
         message: "--webhook-addr, --webhook-cert and --webhook-key go together",
       });
     }
-  });
+  })
+  .transform((c) => ({ ...c, allowedTargetImages: c.allowedTargetImages ?? [c.targetImage] }));
 export type OperatorConfig = z.infer<typeof OperatorConfigSchema>;
 
 const flags = {
@@ -63,6 +104,10 @@ const flags = {
   "status-poll-active-ms": { type: "string" },
   "drift-check-ms": { type: "string" },
   workers: { type: "string" },
+  "allowed-target-images": { type: "string" },
+  "network-policies": { type: "string" },
+  "operator-namespace": { type: "string" },
+  "operator-pod-labels": { type: "string" },
 } as const;
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
@@ -74,6 +119,8 @@ export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS]
        [--metrics-addr HOST:PORT] [--webhook-addr HOST:PORT --webhook-cert FILE --webhook-key FILE]
        [--target-image IMAGE] [--agent-address pod|service]
        [--status-poll-steady-ms MS] [--status-poll-active-ms MS] [--drift-check-ms MS] [--workers N]
+       [--allowed-target-images IMAGE[*],...] [--network-policies true|false]
+       [--operator-namespace NS --operator-pod-labels KEY=VALUE,...]
 Every flag can also come from HASAN_OPERATOR_<FLAG> (e.g. HASAN_OPERATOR_NAMESPACE); flags win.`;
 
 export class ConfigError extends Error {
@@ -101,4 +148,12 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     throw new ConfigError(`invalid arguments:\n${lines.join("\n")}\n${usage}`);
   }
   return parsed.data;
+}
+
+/** The NetworkPolicy settings the controller takes: none when switched off. */
+export function networkPolicyOptions(c: OperatorConfig): NetworkPolicyOptions | undefined {
+  if (!c.networkPolicies) return undefined;
+  return c.operatorNamespace && c.operatorPodLabels
+    ? { operator: { namespace: c.operatorNamespace, podLabels: c.operatorPodLabels } }
+    : {};
 }

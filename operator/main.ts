@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import { createLogger } from "../target/log.js";
-import { ConfigError, parseOperatorArgs } from "./config.js";
+import { ConfigError, networkPolicyOptions, parseOperatorArgs } from "./config.js";
 import { OperatorMetrics } from "./http/metrics.js";
 import { createHttpApp, listen } from "./http/server.js";
 import { KubeClient } from "./kit/kube-client.js";
@@ -37,6 +37,8 @@ async function main(): Promise<void> {
       driftCheckMs: cfg.driftCheckMs,
       identity: cfg.identity,
       workers: cfg.workers,
+      allowedTargetImages: cfg.allowedTargetImages,
+      networkPolicies: networkPolicyOptions(cfg),
     },
     log,
     metrics,
@@ -57,9 +59,20 @@ async function main(): Promise<void> {
     );
   }
   log.info(
-    { metrics: cfg.metricsAddr, webhook: cfg.webhookAddr, namespace: cfg.namespace ?? "(all)" },
+    {
+      metrics: cfg.metricsAddr,
+      webhook: cfg.webhookAddr,
+      namespace: cfg.namespace ?? "(all)",
+      allowedTargetImages: cfg.allowedTargetImages,
+      networkPolicies: cfg.networkPolicies,
+    },
     "starting",
   );
+  if (cfg.networkPolicies && !cfg.operatorNamespace)
+    log.warn(
+      "the pairs' NetworkPolicies admit no pod to the agent port: without --operator-namespace and " +
+        "--operator-pod-labels the operator cannot name its own pods",
+    );
   await controller.startCaches();
   log.info("caches synced");
 

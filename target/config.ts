@@ -57,7 +57,6 @@ const count = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-
 const witness = z
   .string()
   .regex(/^(none|file:.+|lease:[a-z0-9-]+\/[a-z0-9.-]+)$/, "must be none, file:PATH or lease:NAMESPACE/NAME")

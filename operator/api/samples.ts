@@ -38,6 +38,12 @@ export const SAMPLES: Record<string, Sample> = {
         priorityClassName: "system-cluster-critical",
         terminationGracePeriodSeconds: 60,
       },
+      network: {
+        iscsiFrom: [
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "apps" } } },
+          { ipBlock: { cidr: "192.168.10.0/24" } },
+        ],
+      },
     },
   },
 };

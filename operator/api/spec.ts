@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LimitsSpecSchema } from "./limits.js";
+import { NetworkSpecSchema } from "./network.js";
 import { byteQuantity, quantityBytesOrNaN, resourceQuantity } from "./quantity.js";
 
 /** An IQN as RFC 3720 allows it in practice: iqn.yyyy-mm.reversed.domain[:unique] (lower case). */
@@ -88,11 +89,10 @@ export const TolerationSchema = z.object({
 
 export const PodSpecSchema = z
   .object({
-    image: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({ description: "Target image; the operator's default when unset." }),
+    image: z.string().min(1).optional().meta({
+      description:
+        "Target image; the operator's default when unset. Must match the operator's allowedTargetImages.",
+    }),
     imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
     resources: z
       .object({
@@ -150,6 +150,7 @@ export const HASanTargetSpecSchema = z
       .meta({ description: "What the operator publishes for consumers of the LUN." }),
     pod: PodSpecSchema.optional(),
     limits: LimitsSpecSchema.optional(),
+    network: NetworkSpecSchema.optional(),
     splitBrainResolution: SplitBrainResolutionSchema.optional(),
   })
   .meta({ description: "Desired state of an HA iSCSI target pair." });

@@ -18,6 +18,7 @@ const RESOURCES: Record<string, ResourceInfo> = {
   "rbac.authorization.k8s.io/v1/RoleBinding": { plural: "rolebindings", namespaced: true },
   "coordination.k8s.io/v1/Lease": { plural: "leases", namespaced: true },
   "policy/v1/PodDisruptionBudget": { plural: "poddisruptionbudgets", namespaced: true },
+  "networking.k8s.io/v1/NetworkPolicy": { plural: "networkpolicies", namespaced: true },
   "hasan.dev/v1alpha1/HASanTarget": { plural: "hasantargets", namespaced: true },
   "apiextensions.k8s.io/v1/CustomResourceDefinition": {
     plural: "customresourcedefinitions",

@@ -31,6 +31,10 @@ const OperatorSchema = z
     targetImage: z
       .string()
       .meta({ description: "Image of the target pods; the operator's image when empty." }),
+    allowedTargetImages: z.array(z.string().regex(/^[^\s*,]+\*?$/)).meta({
+      description:
+        "Images spec.pod.image may name: exact references, or prefixes ending in *. Empty: the target image alone.",
+    }),
     agentAddress: z
       .enum(["pod", "service"])
       .meta({ description: "How the operator reaches each target's agent: pod IP or Service clusterIP." }),
@@ -120,6 +124,15 @@ export const ChartValuesSchema = z
       .strictObject({ create: z.boolean(), name: z.string(), annotations: stringMap })
       .partial(),
     rbac: z.strictObject({ create: z.boolean() }).partial(),
+    networkPolicies: z
+      .strictObject({
+        enabled: z.boolean().meta({
+          description:
+            "One NetworkPolicy per target pod: peer port from the partner, agent port from the operator, " +
+            "iSCSI port from spec.network.iscsiFrom. Needs a network plugin that enforces them.",
+        }),
+      })
+      .partial(),
     webhook: WebhookSchema,
     metrics: MetricsSchema,
     global: freeForm.meta({ description: "Values shared with subcharts (none so far)." }),

@@ -25,6 +25,15 @@ export class ApplyCache {
     return this.applied.get(this.key(owner, o)) !== shortHash(o);
   }
 
+  /**
+   * Whether o differs from what was last applied for it (false when nothing was recorded). A read
+   * back cannot see a field the new content drops, so a changed object is applied, not checked.
+   */
+  changedSinceApplied(owner: string, o: KubeObject): boolean {
+    const last = this.applied.get(this.key(owner, o));
+    return last !== undefined && last !== shortHash(o);
+  }
+
   recordApplied(owner: string, o: KubeObject): void {
     this.applied.set(this.key(owner, o), shortHash(o));
   }

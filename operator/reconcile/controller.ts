@@ -48,6 +48,10 @@ import {
 import { createdOnceChildren, ensurePeerSecret, peerSecretSource } from "./peer-secret.js";
 import { podAction, protocolUpgradeReplaces } from "./pod-action.js";
 import { pruneChildren } from "./prune.js";
+import { KeyedLock } from "../kit/keyed-lock.js";
+import { targetImageProblem } from "./image-policy.js";
+import type { NetworkPolicyOptions } from "./network-policies.js";
+import { syncExportedPv } from "./pv-export.js";
 
 export interface ControllerOptions {
   /** one namespace, or all when unset */
@@ -62,6 +66,10 @@ export interface ControllerOptions {
   driftCheckMs?: number;
   identity: string;
   workers?: number;
+  /** images spec.pod.image may name (image-policy.ts); `image` alone when unset */
+  allowedTargetImages?: readonly string[];
+  /** each pair's NetworkPolicies; none when unset */
+  networkPolicies?: NetworkPolicyOptions;
 }
 
 interface RawTarget {
@@ -93,6 +101,8 @@ export class HASanTargetController {
    * cannot win over the cluster's. Forgotten on the periodic pass, which checks again.
    */
   private readonly peerSecretSeen = new Set<string>();
+  /** exported PVs are read and written under their name's lock (pv-export.ts) */
+  private readonly pvLock = new KeyedLock();
 
   constructor(
     private readonly client: KubeClient,
@@ -244,13 +254,18 @@ export class HASanTargetController {
     } catch (e) {
       specError = (e as Error).message;
     }
+    // A refused image creates or replaces no pod; pods already running stay.
+    const imageError = targetImageProblem(t, this.o.allowedTargetImages ?? [this.o.image]);
+    specError = joinErrors(specError, imageError);
 
     // Apply.
     const desired = desiredChildren(
       t,
       { serviceIPs, chap, bothWorking: facts.bothWorking },
-      { image: this.o.image },
+      { image: this.o.image, networkPolicies: this.o.networkPolicies },
     );
+    // The exported PV goes its own way (pv-export.ts): applied only when it is ours.
+    const generic = (d: KubeObject) => d.kind !== "Pod" && d.kind !== "PersistentVolume";
     const owner = t.metadata.uid;
     const generation = t.metadata.generation ?? 0;
     const periodic = this.applied.periodicDue(owner, generation);
@@ -267,12 +282,14 @@ export class HASanTargetController {
     if (periodic) {
       // Drift correction for kinds the operator does not watch: read each child and re-apply only
       // what someone changed, so a steady state makes no writes.
-      for (const d of desired.filter((x) => x.kind !== "Pod")) {
+      for (const d of desired.filter(generic)) {
         const live = await this.client
           .getOrUndefined(d.apiVersion, d.kind, d.metadata.namespace, d.metadata.name)
           .catch(() => undefined);
         const at = live === undefined ? "(missing)" : driftPath(d, live);
-        if (at !== undefined) {
+        if (at === undefined && this.applied.changedSinceApplied(owner, d)) {
+          // The spec changed this child: applyAll sends it (a dropped field shows in no read back).
+        } else if (at !== undefined) {
           log[live === undefined ? "debug" : "info"](
             { kind: d.kind, child: d.metadata.name, at },
             "child drifted or missing; re-applying",
@@ -283,14 +300,21 @@ export class HASanTargetController {
     }
     let applyError = joinErrors(
       peerSecretError,
-      await applyAll(
-        this.client,
-        desired.filter((d) => d.kind !== "Pod"),
-        { owner, applied: this.applied, missing },
-      ),
+      await applyAll(this.client, desired.filter(generic), { owner, applied: this.applied, missing }),
     );
+    const pv = desired.find((d) => d.kind === "PersistentVolume");
+    const pvSync = pv
+      ? await syncExportedPv(this.client, t, pv, {
+          owner,
+          applied: this.applied,
+          periodic,
+          lock: this.pvLock,
+        })
+      : undefined;
+    if (pvSync?.outcome === "foreign") specError = joinErrors(specError, pvSync.specError);
+    if (pvSync?.outcome === "failed") applyError = joinErrors(applyError, pvSync.applyError);
     const ever = facts.bothWorking || wasEverSynchronized(t.status?.conditions);
-    for (const d of desired.filter((x) => x.kind === "Pod")) {
+    for (const d of imageError ? [] : desired.filter((x) => x.kind === "Pod")) {
       const node = d.metadata.labels?.["hasan.dev/node"] as NodeName;
       const existing = pods[node];
       const mayDisrupt =
@@ -343,8 +367,8 @@ export class HASanTargetController {
       peerSecret: { name: secret.name, generated: secret.kind === "generated" },
     };
     if (t.spec.splitBrainResolution) pair.splitBrainDiscard = t.spec.splitBrainResolution.discard;
-    const pvApplied = desired.some((d) => d.kind === "PersistentVolume");
-    await this.writeStatus(t, pair, pvApplied ? persistentVolumeName(t) : undefined, log);
+    const pvOurs = pvSync !== undefined && pvSync.outcome !== "foreign";
+    await this.writeStatus(t, pair, pvOurs ? persistentVolumeName(t) : undefined, log);
     this.metrics.setNodeStates(`${namespace}/${name}`, facts.states);
     return { requeueAfterMs: facts.bothWorking ? this.o.steadyPollMs : this.o.activePollMs };
   }

@@ -4,8 +4,6 @@ import { limitArgs } from "../api/limits.js";
 import { quantityBytes } from "../api/quantity.js";
 import {
   ANNOTATION_TEMPLATE_HASH,
-  LABEL_NAMESPACE,
-  LABEL_TARGET,
   NODE_NAMES,
   PORT_AGENT,
   PORT_ISCSI,
@@ -19,6 +17,8 @@ import {
   shortHash,
   type NodeName,
 } from "./names.js";
+import { networkPolicies, type NetworkPolicyOptions } from "./network-policies.js";
+import { persistentVolumeLabels } from "./pv-ownership.js";
 
 /** A Kubernetes object as sent to the API server (plain JSON). */
 
@@ -64,6 +64,8 @@ export interface ObservedForChildren {
 
 export interface ChildDefaults {
   image: string;
+  /** the pair's NetworkPolicies (network-policies.ts); none when unset */
+  networkPolicies?: NetworkPolicyOptions;
 }
 
 export const DEFAULT_IMAGE = "ghcr.io/hasan-dev/hasan:0.1.0";
@@ -378,15 +380,9 @@ function persistentVolume(t: HASanTarget, ipA: string, ipB: string): KubeObject 
   return {
     apiVersion: "v1",
     kind: "PersistentVolume",
-    // Cluster-scoped: no owner reference to a namespaced owner; found by label and removed by the finalizer.
-    metadata: {
-      name,
-      labels: {
-        ...commonLabels(t.metadata),
-        [LABEL_TARGET]: t.metadata.name,
-        [LABEL_NAMESPACE]: t.metadata.namespace,
-      },
-    },
+    // Cluster-scoped: no owner reference to a namespaced owner; its labels name the owner, uid
+    // included, and only a PV that carries them is changed, pruned or deleted (pv-ownership.ts).
+    metadata: { name, labels: persistentVolumeLabels(t) },
     spec: {
       capacity: { storage: String(t.spec.capacity) },
       accessModes: ["ReadWriteOnce"],
@@ -405,7 +401,7 @@ function persistentVolume(t: HASanTarget, ipA: string, ipB: string): KubeObject 
  */
 export function desiredChildren(t: HASanTarget, o: ObservedForChildren, d: ChildDefaults): KubeObject[] {
   const image = t.spec.pod?.image ?? d.image;
-  const out: KubeObject[] = [...rbac(t), witnessLease(t)];
+  const out: KubeObject[] = [...rbac(t), witnessLease(t), ...networkPolicies(t, d.networkPolicies)];
   for (const n of NODE_NAMES) out.push(service(t, n));
   for (const n of NODE_NAMES) out.push(pvc(t, n));
   const ipA = o.serviceIPs.a;

@@ -3,6 +3,7 @@ import { FINALIZER } from "../api/target.js";
 import type { KubeClient } from "../kit/kube-client.js";
 import { persistentVolumeName } from "./desired-children.js";
 import { NODE_NAMES, childName } from "./names.js";
+import { pvCleanup, type LivePersistentVolume } from "./pv-ownership.js";
 
 export type ReclaimPolicy = "Retain" | "Delete";
 
@@ -40,11 +41,17 @@ export async function finalize(client: KubeClient, t: HASanTarget): Promise<stri
       }
     }
   }
-  if (pv && policy === "Delete") {
-    await client.delete("v1", "PersistentVolume", undefined, pv);
-    done.push(`deleted PersistentVolume/${pv}`);
-  } else if (pv) {
-    done.push(`kept PersistentVolume/${pv}`);
+  if (pv) {
+    // Only a PV whose labels carry this target's uid is ours to delete; the uid precondition
+    // makes sure it is still the PV that was read.
+    const live = await client.getOrUndefined<LivePersistentVolume>("v1", "PersistentVolume", undefined, pv);
+    const cleanup = pvCleanup(t, pv, live, policy);
+    if (cleanup.kind === "delete") {
+      await client.delete("v1", "PersistentVolume", undefined, pv, { uid: cleanup.uid });
+      done.push(`deleted PersistentVolume/${pv}`);
+    } else if (cleanup.kind === "keep") {
+      done.push(`kept PersistentVolume/${pv} (${cleanup.why})`);
+    }
   }
   return done;
 }

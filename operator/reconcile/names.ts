@@ -10,6 +10,8 @@ export const APP_TARGET = "hasan-target";
 export const LABEL_TARGET = "hasan.dev/target";
 export const LABEL_NODE = "hasan.dev/node";
 export const LABEL_NAMESPACE = "hasan.dev/namespace";
+/** On the cluster-scoped PV: the uid of the HASanTarget that created it, the proof that it is ours. */
+export const LABEL_TARGET_UID = "hasan.dev/target-uid";
 export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const ANNOTATION_TEMPLATE_HASH = "hasan.dev/template-hash";
 
@@ -29,6 +31,7 @@ export const childName = {
   serviceAccount: (m: Meta) => `${m.name}-target`,
   role: (m: Meta) => `${m.name}-target`,
   pdb: (m: Meta) => m.name,
+  networkPolicy: (m: Meta, n: NodeName) => `${m.name}-${n}`,
   persistentVolume: (m: Meta, explicit?: string) => explicit ?? `hasan-${m.namespace}-${m.name}`,
 };
 

@@ -250,7 +250,7 @@ describe("Helm chart", () => {
         ...desiredChildren(
           target,
           { serviceIPs: { a: "10.0.0.1", b: "10.0.0.2" }, chap: { username: "u" }, bothWorking: true },
-          { image: "img" },
+          { image: "img", networkPolicies: { operator: { namespace: ns, podLabels: { a: "b" } } } },
         ),
         generatedPeerSecret(target, "c2VjcmV0"),
       ];
@@ -300,6 +300,21 @@ describe("Helm chart", () => {
     const out = await template(["operator.watchNamespace=san"]);
     assert.match(out, /- --namespace=san\n/);
     assert.match(out, /operator: In\n\s+values: \["san"\]/);
+  });
+
+  it("with watchNamespace, grants namespaced permissions by a Role there and passes a server-side dry run", async () => {
+    // The release namespace is ns; the watched one must exist for the dry run.
+    const rendered = await template(["operator.watchNamespace=default", "crds.enabled=false"]);
+    const r = await c.kubectl(["apply", "--dry-run=server", "-o", "json", "-f", "-"], { input: rendered });
+    assert.equal(r.code, 0, r.stderr);
+    const objects = z.object({ items: z.array(Obj) }).parse(JSON.parse(r.stdout)).items;
+    const roles = objects.filter((o) => o.kind === "Role");
+    assert.equal(roles.length, 2, "the watched namespace's Role and the leader-election Role");
+    const cluster = objects.filter((o) => o.kind === "ClusterRole").map((o) => ClusterRole.parse(o).rules);
+    assert.deepEqual(
+      cluster.flat().map((rule) => rule.resources),
+      [["persistentvolumes"]],
+    );
   });
 
   it("lets cert-manager issue the certificate and inject the CA", async () => {

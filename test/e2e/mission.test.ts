@@ -113,6 +113,8 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
       // Install.
       const crd = await crdOwnership(c, release, operatorNs);
       restoreCrd = crd.restore;
+      // With watchNamespace the chart puts the operator's Role in that namespace: it must exist first.
+      await c.kubectlOk(["create", "namespace", ns]);
       step(`helm install ${release} (watching ${ns})`);
       installed = true;
       await helmOk(c, [
@@ -145,7 +147,6 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
       assert.equal((await operatorPods()).length, 2, "two operator replicas");
 
       // A HASanTarget with CHAP, exported as a PersistentVolume.
-      await c.kubectlOk(["create", "namespace", ns]);
       await c.kubectlOk([
         "-n",
         ns,

@@ -92,3 +92,37 @@ tlsKey: {{ $cert.Key | quote }}
 {{- define "hasan.selfSignedTLS" -}}
 {{- and .Values.webhook.enabled (not .Values.webhook.certManager.enabled) -}}
 {{- end -}}
+
+{{/* RBAC rules for what the operator does in the namespaces it watches (rbac.yaml). */}}
+{{- define "hasan.namespacedRules" }}
+  - apiGroups: ["hasan.dev"]
+    resources: ["hasantargets"]
+    verbs: ["get", "list", "watch", "patch", "update"]
+  - apiGroups: ["hasan.dev"]
+    resources: ["hasantargets/status"]
+    verbs: ["get", "patch", "update"]
+  - apiGroups: ["hasan.dev"]
+    resources: ["hasantargets/finalizers"]
+    verbs: ["update"]
+  - apiGroups: [""]
+    resources: ["pods", "services", "persistentvolumeclaims"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  - apiGroups: [""]
+    resources: ["secrets", "serviceaccounts"]
+    verbs: ["get", "list", "create", "patch", "delete"]
+  - apiGroups: [""]
+    resources: ["events"]
+    verbs: ["create", "patch"]
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  - apiGroups: ["policy"]
+    resources: ["poddisruptionbudgets"]
+    verbs: ["get", "list", "create", "patch", "delete"]
+  - apiGroups: ["rbac.authorization.k8s.io"]
+    resources: ["roles", "rolebindings"]
+    verbs: ["get", "list", "create", "patch", "delete"]
+  - apiGroups: ["networking.k8s.io"]
+    resources: ["networkpolicies"]
+    verbs: ["get", "list", "create", "patch", "delete"]
+{{- end }}

@@ -36,3 +36,13 @@ test("periodic passes are due on a new generation or after the resync period", (
   now = 61_000;
   assert.equal(c.periodicDue("uid", 1), true);
 });
+
+test("an object whose content changed since its last apply is reported changed (a read back cannot show a dropped field)", () => {
+  const c = new ApplyCache();
+  assert.equal(c.changedSinceApplied("uid", svc(1)), false, "nothing applied yet: the read back decides");
+  c.recordApplied("uid", svc(1));
+  assert.equal(c.changedSinceApplied("uid", svc(1)), false);
+  assert.equal(c.changedSinceApplied("uid", svc(2)), true);
+  c.forget("uid", svc(1));
+  assert.equal(c.changedSinceApplied("uid", svc(2)), false);
+});

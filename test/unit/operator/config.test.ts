@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseOperatorArgs } from "../../../operator/config.js";
+import { networkPolicyOptions, parseOperatorArgs } from "../../../operator/config.js";
 
 test("defaults: all namespaces, no leader election, metrics on 127.0.0.1:8081, 5 s / 1 s status polls, 60 s drift checks", () => {
   const c = parseOperatorArgs([], {});
@@ -38,4 +38,54 @@ test("errors name the flag and the rule", () => {
     /--drift-check-ms: must be at least 100 ms/,
   );
   assert.throws(() => parseOperatorArgs(["--bogus"], {}), /Unknown option '--bogus'/);
+});
+
+test("allowedTargetImages defaults to the target image alone and takes a comma-separated list", () => {
+  assert.deepEqual(parseOperatorArgs([], {}).allowedTargetImages, ["ghcr.io/hasan-dev/hasan:0.1.0"]);
+  assert.deepEqual(parseOperatorArgs(["--target-image", "img:2"], {}).allowedTargetImages, ["img:2"]);
+  const c = parseOperatorArgs([], {
+    HASAN_OPERATOR_ALLOWED_TARGET_IMAGES: "ghcr.io/hasan-dev/*, registry.example/hasan:1",
+  });
+  assert.deepEqual(c.allowedTargetImages, ["ghcr.io/hasan-dev/*", "registry.example/hasan:1"]);
+});
+
+test("an allowedTargetImages entry with * inside or an empty entry is refused", () => {
+  assert.throws(
+    () => parseOperatorArgs(["--allowed-target-images", "ghcr.io/*/hasan"], {}),
+    /--allowed-target-images: each must be an image or a prefix ending in \*/,
+  );
+  assert.throws(() => parseOperatorArgs(["--allowed-target-images", "a,,b"], {}), /--allowed-target-images/);
+});
+
+test("network policies are on by default and admit the operator's pods only when it names them", () => {
+  const off = parseOperatorArgs(["--network-policies=false"], {});
+  assert.equal(networkPolicyOptions(off), undefined);
+  assert.deepEqual(networkPolicyOptions(parseOperatorArgs([], {})), {});
+  const on = parseOperatorArgs(
+    [
+      "--operator-namespace",
+      "hasan-system",
+      "--operator-pod-labels",
+      "app.kubernetes.io/name=hasan-operator,app.kubernetes.io/instance=hasan",
+    ],
+    {},
+  );
+  assert.deepEqual(networkPolicyOptions(on), {
+    operator: {
+      namespace: "hasan-system",
+      podLabels: { "app.kubernetes.io/name": "hasan-operator", "app.kubernetes.io/instance": "hasan" },
+    },
+  });
+});
+
+test("operator pod labels that are not KEY=VALUE, or without the namespace, are refused", () => {
+  assert.throws(
+    () => parseOperatorArgs(["--operator-namespace", "x", "--operator-pod-labels", "app"], {}),
+    /--operator-pod-labels: "app" is not KEY=VALUE/,
+  );
+  assert.throws(
+    () => parseOperatorArgs(["--operator-pod-labels", "a=b"], {}),
+    /--operator-namespace: --operator-namespace and --operator-pod-labels go together/,
+  );
+  assert.throws(() => parseOperatorArgs(["--network-policies", "maybe"], {}), /--network-policies/);
 });
