@@ -26,8 +26,8 @@ export interface AgentOptions {
    * /disruption-safe) and /metrics asks for `Authorization: Bearer <token>` (bearer-auth.ts).
    */
   token?: string;
-  /** pacing of wrong tokens (tests shorten it) */
-  tokenFailureDelayMs?: number;
+  /** pacing of wrong tokens (bearer-auth.ts defaults: 500 ms, 429 beyond 5 s; tests shorten it) */
+  tokenPacing?: { failureDelayMs: number; maxWaitMs: number };
 }
 
 const SplitBrainResolutionSchema = z.object({ discard: z.enum(["a", "b"]) }).strict();
@@ -41,7 +41,7 @@ export function createAgentApp(o: AgentOptions): express.Express {
       bearerAuth({
         token: o.token,
         logger: o.logger,
-        ...(o.tokenFailureDelayMs !== undefined ? { failureDelayMs: o.tokenFailureDelayMs } : {}),
+        ...o.tokenPacing,
       }),
     );
   }
