@@ -29,7 +29,7 @@ import { pairFacts, partnerOf } from "../status/pair-facts.js";
 import { evictionDecision } from "../webhook/eviction-decision.js";
 import { applyAll, driftPath } from "./apply.js";
 import { AGENT_TOKEN_SECRET } from "./agent-token-secret.js";
-import { authStatus, chapSecretName } from "./auth.js";
+import { authStatus, chapSecretName, chapSource } from "./auth.js";
 import { GENERATED_CHAP_SECRET, chapUsersOf } from "./chap-secret.js";
 import { ApplyCache } from "./apply-cache.js";
 import {
@@ -101,6 +101,11 @@ export class HASanTargetController {
    * checks again.
    */
   private readonly secretsSeen = new Set<string>();
+  /**
+   * CHAP user names read from a generated CHAP Secret (by target uid): that Secret is never
+   * rewritten, so it is read again only on periodic passes (a user's Secret is read every pass).
+   */
+  private readonly generatedChapUsers = new Map<string, NonNullable<ObservedForChildren["chap"]>>();
 
   constructor(
     private readonly client: KubeClient,
@@ -201,6 +206,7 @@ export class HASanTargetController {
     if (raw.metadata.deletionTimestamp) {
       this.applied.forget(raw.metadata.uid);
       this.secretsSeen.delete(raw.metadata.uid);
+      this.generatedChapUsers.delete(raw.metadata.uid);
       this.tokens.forget(raw.metadata.uid);
     }
     const parsed = HASanTargetSchema.safeParse(raw);
@@ -260,7 +266,7 @@ export class HASanTargetController {
     let specError: string | undefined;
     let chap: ObservedForChildren["chap"];
     try {
-      chap = await this.readChap(t);
+      chap = await this.readChap(t, periodic);
     } catch (e) {
       specError = (e as Error).message;
     }
@@ -375,9 +381,14 @@ export class HASanTargetController {
   }
 
   /** The CHAP user names from the Secret the pods use (the user's or the generated one); none without CHAP. */
-  private async readChap(t: HASanTarget): Promise<ObservedForChildren["chap"]> {
+  private async readChap(t: HASanTarget, periodic: boolean): Promise<ObservedForChildren["chap"]> {
     const name = chapSecretName(t);
+    const uid = t.metadata.uid;
+    const generated = chapSource(t).kind === "generated";
+    if (!generated || periodic) this.generatedChapUsers.delete(uid);
     if (!name) return undefined;
+    const cached = this.generatedChapUsers.get(uid);
+    if (cached) return cached;
     const secret = await this.client.getOrUndefined<SecretView>("v1", "Secret", t.metadata.namespace, name);
     if (!secret) {
       throw new Error(
@@ -386,7 +397,9 @@ export class HASanTargetController {
           : `generated CHAP secret ${name} not created yet`,
       );
     }
-    return chapUsersOf(t, secret.data);
+    const users = chapUsersOf(t, secret.data);
+    if (generated) this.generatedChapUsers.set(uid, users);
+    return users;
   }
 
   /**
