@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo / make demo-down.
 #   up:   dependencies, build, local cluster (when KUBECONFIG is unset), the operator installed with
-#         Helm, one HASanTarget with CHAP, progress until both nodes are Working, then data written
+#         Helm, one HASanTarget (CHAP with the credentials the operator generates), progress until
+#         both nodes are Working, then data written
 #         and read back through each portal with qemu-io. Idempotent: a second run reuses it all.
 #   down: removes the HASanTarget (with its data), the demo namespace and the Helm release.
 # With KUBECONFIG set it installs onto that cluster (kubectl and helm from PATH) and skips the
@@ -14,7 +15,6 @@ RELEASE=${HASAN_DEMO_RELEASE:-hasan}
 SYSTEM_NS=${HASAN_DEMO_SYSTEM_NAMESPACE:-hasan-system}
 NS=${HASAN_DEMO_NAMESPACE:-hasan-demo}
 TARGET=demo
-CHAP_SECRET=demo-chap
 CRD=hasantargets.hasan.dev
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -82,12 +82,9 @@ up() {
   k -n "$SYSTEM_NS" get deploy,pods -o wide
   k wait --for=condition=Established "crd/$CRD" --timeout=60s >/dev/null
 
-  say "HASanTarget $NS/$TARGET with CHAP"
-  if ! k -n "$NS" get secret "$CHAP_SECRET" >/dev/null 2>&1; then
-    k -n "$NS" create secret generic "$CHAP_SECRET" --type=kubernetes.io/iscsi-chap \
-      --from-literal=node.session.auth.username=demo \
-      --from-literal=node.session.auth.password="$(openssl rand -hex 12)" >/dev/null
-  fi
+  # No spec.auth: CHAP is on by default, with credentials the operator generates once into the
+  # Secret $TARGET-chap (status.auth.chapSecretName); the exported PV points at it.
+  say "HASanTarget $NS/$TARGET (CHAP with generated credentials)"
   k -n "$NS" apply -f - <<YAML
 apiVersion: hasan.dev/v1alpha1
 kind: HASanTarget
@@ -95,9 +92,6 @@ metadata:
   name: $TARGET
 spec:
   capacity: 256Mi
-  auth:
-    chapSecretRef:
-      name: $CHAP_SECRET
   replication:
     resyncRateLimit: 64Mi
   export:
@@ -128,8 +122,17 @@ YAML
   iqn=$(k -n "$NS" get hst "$TARGET" -o jsonpath='{.status.iqn}')
   portals=$(k -n "$NS" get hst "$TARGET" -o jsonpath='{.status.portals[*]}')
   read -r a b <<<"$portals"
-  user=$(k -n "$NS" get secret "$CHAP_SECRET" -o jsonpath='{.data.node\.session\.auth\.username}' | base64 -d)
-  pass=$(k -n "$NS" get secret "$CHAP_SECRET" -o jsonpath='{.data.node\.session\.auth\.password}' | base64 -d)
+  # What any client does: status.auth names the Secret that holds the CHAP credentials.
+  local secret
+  secret=$(k -n "$NS" get hst "$TARGET" -o jsonpath='{.status.auth.chapSecretName}')
+  [[ -n $secret ]] || die "status.auth.chapSecretName is empty"
+  user=$(k -n "$NS" get secret "$secret" -o jsonpath='{.data.node\.session\.auth\.username}' | base64 -d)
+  pass=$(k -n "$NS" get secret "$secret" -o jsonpath='{.data.node\.session\.auth\.password}' | base64 -d)
+  echo "CHAP credentials from Secret $secret (generated once by the operator): user $user"
+  if qemu-io -f raw -c "read 0 4k" "iscsi://$a/$iqn/0" >/dev/null 2>&1; then
+    die "the target let an initiator without credentials log in"
+  fi
+  echo "without them the target refuses the login"
   url() { echo "iscsi://$user%$pass@$1/$iqn/0"; }
   local pattern=$((RANDOM % 200 + 16))
   echo "portal a $a, portal b $b, IQN $iqn"

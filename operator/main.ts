@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     ),
   );
   if (cfg.webhookAddr && cfg.webhookCert && cfg.webhookKey) {
-    const reader = new LivePairReader(client, controller.agents, cfg.agentAddress);
+    const reader = new LivePairReader(client, controller.agents, cfg.agentAddress, controller.tokens);
     const app = createWebhookApp(reader, log, metrics);
     servers.push(
       await listenTls(app, cfg.webhookAddr.host, cfg.webhookAddr.port, cfg.webhookCert, cfg.webhookKey),

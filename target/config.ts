@@ -49,6 +49,27 @@ const secretFile = z.string().transform((path, ctx) => {
   }
 });
 
+/** Smallest agent token: the operator's are 32 random bytes as 64 hex characters. */
+export const MIN_AGENT_TOKEN_BYTES = 32;
+
+const tokenFile = z.string().transform((path, ctx) => {
+  try {
+    const token = readFileSync(path, "utf8").replace(/\r?\n$/, "");
+    const n = Buffer.byteLength(token, "utf8");
+    if (n < MIN_AGENT_TOKEN_BYTES)
+      ctx.addIssue({
+        code: "custom",
+        message: `the token in ${path} is ${n} bytes long; agent tokens must be at least ${MIN_AGENT_TOKEN_BYTES} bytes`,
+      });
+    else if (/\s/.test(token))
+      ctx.addIssue({ code: "custom", message: `the token in ${path} contains white space` });
+    return token;
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: `cannot read token file ${path}: ${(e as Error).message}` });
+    return z.NEVER;
+  }
+});
+
 /** A whole number given as a flag, within bounds. */
 const count = (min: number, max: number) =>
   z
@@ -80,6 +101,8 @@ export const ServeConfigSchema = z
     iqn: iqnLike,
     listen: hostPort,
     agentListen: hostPort,
+    /** every agent endpoint but the probes and /metrics asks for `Authorization: Bearer <token>` */
+    agentToken: tokenFile.optional(),
     serial: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1-32 characters of letters, digits, '.', '_' or '-'")
@@ -165,6 +188,7 @@ const flagOptions = {
   iqn: { type: "string" },
   listen: { type: "string" },
   "agent-listen": { type: "string" },
+  "agent-token-file": { type: "string" },
   serial: { type: "string" },
   "block-size": { type: "string" },
   "chap-user": { type: "string" },
@@ -194,6 +218,7 @@ const flagOptions = {
 /** Maps schema field names back to the flag a user typed, for error messages. */
 const flagOf: Record<string, string> = {
   agentListen: "--agent-listen",
+  agentToken: "--agent-token-file",
   blockSize: "--block-size",
   chapUser: "--chap-user",
   chapSecret: "--chap-secret-file",
@@ -220,7 +245,7 @@ export class ConfigError extends Error {
 }
 
 export const usage = `usage: hasan-target serve --data FILE --size SIZE --iqn IQN --listen HOST:PORT --agent-listen HOST:PORT
-         [--serial ID] [--block-size 512|4096] [--alias NAME]
+         [--agent-token-file F] [--serial ID] [--block-size 512|4096] [--alias NAME]
          [--chap-user U --chap-secret-file F] [--mutual-chap-user U --mutual-chap-secret-file F]
          [--allow-initiator IQN]...
          [--node a|b --peer HOST:PORT --peer-listen HOST:PORT --peer-secret-file F
@@ -233,6 +258,8 @@ SIZE accepts bytes or Kubernetes quantities (1Gi, 500Mi).
 Limits (defaults): 1024 connections, 64 per source address (IPv4 address or IPv6 /64), 10 s to
 log in, write data buffered at once 256Mi for the target and 64Mi per session; TARGET COLD RESET
 is refused unless --allow-cold-reset. CHAP and peer secrets are at least 12 bytes.
+With --agent-token-file (at least 32 bytes), the agent answers only requests that carry
+"Authorization: Bearer <token>", except /healthz, /readyz, /disruption-safe and /metrics.
 Beside FILE the target keeps FILE.lock, locked while it runs (a second target on FILE refuses
 to start), and its metadata files, all named after FILE.`;
 
@@ -250,6 +277,7 @@ export function parseServeArgs(argv: string[]): ServeConfig {
     iqn: values.iqn,
     listen: values.listen,
     agentListen: values["agent-listen"],
+    agentToken: values["agent-token-file"],
     serial: values.serial,
     blockSize: values["block-size"] === undefined ? undefined : Number(values["block-size"]),
     chapUser: values["chap-user"],

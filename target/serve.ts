@@ -198,6 +198,7 @@ async function serveLocked(
       },
       metrics: metrics.registry,
       logger,
+      ...(config.agentToken !== undefined ? { token: config.agentToken } : {}),
       ...(pair ? { resolveSplitBrain: (discard: "a" | "b") => pair.resolveSplitBrain(discard) } : {}),
     },
     config.agentListen.host,

@@ -73,6 +73,22 @@ export const SPEC_RULES: ValidationRule[] = [
   ...LIMITS_RULES,
 ];
 
+/** spec.auth.chap: Disabled is an explicit opt-out and takes no credentials. */
+export const AUTH_RULES: ValidationRule[] = [
+  {
+    rule: "!has(self.chap) || self.chap != 'Disabled' || !has(self.chapSecretRef)",
+    message: "spec.auth.chapSecretRef cannot be set with spec.auth.chap: Disabled",
+    fieldPath: ".chapSecretRef",
+    reason: "FieldValueForbidden",
+  },
+  {
+    rule: "!has(self.chap) || self.chap != 'Disabled' || !has(self.mutual) || !self.mutual",
+    message: "spec.auth.mutual needs CHAP: it cannot be true with spec.auth.chap: Disabled",
+    fieldPath: ".mutual",
+    reason: "FieldValueForbidden",
+  },
+];
+
 export const CAPACITY_RULES: ValidationRule[] = [
   {
     rule: `isQuantity(string(self)) && isQuantity(string(oldSelf)) && ${quantityOf("self")}.compareTo(${quantityOf("oldSelf")}) >= 0`,
@@ -89,9 +105,17 @@ export function specSchema(): SchemaNode {
   const spec = toStructural(jsonSchema(HASanTargetSpecSchema), "spec");
   const properties = spec.properties as Record<string, SchemaNode>;
   const capacity = properties.capacity;
-  if (!capacity) throw new Error("spec.capacity missing from the schema");
+  const auth = properties.auth;
+  if (!capacity || !auth) throw new Error("spec.capacity or spec.auth missing from the schema");
   return withRules(
-    { ...spec, properties: { ...properties, capacity: withRules(capacity, CAPACITY_RULES) } },
+    {
+      ...spec,
+      properties: {
+        ...properties,
+        capacity: withRules(capacity, CAPACITY_RULES),
+        auth: withRules(auth, AUTH_RULES),
+      },
+    },
     SPEC_RULES,
   );
 }

@@ -23,12 +23,25 @@ export const StorageSpecSchema = z
     description: "The two PersistentVolumeClaims (one per node) that hold each node's copy of the LUN.",
   });
 
+export const CHAP_MODES = ["Required", "Disabled"] as const;
+
 export const AuthSpecSchema = z
   .object({
+    chap: z
+      .enum(CHAP_MODES)
+      .optional()
+      .meta({
+        description:
+          "Required (default): initiators log in with CHAP, with the credentials of chapSecretRef or, without it, " +
+          "of the Secret <name>-chap that the operator generates once. Disabled: no CHAP, any initiator that " +
+          "reaches the portals logs in without credentials (the target shows AuthenticationRequired=False and a " +
+          "Warning Event); cannot be combined with chapSecretRef or mutual.",
+      }),
     chapSecretRef: LocalObjectReferenceSchema.optional().meta({
       description:
         "Secret of type kubernetes.io/iscsi-chap with node.session.auth.username and node.session.auth.password " +
-        "(and node.session.auth.username_in / password_in for mutual CHAP). Enables CHAP.",
+        "(and node.session.auth.username_in / password_in for mutual CHAP). Without it the operator generates " +
+        "<name>-chap once (never rewritten) and status.auth names it.",
     }),
     mutual: z
       .boolean()
@@ -43,7 +56,21 @@ export const AuthSpecSchema = z
         "x-kubernetes-list-type": "set",
       }),
   })
-  .meta({ description: "Initiator authentication." });
+  .superRefine((a, ctx) => {
+    if (a.chap !== "Disabled") return;
+    if (a.chapSecretRef)
+      ctx.addIssue({
+        code: "custom",
+        path: ["chapSecretRef"],
+        message: "cannot be set with chap: Disabled (remove one of them)",
+      });
+    if (a.mutual)
+      ctx.addIssue({ code: "custom", path: ["mutual"], message: "mutual CHAP needs chap: Required" });
+  })
+  .meta({
+    description:
+      "Initiator authentication: CHAP unless chap is Disabled, with the credentials in status.auth.chapSecretName.",
+  });
 
 export const ReplicationSpecSchema = z
   .object({

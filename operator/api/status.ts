@@ -7,6 +7,7 @@ export const CONDITION_TYPES = [
   "Resyncing",
   "DisruptionAllowed",
   "SplitBrain",
+  "AuthenticationRequired",
 ] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
@@ -68,6 +69,29 @@ export const PHASES = [
 export const PhaseSchema = z.enum(PHASES);
 export type Phase = z.infer<typeof PhaseSchema>;
 
+export const AUTH_MODES = ["CHAP", "MutualCHAP", "Disabled"] as const;
+
+export const AuthStatusSchema = z
+  .object({
+    mode: z.enum(AUTH_MODES).meta({
+      description:
+        "What an initiator needs to log in: CHAP, MutualCHAP (and it checks the target), or nothing (Disabled).",
+    }),
+    chapSecretName: z
+      .string()
+      .optional()
+      .meta({
+        description:
+          "Secret (type kubernetes.io/iscsi-chap, in the HASanTarget's namespace) with the credentials: " +
+          "node.session.auth.username / password, and username_in / password_in for mutual CHAP.",
+      }),
+    generated: z.boolean().meta({
+      description: "The operator generated chapSecretName (once; it never rewrites it).",
+    }),
+  })
+  .meta({ description: "Where initiators find the credentials to log in." });
+export type AuthStatus = z.infer<typeof AuthStatusSchema>;
+
 export const HASanTargetStatusSchema = z
   .object({
     observedGeneration: z.int().min(0).optional(),
@@ -75,6 +99,7 @@ export const HASanTargetStatusSchema = z
     iqn: z.string().optional(),
     portals: z.array(z.string()).optional().meta({ "x-kubernetes-list-type": "atomic" }),
     persistentVolumeName: z.string().optional(),
+    auth: AuthStatusSchema.optional(),
     syncProgress: z
       .string()
       .optional()

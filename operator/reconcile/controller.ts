@@ -6,7 +6,9 @@ import { ResilientInformer, type CacheLifecycle } from "../kit/informer.js";
 import { isNotFound, type KubeClient } from "../kit/kube-client.js";
 import { WorkQueue, type WorkResult } from "../kit/work-queue.js";
 import { AgentStatusCache, resolveSplitBrain, type AgentRead } from "../status/agent-client.js";
+import { AgentTokens } from "../status/agent-token.js";
 import {
+  authDisabledEvent,
   conditionsFrom,
   nodeTransitions,
   stampConditions,
@@ -26,7 +28,9 @@ import {
 import { pairFacts, partnerOf } from "../status/pair-facts.js";
 import { evictionDecision } from "../webhook/eviction-decision.js";
 import { applyAll, driftPath } from "./apply.js";
-import { chapUsersFromSecret } from "./chap-secret.js";
+import { AGENT_TOKEN_SECRET } from "./agent-token-secret.js";
+import { authStatus, chapSecretName, chapSource } from "./auth.js";
+import { GENERATED_CHAP_SECRET, chapUsersOf } from "./chap-secret.js";
 import { ApplyCache } from "./apply-cache.js";
 import {
   desiredChildren,
@@ -45,7 +49,8 @@ import {
   childName,
   type NodeName,
 } from "./names.js";
-import { createdOnceChildren, ensurePeerSecret, peerSecretSource } from "./peer-secret.js";
+import { createdOnceChildren, ensureGeneratedSecrets } from "./generated-secrets.js";
+import { ensurePeerSecret, peerSecretSource } from "./peer-secret.js";
 import { podAction, protocolUpgradeReplaces } from "./pod-action.js";
 import { pruneChildren } from "./prune.js";
 import { KeyedLock } from "../kit/keyed-lock.js";
@@ -94,15 +99,23 @@ export class HASanTargetController {
   readonly leases: ResilientInformer<PodView>;
   readonly queue: WorkQueue;
   readonly agents = new AgentStatusCache();
+  /** each pair's agent token, read from its Secret and cached by target uid */
+  readonly tokens: AgentTokens;
   private readonly splitBrainPosted = new Map<string, number>();
   private readonly applied: ApplyCache;
   /**
-   * Targets whose generated peer Secret was seen to exist (by uid): a fact, never its value, so it
-   * cannot win over the cluster's. Forgotten on the periodic pass, which checks again.
+   * Targets whose created-once Secrets (peer, CHAP, agent token) were seen to exist (by uid): a
+   * fact, never a value, so it cannot win over the cluster's. Forgotten on the periodic pass, which
+   * checks again.
    */
-  private readonly peerSecretSeen = new Set<string>();
   /** exported PVs are read and written under their name's lock (pv-export.ts) */
   private readonly pvLock = new KeyedLock();
+  private readonly secretsSeen = new Set<string>();
+  /**
+   * CHAP user names read from a generated CHAP Secret (by target uid): that Secret is never
+   * rewritten, so it is read again only on periodic passes (a user's Secret is read every pass).
+   */
+  private readonly generatedChapUsers = new Map<string, NonNullable<ObservedForChildren["chap"]>>();
 
   constructor(
     private readonly client: KubeClient,
@@ -111,6 +124,7 @@ export class HASanTargetController {
     private readonly metrics: OperatorMetrics,
   ) {
     this.applied = new ApplyCache(o.driftCheckMs ?? 60_000);
+    this.tokens = new AgentTokens(client);
     const ns = o.namespace;
     const selector = `${LABEL_APP}=${APP_TARGET}`;
     this.targets = new ResilientInformer(client, { apiVersion: API_VERSION, kind: KIND, namespace: ns }, log);
@@ -201,7 +215,9 @@ export class HASanTargetController {
     }
     if (raw.metadata.deletionTimestamp) {
       this.applied.forget(raw.metadata.uid);
-      this.peerSecretSeen.delete(raw.metadata.uid);
+      this.secretsSeen.delete(raw.metadata.uid);
+      this.generatedChapUsers.delete(raw.metadata.uid);
+      this.tokens.forget(raw.metadata.uid);
     }
     const parsed = HASanTargetSchema.safeParse(raw);
     if (raw.metadata.deletionTimestamp) {
@@ -239,7 +255,12 @@ export class HASanTargetController {
       NODE_NAMES.map(async (n): Promise<AgentRead | undefined> => {
         const url = agentUrl(this.o.agentAddress, pods[n], serviceIPs[n]);
         if (!url || !shouldReadAgent(pods[n])) return undefined;
-        return await this.agents.get(url, Math.min(500, this.o.activePollMs / 2));
+        return await this.tokens.readStatus(
+          this.agents,
+          t.metadata,
+          url,
+          Math.min(500, this.o.activePollMs / 2),
+        );
       }),
     );
     const nodes = NODE_NAMES.map((n, i) => observeNode(n, pods[n], serviceIPs[n], reads[i])) as [
@@ -247,10 +268,15 @@ export class HASanTargetController {
       ObservedNode,
     ];
     const facts = pairFacts(nodes);
+    const owner = t.metadata.uid;
+    const generation = t.metadata.generation ?? 0;
+    const periodic = this.applied.periodicDue(owner, generation);
+    // The created-once Secrets first: the CHAP user name comes from the generated Secret.
+    const peerSecretError = await this.ensureSecrets(t, periodic, log);
     let specError: string | undefined;
     let chap: ObservedForChildren["chap"];
     try {
-      chap = await this.readChap(t);
+      chap = await this.readChap(t, periodic);
     } catch (e) {
       specError = (e as Error).message;
     }
@@ -266,10 +292,6 @@ export class HASanTargetController {
     );
     // The exported PV goes its own way (pv-export.ts): applied only when it is ours.
     const generic = (d: KubeObject) => d.kind !== "Pod" && d.kind !== "PersistentVolume";
-    const owner = t.metadata.uid;
-    const generation = t.metadata.generation ?? 0;
-    const periodic = this.applied.periodicDue(owner, generation);
-    const peerSecretError = await this.ensurePeerSecret(t, periodic, log);
     const watched: Record<string, { get(name: string, namespace?: string): unknown }> = {
       Service: this.services,
       PersistentVolumeClaim: this.pvcs,
@@ -337,7 +359,7 @@ export class HASanTargetController {
         );
       const action = podAction(d, existing, mayDisrupt);
       if (action.kind === "create" && peerSecretError) {
-        log.debug({ pod: d.metadata.name }, "pod waits for its peer Secret");
+        log.debug({ pod: d.metadata.name }, "pod waits for its generated Secrets");
       } else if (action.kind === "create") {
         applyError = (await applyAll(this.client, [d])) ?? applyError;
         log.info({ pod: d.metadata.name }, "created target pod");
@@ -367,6 +389,7 @@ export class HASanTargetController {
       peerSecret: { name: secret.name, generated: secret.kind === "generated" },
     };
     if (t.spec.splitBrainResolution) pair.splitBrainDiscard = t.spec.splitBrainResolution.discard;
+    pair.auth = authStatus(t);
     const pvOurs = pvSync !== undefined && pvSync.outcome !== "foreign";
     await this.writeStatus(t, pair, pvOurs ? persistentVolumeName(t) : undefined, log);
     this.metrics.setNodeStates(`${namespace}/${name}`, facts.states);
@@ -381,41 +404,58 @@ export class HASanTargetController {
     };
   }
 
-  private async readChap(t: HASanTarget): Promise<ObservedForChildren["chap"]> {
-    const ref = t.spec.auth?.chapSecretRef;
-    if (!ref) return undefined;
-    const secret = await this.client.getOrUndefined<SecretView>(
-      "v1",
-      "Secret",
-      t.metadata.namespace,
-      ref.name,
-    );
-    if (!secret) throw new Error(`spec.auth.chapSecretRef: secret ${ref.name} not found`);
-    return chapUsersFromSecret(ref.name, secret.data, !!t.spec.auth?.mutual);
+  /** The CHAP user names from the Secret the pods use (the user's or the generated one); none without CHAP. */
+  private async readChap(t: HASanTarget, periodic: boolean): Promise<ObservedForChildren["chap"]> {
+    const name = chapSecretName(t);
+    const uid = t.metadata.uid;
+    const generated = chapSource(t).kind === "generated";
+    if (!generated || periodic) this.generatedChapUsers.delete(uid);
+    if (!name) return undefined;
+    const cached = this.generatedChapUsers.get(uid);
+    if (cached) return cached;
+    const secret = await this.client.getOrUndefined<SecretView>("v1", "Secret", t.metadata.namespace, name);
+    if (!secret) {
+      throw new Error(
+        t.spec.auth?.chapSecretRef
+          ? `spec.auth.chapSecretRef: secret ${name} not found`
+          : `generated CHAP secret ${name} not created yet`,
+      );
+    }
+    const users = chapUsersOf(t, secret.data);
+    if (generated) this.generatedChapUsers.set(uid, users);
+    return users;
   }
 
   /**
-   * Makes sure the pods' peer Secret exists, never replacing a value (peer-secret.ts); checked each
-   * pass until seen, then on periodic passes. Returns the problem for the status, if any.
+   * Makes sure the Secrets the pods mount exist, never replacing a value (created-once-secret.ts):
+   * the peer Secret (or the user's), the generated CHAP Secret and the agent token. Checked each
+   * pass until seen, then on periodic passes. Returns the problems for the status, if any.
    */
-  private async ensurePeerSecret(
-    t: HASanTarget,
-    periodic: boolean,
-    log: Logger,
-  ): Promise<string | undefined> {
+  private async ensureSecrets(t: HASanTarget, periodic: boolean, log: Logger): Promise<string | undefined> {
     const uid = t.metadata.uid;
-    if (this.peerSecretSeen.has(uid) && !periodic) return undefined;
+    if (this.secretsSeen.has(uid) && !periodic) return undefined;
+    const errors: string[] = [];
     try {
       const r = await ensurePeerSecret(this.client, t);
       if (r.outcome === "created") log.info({ secret: r.name }, "created the peer Secret");
       if (r.outcome === "lostRace")
         log.info({ secret: r.name }, "peer Secret created by someone else first; using it");
-      this.peerSecretSeen.add(uid);
-      return undefined;
     } catch (e) {
-      this.peerSecretSeen.delete(uid);
-      return `peer Secret: ${(e as Error).message}`;
+      errors.push(`peer Secret: ${(e as Error).message}`);
     }
+    const others = await ensureGeneratedSecrets(this.client, t, [GENERATED_CHAP_SECRET, AGENT_TOKEN_SECRET]);
+    for (const r of others.ensured) {
+      if (r.outcome === "created") log.info({ secret: r.name }, `created the ${r.what}`);
+      if (r.outcome === "lostRace")
+        log.info({ secret: r.name }, `${r.what} created by someone else first; using it`);
+    }
+    errors.push(...others.errors);
+    if (errors.length) {
+      this.secretsSeen.delete(uid);
+      return errors.join("; ");
+    }
+    this.secretsSeen.add(uid);
+    return undefined;
   }
 
   private async resolveSplitBrain(
@@ -437,7 +477,7 @@ export class HASanTargetController {
     const url = agentUrl(this.o.agentAddress, pod, ip);
     if (!url) return;
     try {
-      const message = await resolveSplitBrain(url, discard);
+      const message = await this.tokens.call(t.metadata, (token) => resolveSplitBrain(url, discard, token));
       log.warn({ discard, message }, "split brain resolution sent");
       await recordEvent(
         this.client,
@@ -472,9 +512,13 @@ export class HASanTargetController {
     if (portals.length) next.portals = portals;
     if (pvName) next.persistentVolumeName = pvName;
     if (computed.syncProgress) next.syncProgress = computed.syncProgress;
+    if (pair.auth) next.auth = pair.auth;
     if (statusEqual(previous, next)) return;
     const patch: Record<string, unknown> = { ...next };
     for (const k of Object.keys(previous ?? {})) if (!(k in next)) patch[k] = null;
+    // A merge patch merges nested objects: a member that went away must be removed explicitly.
+    if (next.auth && previous?.auth)
+      patch.auth = { ...next.auth, chapSecretName: next.auth.chapSecretName ?? null };
     try {
       await this.client.mergePatch(
         API_VERSION,
@@ -489,6 +533,18 @@ export class HASanTargetController {
       throw e;
     }
     this.metrics.statusWrites.inc();
+    const authEvent = authDisabledEvent(previous?.conditions, next.conditions ?? []);
+    if (authEvent) {
+      log.warn({ reason: authEvent.reason }, authEvent.message);
+      await recordEvent(
+        this.client,
+        t,
+        "Warning",
+        authEvent.reason,
+        authEvent.message,
+        this.o.identity,
+      ).catch((e: unknown) => log.warn({ err: String(e) }, "could not record event"));
+    }
     for (const tr of nodeTransitions(previous?.nodes, next.nodes ?? [])) {
       const warn = ["Failed", "SplitBrain", "Unknown"].includes(tr.to);
       const message = `node ${tr.node}: ${tr.from} → ${tr.to}${tr.message ? ` (${tr.message})` : ""}`;

@@ -17,6 +17,7 @@ import {
   shortHash,
   type NodeName,
 } from "./names.js";
+import { AGENT_TOKEN_DIR, AGENT_TOKEN_KEY, agentTokenSecretName, chapSecretName } from "./auth.js";
 import { networkPolicies, type NetworkPolicyOptions } from "./network-policies.js";
 import { persistentVolumeLabels } from "./pv-ownership.js";
 
@@ -56,7 +57,7 @@ export interface OwnerReference {
 export interface ObservedForChildren {
   /** clusterIP of each node's Service, once allocated; pods and the PV wait for both */
   serviceIPs: Partial<Record<NodeName, string>>;
-  /** CHAP user names read from spec.auth.chapSecretRef (files carry the secrets themselves) */
+  /** CHAP user names read from the CHAP Secret, the user's or the generated one (auth.ts; files carry the secrets themselves) */
   chap?: { username: string; mutualUsername?: string };
   /** both nodes report Working: the PDB may allow one disruption */
   bothWorking: boolean;
@@ -209,6 +210,8 @@ export function targetArgs(t: HASanTarget, node: NodeName, peerIP: string, o: Ob
     `${PEER_DIR}/secret`,
     "--witness",
     `lease:${m.namespace}/${childName.witness(m)}`,
+    "--agent-token-file",
+    `${AGENT_TOKEN_DIR}/${AGENT_TOKEN_KEY}`,
   ];
   const rep = t.spec.replication;
   if (rep?.tls) {
@@ -218,9 +221,9 @@ export function targetArgs(t: HASanTarget, node: NodeName, peerIP: string, o: Ob
   if (rep?.resyncRateLimit !== undefined)
     args.push("--resync-rate", String(quantityBytes(rep.resyncRateLimit)));
   const auth = t.spec.auth;
-  if (auth?.chapSecretRef && o.chap) {
+  if (chapSecretName(t) && o.chap) {
     args.push("--chap-user", o.chap.username, "--chap-secret-file", `${CHAP_DIR}/secret`);
-    if (auth.mutual && o.chap.mutualUsername) {
+    if (auth?.mutual && o.chap.mutualUsername) {
       args.push(
         "--mutual-chap-user",
         o.chap.mutualUsername,
@@ -256,13 +259,15 @@ function pod(
     volumes.push({ name: "peer-tls", secret: { secretName: tls.secretRef.name } });
     mounts.push({ name: "peer-tls", mountPath: TLS_DIR, readOnly: true });
   }
-  const chap = t.spec.auth?.chapSecretRef;
+  const chap = chapSecretName(t);
   if (chap && o.chap) {
     const items = [{ key: CHAP_SECRET_KEY, path: "secret" }];
     if (t.spec.auth?.mutual && o.chap.mutualUsername) items.push({ key: MUTUAL_SECRET_KEY, path: "mutual" });
-    volumes.push({ name: "chap", secret: { secretName: chap.name, items } });
+    volumes.push({ name: "chap", secret: { secretName: chap, items } });
     mounts.push({ name: "chap", mountPath: CHAP_DIR, readOnly: true });
   }
+  volumes.push(agentTokenVolume(t));
+  mounts.push({ name: "agent-token", mountPath: AGENT_TOKEN_DIR, readOnly: true });
   const container: Record<string, unknown> = {
     name: "target",
     image,
@@ -338,6 +343,14 @@ function pod(
   };
 }
 
+/** The pair's agent token (agent-token-secret.ts), mounted for --agent-token-file. */
+function agentTokenVolume(t: HASanTarget): Record<string, unknown> {
+  return {
+    name: "agent-token",
+    secret: { secretName: agentTokenSecretName(t), items: [{ key: AGENT_TOKEN_KEY, path: AGENT_TOKEN_KEY }] },
+  };
+}
+
 function witnessLease(t: HASanTarget): KubeObject {
   // Metadata only: the targets own spec (holder, renew time) and update it with compare-and-swap.
   return {
@@ -371,11 +384,11 @@ function persistentVolume(t: HASanTarget, ipA: string, ipB: string): KubeObject 
     fsType: exp.fsType ?? "ext4",
     readOnly: false,
   };
-  const chap = t.spec.auth?.chapSecretRef;
+  const chap = chapSecretName(t);
   if (chap) {
     iscsi.chapAuthSession = true;
     iscsi.chapAuthDiscovery = false;
-    iscsi.secretRef = { name: chap.name, namespace: t.metadata.namespace };
+    iscsi.secretRef = { name: chap, namespace: t.metadata.namespace };
   }
   return {
     apiVersion: "v1",
@@ -407,8 +420,7 @@ export function desiredChildren(t: HASanTarget, o: ObservedForChildren, d: Child
   const ipA = o.serviceIPs.a;
   const ipB = o.serviceIPs.b;
   // Never start targets without the authentication the spec asks for.
-  const chapRef = t.spec.auth?.chapSecretRef;
-  const chapReady = !chapRef || (!!o.chap && (!t.spec.auth?.mutual || !!o.chap.mutualUsername));
+  const chapReady = !chapSecretName(t) || (!!o.chap && (!t.spec.auth?.mutual || !!o.chap.mutualUsername));
   if (ipA && ipB && chapReady) {
     out.push(pod(t, "a", ipB, image, o), pod(t, "b", ipA, image, o));
     const pv = persistentVolume(t, ipA, ipB);

@@ -176,6 +176,50 @@ function splitBrain(o: ObservedPair, f: PairFacts): ConditionDraft {
   return draft(t, "False", "NoSplitBrain", "the nodes agree on their history");
 }
 
+/** Reason of AuthenticationRequired=False; also the reason of its Warning Event. */
+export const CHAP_DISABLED = "ChapDisabled";
+
+/** Whether initiators must authenticate, and with which Secret (status.auth says the same). */
+function authenticationRequired(o: ObservedPair): ConditionDraft | undefined {
+  const t = "AuthenticationRequired";
+  const a = o.auth;
+  if (!a) return undefined;
+  if (a.mode === "Disabled") {
+    return draft(
+      t,
+      "False",
+      CHAP_DISABLED,
+      "spec.auth.chap is Disabled: any initiator that reaches the portals logs in without credentials; " +
+        "remove spec.auth.chap to have CHAP credentials generated, and restrict the Services with a NetworkPolicy",
+    );
+  }
+  const how = a.mode === "MutualCHAP" ? "mutual CHAP" : "CHAP";
+  const where = a.generated
+    ? `the credentials in Secret ${a.chapSecretName}, generated once by the operator`
+    : `the credentials in Secret ${a.chapSecretName} (spec.auth.chapSecretRef)`;
+  return draft(
+    t,
+    "True",
+    a.generated ? "ChapGenerated" : "ChapSecret",
+    `initiators log in with ${how}: ${where}`,
+  );
+}
+
+/**
+ * The Warning Event for CHAP turned off: when AuthenticationRequired becomes False (or first
+ * appears False), never again while it stays so.
+ */
+export function authDisabledEvent(
+  previous: readonly Condition[] | undefined,
+  next: readonly Condition[],
+): { reason: string; message: string } | undefined {
+  const now = next.find((c) => c.type === "AuthenticationRequired");
+  if (!now || now.status !== "False") return undefined;
+  const before = previous?.find((c) => c.type === "AuthenticationRequired");
+  if (before?.status === "False") return undefined;
+  return { reason: now.reason, message: now.message };
+}
+
 function phaseOf(o: ObservedPair, f: PairFacts): Phase {
   if (f.splitBrain) return "SplitBrain";
   if (f.bothWorking) return "Ready";
@@ -211,6 +255,7 @@ export function conditionsFrom(o: ObservedPair, previous?: readonly Condition[])
       resyncing(f),
       disruptionAllowed(o, f, ever),
       splitBrain(o, f),
+      ...[authenticationRequired(o)].filter((c): c is ConditionDraft => !!c),
     ],
     nodes: o.nodes.map(nodeStatusOf),
     syncProgress: syncProgressOf(f, o.nodes),

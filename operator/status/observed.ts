@@ -1,3 +1,4 @@
+import type { AuthStatus } from "../api/status.js";
 import type { TargetStatus } from "../../target/agent/status-schema.js";
 import type { NodeName } from "../reconcile/names.js";
 
@@ -31,4 +32,6 @@ export interface ObservedPair {
   splitBrainDiscard?: NodeName;
   /** the Secret both pods mount for the peer link (for messages about a failed authentication) */
   peerSecret?: { name: string; generated: boolean };
+  /** how initiators authenticate (auth.ts); absent when the spec could not be read */
+  auth?: AuthStatus;
 }

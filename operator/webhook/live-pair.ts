@@ -4,6 +4,7 @@ import type { KubeClient } from "../kit/kube-client.js";
 import { NODE_NAMES, childName } from "../reconcile/names.js";
 import { wasEverSynchronized } from "../status/conditions.js";
 import type { AgentStatusCache } from "../status/agent-client.js";
+import type { AgentTokens } from "../status/agent-token.js";
 import type { ObservedNode } from "../status/observed.js";
 import {
   agentUrl,
@@ -22,6 +23,8 @@ export class LivePairReader {
     private readonly client: KubeClient,
     private readonly agents: AgentStatusCache,
     private readonly agentAddress: AgentAddressMode,
+    /** the pairs' agent tokens (the agents refuse /status without them) */
+    private readonly tokens?: AgentTokens,
     private readonly maxAgeMs = 1000,
   ) {}
 
@@ -35,11 +38,11 @@ export class LivePairReader {
     const who = targetOfPod(pod);
     if (!who) return undefined;
     const target = await this.client.getOrUndefined<{
-      metadata: { name: string; namespace: string };
+      metadata: { name: string; namespace: string; uid?: string };
       status?: HASanTargetStatus;
     }>(API_VERSION, KIND, pod.namespace, who.target);
     if (!target) return undefined;
-    const meta = { ...target.metadata, uid: "" };
+    const meta = { ...target.metadata, uid: target.metadata.uid ?? "" };
     const nodes = await Promise.all(
       NODE_NAMES.map(async (n): Promise<ObservedNode> => {
         const [p, svc] = await Promise.all([
@@ -48,7 +51,12 @@ export class LivePairReader {
         ]);
         const ip = svc?.spec?.clusterIP;
         const url = agentUrl(this.agentAddress, p, ip);
-        const read = url && shouldReadAgent(p) ? await this.agents.get(url, this.maxAgeMs) : undefined;
+        const read =
+          url && shouldReadAgent(p)
+            ? this.tokens
+              ? await this.tokens.readStatus(this.agents, meta, url, this.maxAgeMs)
+              : await this.agents.get(url, this.maxAgeMs)
+            : undefined;
         return observeNode(n, p, ip, read);
       }),
     );

@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { Logger } from "../log.js";
 import type { TargetStatus } from "./status-schema.js";
 import type { Registry } from "./metrics.js";
+import { bearerAuth } from "./bearer-auth.js";
 
 /** The agent HTTP API of one target: health, readiness, status, metrics and pair administration. */
 export interface AgentOptions {
@@ -20,6 +21,13 @@ export interface AgentOptions {
   logger: Logger;
   /** present on a pair node: discards this node's or the partner's divergent data after a split brain */
   resolveSplitBrain?: (discard: "a" | "b") => Promise<string>;
+  /**
+   * `--agent-token-file`: when set, every endpoint but the probes (/healthz, /readyz,
+   * /disruption-safe) and /metrics asks for `Authorization: Bearer <token>` (bearer-auth.ts).
+   */
+  token?: string;
+  /** pacing of wrong tokens (bearer-auth.ts defaults: 500 ms, 429 beyond 5 s; tests shorten it) */
+  tokenPacing?: { failureDelayMs: number; maxWaitMs: number };
 }
 
 const SplitBrainResolutionSchema = z.object({ discard: z.enum(["a", "b"]) }).strict();
@@ -27,6 +35,16 @@ const SplitBrainResolutionSchema = z.object({ discard: z.enum(["a", "b"]) }).str
 export function createAgentApp(o: AgentOptions): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  // Before the body parser: a request without the token is refused before its body is read.
+  if (o.token !== undefined) {
+    app.use(
+      bearerAuth({
+        token: o.token,
+        logger: o.logger,
+        ...o.tokenPacing,
+      }),
+    );
+  }
   app.use(express.json({ limit: "16kb" }));
 
   app.get("/healthz", (_req, res) => {

@@ -66,7 +66,8 @@ function benchDecisions(): string[] {
   for (let i = 0; i < n; i++) {
     desiredChildren(
       target,
-      { serviceIPs: { a: "10.214.0.1", b: "10.214.0.2" }, bothWorking: true },
+      // with the CHAP user name read from the generated Secret, so the pods are decided too
+      { serviceIPs: { a: "10.214.0.1", b: "10.214.0.2" }, chap: { username: "db" }, bothWorking: true },
       { image: "hasan:1" },
     );
     conditionsFrom({ generation: 1, nodes });

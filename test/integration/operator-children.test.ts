@@ -48,6 +48,8 @@ test("a HASanTarget gets two pods on different nodes, PVCs, Services, RBAC, witn
       ["rbac.authorization.k8s.io/v1", "RoleBinding", `${name}-target`],
       ["coordination.k8s.io/v1", "Lease", `${name}-witness`],
       ["v1", "Secret", `${name}-peer`],
+      ["v1", "Secret", `${name}-chap`],
+      ["v1", "Secret", `${name}-agent`],
       ["v1", "Service", `${name}-a`],
       ["v1", "Service", `${name}-b`],
       ["v1", "PersistentVolumeClaim", `${name}-a-data`],
@@ -77,6 +79,11 @@ test("a HASanTarget gets two pods on different nodes, PVCs, Services, RBAC, witn
     assert.equal(iscsi.targetPortal, `${ipA}:3260`);
     assert.deepEqual(iscsi.portals, [`${ipB}:3260`]);
     assert.equal(iscsi.iqn, `iqn.2024-01.dev.hasan:${h.namespace}.${name}`);
+    // CHAP by default: kubelet logs in with the generated Secret
+    assert.deepEqual((pv.spec as { iscsi: { secretRef?: unknown } }).iscsi.secretRef, {
+      name: `${name}-chap`,
+      namespace: h.namespace,
+    });
 
     const nodes = await h.waitFor("both pods scheduled", async () => {
       const a = (await h.child("v1", "Pod", `${name}-a`))?.spec?.nodeName as string | undefined;
@@ -93,6 +100,7 @@ test("a HASanTarget gets two pods on different nodes, PVCs, Services, RBAC, witn
     assert.equal(status.iqn, `iqn.2024-01.dev.hasan:${h.namespace}.${name}`);
     const types = (status.conditions ?? []).map((c) => c.type).sort();
     assert.deepEqual(types, [
+      "AuthenticationRequired",
       "Degraded",
       "DisruptionAllowed",
       "Ready",

@@ -121,3 +121,20 @@ test("the status subresource and printer columns are served", async () => {
   const out = await h.cluster.kubectlOk(["get", "hst", "cols", "-n", h.namespace]);
   assert.match(out.split("\n")[0] ?? "", /NAME\s+PHASE\s+A\s+B\s+SYNC\s+AGE/);
 });
+
+test("CHAP can only be turned off on its own: chap Disabled with chapSecretRef or mutual is refused", async () => {
+  assert.match(
+    await refusal("off-with-secret", {
+      capacity: "1Gi",
+      auth: { chap: "Disabled", chapSecretRef: { name: "x" } },
+    }),
+    /spec\.auth\.chapSecretRef.*cannot be set with spec\.auth\.chap: Disabled/,
+  );
+  assert.match(
+    await refusal("off-mutual", { capacity: "1Gi", auth: { chap: "Disabled", mutual: true } }),
+    /spec\.auth\.mutual.*needs CHAP/,
+  );
+  assert.match(await refusal("off-typo", { capacity: "1Gi", auth: { chap: "Off" } }), /spec\.auth\.chap/);
+  await h.applyTarget("off", { capacity: "1Gi", auth: { chap: "Disabled" } });
+  await h.applyTarget("on", { capacity: "1Gi", auth: { chap: "Required", chapSecretRef: { name: "x" } } });
+});

@@ -59,9 +59,18 @@ test("with the operator stopped, draining the node that holds the only current c
     const nodeB = podB?.spec.nodeName;
     const agentA = `http://${podA?.status?.podIP}:8080`;
     assert.ok(nodeA && nodeB && podA?.status?.podIP, "both pods scheduled, a has an IP");
+    // The agent answers /status only with the pair's token; the initiator logs in with the
+    // generated CHAP credentials.
+    const token = await h.agentToken(name);
+    const chap = await h.chapCredentials(name);
     const stateA = async () =>
       TargetStatusSchema.parse(
-        await (await fetch(`${agentA}/status`, { signal: AbortSignal.timeout(5000) })).json(),
+        await (
+          await fetch(`${agentA}/status`, {
+            headers: { authorization: `Bearer ${token}` },
+            signal: AbortSignal.timeout(5000),
+          })
+        ).json(),
       ).replication;
 
     await h.stopOperator();
@@ -76,7 +85,7 @@ test("with the operator stopped, draining the node that holds the only current c
       60_000,
     );
     // 32 MiB that b lacks: the resync takes about 16 s at 2 MiB/s.
-    await qemuIoOk(`iscsi://${portalA}/${iqn}/0`, ["write -P 0x3c 0 32M"]);
+    await qemuIoOk(`iscsi://${chap.user}%${chap.secret}@${portalA}/${iqn}/0`, ["write -P 0x3c 0 32M"]);
     await h.cluster.restoreNode(nodeB);
     failedNode = undefined;
     await h.waitFor("the resync in flight", async () => (await stateA())?.state === "Synchronizing", 120_000);

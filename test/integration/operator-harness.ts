@@ -170,6 +170,27 @@ export class OperatorHarness {
     );
   }
 
+  /**
+   * The CHAP credentials initiators use for a target, read as a client does: status.auth names the
+   * Secret (generated <name>-chap unless spec.auth.chapSecretRef), which holds
+   * node.session.auth.username and node.session.auth.password.
+   */
+  async chapCredentials(name: string): Promise<{ user: string; secret: string; secretName: string }> {
+    const t = await this.waitFor("status.auth names the CHAP Secret", async () =>
+      (await this.target(name))?.status?.auth?.chapSecretName ? await this.target(name) : undefined,
+    );
+    const secretName = t.status!.auth!.chapSecretName!;
+    const s = await this.waitFor(`Secret ${secretName}`, () => this.child("v1", "Secret", secretName));
+    const get = (k: string) => Buffer.from(s.data?.[k] ?? "", "base64").toString("utf8");
+    return { user: get("node.session.auth.username"), secret: get("node.session.auth.password"), secretName };
+  }
+
+  /** The pair's agent token (Secret <name>-agent, key token), as the operator sends it. */
+  async agentToken(name: string): Promise<string> {
+    const s = await this.waitFor(`Secret ${name}-agent`, () => this.child("v1", "Secret", `${name}-agent`));
+    return Buffer.from(s.data?.token ?? "", "base64").toString("utf8");
+  }
+
   waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
     return waitFor(what, check, timeoutMs, 250);
   }

@@ -33,6 +33,8 @@ const children: [string, string, string][] = [
   ["rbac.authorization.k8s.io/v1", "Role", "r-target"],
   ["rbac.authorization.k8s.io/v1", "RoleBinding", "r-target"],
   ["v1", "Secret", "r-peer"],
+  ["v1", "Secret", "r-chap"],
+  ["v1", "Secret", "r-agent"],
   ["v1", "Service", "r-a"],
   ["v1", "Service", "r-b"],
   ["v1", "PersistentVolumeClaim", "r-a-data"],
@@ -55,7 +57,8 @@ async function snapshot(): Promise<Map<string, string>> {
   for (const [apiVersion, kind, name] of children) {
     const c = (await h.child(apiVersion, kind, name)) as ManagedChild | undefined;
     assert.ok(c, `${kind} ${name} exists`);
-    // The generated peer Secret is created once (an Update entry), everything else applied.
+    // The generated Secrets (peer, CHAP, agent token) are created once (an Update entry), everything
+    // else applied; the Secrets' resourceVersions must not move (never rewritten).
     const operation = createdOnce.has(kind) ? "Update" : "Apply";
     const applied = c.metadata.managedFields?.find(
       (m) => m.manager === "hasan-operator" && m.operation === operation,

@@ -15,14 +15,14 @@ const Query = z.object({
   data: z.string().optional(),
 });
 
-function fetchText(url: string): Promise<string> {
+function fetchText(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     http
       .get(url, { timeout: 5000 }, (res) => {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (c: string) => (body += c));
-        res.on("end", () => resolve(body));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
       })
       .on("timeout", function (this: http.ClientRequest) {
         this.destroy(new Error("timeout"));
@@ -51,7 +51,8 @@ const server = http.createServer((req, res) => {
           pid: process.pid,
         });
       case "/fetch":
-        return reply(200, { body: await fetchText(q.url ?? "") });
+        // the body as before, and the status the address answered with
+        return reply(200, await fetchText(q.url ?? ""));
       case "/write":
         await writeFile(q.path ?? "", q.data ?? "");
         return reply(200, { ok: true });

@@ -5,6 +5,7 @@
  * each node's agent.
  */
 import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { appendFileSync, promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { TargetStatusSchema, type ReplicationStatus } from "../../target/agent/status-schema.js";
@@ -22,6 +23,11 @@ export interface IscsiPairOptions {
   peerSecretFile?: (n: Node, dir: string) => string;
   /** more arguments for each node's command line (CHAP, for example) */
   extraArgs?: (n: Node, dir: string) => string[];
+  /**
+   * The agents' --agent-token-file, as the operator always sets it (default: a random token of 32
+   * bytes as hex); null runs the agents without one.
+   */
+  agentToken?: string | null;
 }
 
 interface NodePorts {
@@ -36,10 +42,23 @@ export class IscsiPairHarness extends PairFixture {
   private readonly running = new Map<Node, ChildProcess>();
   private readonly sessions = {} as Record<Node, ScsiSession[]>;
   private next = 0;
+  /** the token both agents require (Authorization: Bearer), or undefined when they run without one */
+  readonly agentToken: string | undefined;
 
   constructor(readonly o: IscsiPairOptions = {}) {
     super(o.sizeBytes);
     this.iqn = `iqn.2026-11.dev.hasan:faults-${process.pid}`;
+    this.agentToken = o.agentToken === null ? undefined : (o.agentToken ?? randomBytes(32).toString("hex"));
+  }
+
+  /** The node's agent base URL on 127.0.0.1. */
+  agentUrl(n: Node): string {
+    return `http://127.0.0.1:${this.ports[n].agent}`;
+  }
+
+  /** Headers with the agents' token, for requests to an agent. */
+  agentHeaders(): Record<string, string> {
+    return this.agentToken === undefined ? {} : { authorization: `Bearer ${this.agentToken}` };
   }
 
   async setup(): Promise<void> {
@@ -59,6 +78,8 @@ export class IscsiPairHarness extends PairFixture {
     // Node a dials node b through the proxy, which can cut or blackhole the link.
     await this.prepare("hasan-iscsi-pair-", this.ports.b.peer);
     await fsp.writeFile(join(this.dir, "peer.secret"), "faults-peer-secret\n");
+    if (this.agentToken !== undefined)
+      await fsp.writeFile(join(this.dir, "agent.token"), `${this.agentToken}\n`);
   }
 
   /** The node's iSCSI port on 127.0.0.1. */
@@ -101,6 +122,7 @@ export class IscsiPairHarness extends PairFixture {
       "--witness",
       this.witnessSpec(),
       ...(this.o.resyncRate ? ["--resync-rate", String(this.o.resyncRate)] : []),
+      ...(this.agentToken !== undefined ? ["--agent-token-file", join(this.dir, "agent.token")] : []),
       ...(this.o.extraArgs?.(n, this.dir) ?? []),
     ];
     const proc = spawnLogged(process.execPath, args, this.logPath(n));
@@ -164,7 +186,8 @@ export class IscsiPairHarness extends PairFixture {
   }
 
   async status(n: Node): Promise<ReplicationStatus> {
-    const r = await fetch(`http://127.0.0.1:${this.ports[n].agent}/status`, {
+    const r = await fetch(`${this.agentUrl(n)}/status`, {
+      headers: this.agentHeaders(),
       signal: AbortSignal.timeout(10_000),
     });
     const s = TargetStatusSchema.parse(await r.json());

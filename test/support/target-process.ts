@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,8 @@ export interface TargetHandle {
   readonly dataFile: string;
   readonly logFile: string;
   readonly args: string[];
+  /** the agent's --agent-token-file content, when it runs with one */
+  readonly agentToken?: string;
   process: ChildProcess;
   url(lun?: number, credentials?: { user: string; secret: string }): string;
   status(): Promise<TargetStatus>;
@@ -40,6 +42,8 @@ export interface StartTargetOptions {
   /** file names in `dir` (default lun0.img and target.log) */
   dataName?: string;
   logName?: string;
+  /** runs the agent with --agent-token-file holding this token; status() then sends it */
+  agentToken?: string;
 }
 
 /** Starts `dist/target/main.js serve` on loopback and waits until its agent reports ready. */
@@ -51,6 +55,12 @@ export async function startTarget(o: StartTargetOptions = {}): Promise<TargetHan
   const iqn = o.iqn ?? `iqn.2026-11.dev.hasan:test-${port}`;
   const dataFile = join(o.dataDir ?? dir, o.dataName ?? "lun0.img");
   const logFile = join(dir, o.logName ?? "target.log");
+  const tokenArgs: string[] = [];
+  if (o.agentToken !== undefined) {
+    const tokenFile = join(dir, "agent.token");
+    writeFileSync(tokenFile, `${o.agentToken}\n`);
+    tokenArgs.push("--agent-token-file", tokenFile);
+  }
   const args = [
     targetMain,
     "serve",
@@ -64,6 +74,7 @@ export async function startTarget(o: StartTargetOptions = {}): Promise<TargetHan
     `${host}:${port}`,
     "--agent-listen",
     `${host}:${agentPort}`,
+    ...tokenArgs,
     ...(o.extraArgs ?? []),
   ];
   const env = o.env ?? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "16" };
@@ -75,6 +86,7 @@ export async function startTarget(o: StartTargetOptions = {}): Promise<TargetHan
     dataFile,
     logFile,
     args,
+    ...(o.agentToken !== undefined ? { agentToken: o.agentToken } : {}),
     process: spawnLogged(process.execPath, args, logFile, env),
     url(lun = 0, credentials) {
       const cred = credentials
@@ -83,7 +95,9 @@ export async function startTarget(o: StartTargetOptions = {}): Promise<TargetHan
       return `iscsi://${cred}${host}:${port}/${iqn}/${lun}`;
     },
     async status() {
-      const r = await fetch(`http://${host}:${agentPort}/status`);
+      const headers: Record<string, string> =
+        o.agentToken === undefined ? {} : { authorization: `Bearer ${o.agentToken}` };
+      const r = await fetch(`http://${host}:${agentPort}/status`, { headers });
       return TargetStatusSchema.parse(await r.json());
     },
     async stop(signal = "SIGTERM") {

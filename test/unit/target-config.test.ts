@@ -214,3 +214,21 @@ test("limits that cannot work are refused: 0 connections, more per source than i
     /--login-timeout: must be at least 1/,
   );
 });
+
+test("--agent-token-file: read like the secret files (one trailing newline stripped), at least 32 bytes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hasan-token-"));
+  const good = join(dir, "token");
+  writeFileSync(good, `${"ab".repeat(32)}\n`);
+  assert.equal(parseServeArgs([...base, "--agent-token-file", good]).agentToken, "ab".repeat(32));
+  assert.equal(parseServeArgs(base).agentToken, undefined, "no token: the agent is open as before");
+  const short = join(dir, "short");
+  writeFileSync(short, "31-bytes-of-token-31-bytes-of-x\n");
+  assert.throws(
+    () => parseServeArgs([...base, "--agent-token-file", short]),
+    /--agent-token-file: the token in .* is 31 bytes long; agent tokens must be at least 32 bytes/,
+  );
+  assert.throws(
+    () => parseServeArgs([...base, "--agent-token-file", join(dir, "missing")]),
+    /--agent-token-file: cannot read token file/,
+  );
+});

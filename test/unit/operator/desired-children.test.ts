@@ -9,6 +9,8 @@ import { target } from "./fixtures.js";
 
 const observed: ObservedForChildren = {
   serviceIPs: { a: "10.214.0.10", b: "10.214.0.11" },
+  // the user name read from the generated CHAP Secret (CHAP is on by default)
+  chap: { username: "data" },
   bothWorking: true,
 };
 const defaults = { image: "ghcr.io/hasan-dev/hasan:0.1.0" };
@@ -118,8 +120,11 @@ test("exported PV: portal a as targetPortal, portal b in portals, CHAP secret an
 });
 
 test("with CHAP configured but its user name unknown, no pod is started without authentication", () => {
-  const objs = desiredChildren(target({ auth: { chapSecretRef: { name: "chap" } } }), observed, defaults);
+  const unknown = { ...observed, chap: undefined };
+  const objs = desiredChildren(target({ auth: { chapSecretRef: { name: "chap" } } }), unknown, defaults);
   assert.equal(find(objs, "Pod"), undefined);
+  // the same for the generated Secret (spec.auth unset): pods wait until its user name is read
+  assert.equal(find(desiredChildren(target(), unknown, defaults), "Pod"), undefined);
 });
 
 test("the peer Secret is never among the applied children; pods mount the generated one or the user's", () => {

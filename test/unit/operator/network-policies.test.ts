@@ -35,7 +35,7 @@ function targetPod(n: "a" | "b"): PodEndpoint {
   // The labels the operator gives its target pods (desired-children.ts).
   const pod = desiredChildren(
     t,
-    { serviceIPs: { a: "10.96.0.1", b: "10.96.0.2" }, bothWorking: false },
+    { serviceIPs: { a: "10.96.0.1", b: "10.96.0.2" }, bothWorking: false, chap: { username: "data" } },
     { image: "img" },
   ).find((d) => d.kind === "Pod" && d.metadata.name === `data-${n}`);
   assert.ok(pod);

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { KubeApiError, type KubeClient } from "../../../operator/kit/kube-client.js";
+import { createdOnceChildren } from "../../../operator/reconcile/generated-secrets.js";
 import {
-  createdOnceChildren,
   decidePeerSecret,
   ensurePeerSecret,
   freshPeerSecretData,
@@ -50,10 +50,13 @@ test("a generated peer Secret without a value is reported, never overwritten", (
 test("a user-provided peerSecretRef is left alone (never written) and keeps no generated Secret", () => {
   const t = target({ replication: { peerSecretRef: { name: "mine" } } });
   assert.deepEqual(decidePeerSecret(t, undefined, never), { action: "leave", name: "mine" });
-  assert.deepEqual(createdOnceChildren(t), []);
+  assert.deepEqual(
+    createdOnceChildren(t).map((o) => `${o.kind}/${o.metadata.name}`),
+    ["Secret/data-chap", "Secret/data-agent"],
+  );
   assert.deepEqual(
     createdOnceChildren(target()).map((o) => `${o.kind}/${o.metadata.name}`),
-    ["Secret/data-peer"],
+    ["Secret/data-peer", "Secret/data-chap", "Secret/data-agent"],
   );
 });
 

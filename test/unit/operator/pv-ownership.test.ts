@@ -21,7 +21,7 @@ const ours = pv(persistentVolumeLabels(t));
 test("the exported PV carries the target's namespace, name and uid as labels", () => {
   const d = desiredChildren(
     t,
-    { serviceIPs: { a: "10.0.0.1", b: "10.0.0.2" }, bothWorking: false },
+    { serviceIPs: { a: "10.0.0.1", b: "10.0.0.2" }, bothWorking: false, chap: { username: "data" } },
     { image: "img" },
   ).find((x) => x.kind === "PersistentVolume");
   assert.ok(d);
