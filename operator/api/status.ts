@@ -85,6 +85,14 @@ export const AuthStatusSchema = z
           "Secret (type kubernetes.io/iscsi-chap, in the HASanTarget's namespace) with the credentials: " +
           "node.session.auth.username / password, and username_in / password_in for mutual CHAP.",
       }),
+    keptOpen: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          "The target was made before CHAP became the default and is kept without it so its initiators " +
+          "keep logging in; spec.auth.chap: Required turns CHAP on.",
+      }),
     generated: z.boolean().meta({
       description: "The operator generated chapSecretName (once; it never rewrites it).",
     }),

@@ -40,7 +40,9 @@ import {
   type ObservedForChildren,
 } from "./desired-children.js";
 import { addFinalizer, finalize, removeFinalizer } from "./finalizer.js";
+import { madeOpenBeforeChapDefault, type PodArgsView } from "./auth.js";
 import {
+  ANNOTATION_CHAP_DEFAULT,
   APP_TARGET,
   FIELD_MANAGER,
   LABEL_APP,
@@ -239,6 +241,16 @@ export class HASanTargetController {
     const t = parsed.data as HASanTarget;
     if (!(t.metadata.finalizers ?? []).includes(FINALIZER)) {
       await addFinalizer(this.client, t);
+      return {}; // the update comes back through the informer
+    }
+    const livePods = NODE_NAMES.map((n) => this.pods.get(childName.pod(t.metadata, n), namespace)).filter(
+      (p): p is PodView => !!p,
+    );
+    if (madeOpenBeforeChapDefault(t, livePods as PodArgsView[])) {
+      await this.client.mergePatch(API_VERSION, KIND, namespace, name, {
+        metadata: { annotations: { [ANNOTATION_CHAP_DEFAULT]: "Disabled" } },
+      });
+      log.warn("target made before CHAP was the default: kept without CHAP (status.auth.keptOpen)");
       return {}; // the update comes back through the informer
     }
 

@@ -14,6 +14,8 @@ export const LABEL_NAMESPACE = "hasan.dev/namespace";
 export const LABEL_TARGET_UID = "hasan.dev/target-uid";
 export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const ANNOTATION_TEMPLATE_HASH = "hasan.dev/template-hash";
+/** On a HASanTarget: "Disabled" keeps a target made before CHAP was the default without CHAP. */
+export const ANNOTATION_CHAP_DEFAULT = "hasan.dev/chap-default";
 
 export const PORT_ISCSI = 3260;
 export const PORT_PEER = 3261;

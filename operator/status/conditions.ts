@@ -178,12 +178,25 @@ function splitBrain(o: ObservedPair, f: PairFacts): ConditionDraft {
 
 /** Reason of AuthenticationRequired=False; also the reason of its Warning Event. */
 export const CHAP_DISABLED = "ChapDisabled";
+/** Reason of AuthenticationRequired=False for a target kept without CHAP across the upgrade. */
+export const CHAP_NOT_CONFIGURED = "ChapNotConfigured";
 
 /** Whether initiators must authenticate, and with which Secret (status.auth says the same). */
 function authenticationRequired(o: ObservedPair): ConditionDraft | undefined {
   const t = "AuthenticationRequired";
   const a = o.auth;
   if (!a) return undefined;
+  if (a.mode === "Disabled" && a.keptOpen) {
+    return draft(
+      t,
+      "False",
+      CHAP_NOT_CONFIGURED,
+      "this target was made before CHAP became the default and stays without it so its initiators keep " +
+        "logging in: any initiator that reaches the portals logs in without credentials; set " +
+        "spec.auth.chap: Required to have CHAP credentials generated (give them to your initiators, and " +
+        "recreate an exported PV), or spec.auth.chap: Disabled to keep it open knowingly",
+    );
+  }
   if (a.mode === "Disabled") {
     return draft(
       t,

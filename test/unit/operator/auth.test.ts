@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { KubeApiError, type KubeClient } from "../../../operator/kit/kube-client.js";
 import { HASanTargetSpecSchema } from "../../../operator/api/spec.js";
-import { authStatus, chapSecretName, chapSource } from "../../../operator/reconcile/auth.js";
+import {
+  authStatus,
+  chapSecretName,
+  chapSource,
+  madeOpenBeforeChapDefault,
+} from "../../../operator/reconcile/auth.js";
 import { AGENT_TOKEN_SECRET } from "../../../operator/reconcile/agent-token-secret.js";
 import { GENERATED_CHAP_SECRET, chapUsersOf } from "../../../operator/reconcile/chap-secret.js";
 import {
@@ -53,7 +58,7 @@ test("CHAP is required unless explicitly disabled: a generated Secret without ch
     kind: "user",
     name: "mine",
   });
-  assert.deepEqual(chapSource(target({ auth: { chap: "Disabled" } })), { kind: "disabled" });
+  assert.deepEqual(chapSource(target({ auth: { chap: "Disabled" } })), { kind: "disabled", keptOpen: false });
   assert.deepEqual(authStatus(target()), { mode: "CHAP", chapSecretName: "data-chap", generated: true });
   assert.deepEqual(authStatus(target({ auth: { mutual: true, chapSecretRef: { name: "m" } } })), {
     mode: "MutualCHAP",
@@ -336,4 +341,57 @@ test("the operator sends the pair's token, caches it by target uid and reads the
   } finally {
     server.close();
   }
+});
+
+test("a target whose pods an older operator made without CHAP is kept open (marked, ChapNotConfigured) instead of locking its initiators out; a new one, or one that asks, gets CHAP", () => {
+  const oldPod = { spec: { containers: [{ name: "target", args: ["serve", "--peer-secret-file", "/x"] }] } };
+  const newPod = {
+    spec: {
+      containers: [{ name: "target", args: ["serve", "--agent-token-file", "/etc/hasan/agent/token"] }],
+    },
+  };
+  assert.equal(madeOpenBeforeChapDefault(target(), [oldPod, oldPod]), true, "pods of an older operator");
+  assert.equal(madeOpenBeforeChapDefault(target(), []), false, "a new target has no pods yet");
+  assert.equal(
+    madeOpenBeforeChapDefault(target(), [newPod, oldPod]),
+    false,
+    "half-upgraded by this operator",
+  );
+  assert.equal(madeOpenBeforeChapDefault(target({ auth: { chap: "Required" } }), [oldPod]), false);
+  assert.equal(
+    madeOpenBeforeChapDefault(target({ auth: { chapSecretRef: { name: "m" } } }), [oldPod]),
+    false,
+  );
+
+  const marked = target();
+  marked.metadata.annotations = { "hasan.dev/chap-default": "Disabled" };
+  assert.equal(madeOpenBeforeChapDefault(marked, [oldPod]), false, "marked once");
+  assert.deepEqual(chapSource(marked), { kind: "disabled", keptOpen: true });
+  assert.equal(chapSecretName(marked), undefined);
+  assert.deepEqual(authStatus(marked), { mode: "Disabled", generated: false, keptOpen: true });
+  const nodes = [node("a", { state: "Working" }), node("b", { state: "Working" })] as [
+    ReturnType<typeof node>,
+    ReturnType<typeof node>,
+  ];
+  const c = conditionsFrom({ generation: 1, nodes, auth: authStatus(marked) }).conditions.find(
+    (x) => x.type === "AuthenticationRequired",
+  )!;
+  assert.equal(c.status, "False");
+  assert.equal(c.reason, "ChapNotConfigured");
+  assert.match(c.message, /spec\.auth\.chap: Required/);
+  // the pods and the exported PV stay as the older operator made them: no CHAP
+  const kids = desiredChildren(
+    { ...marked, spec: { ...marked.spec, export: { persistentVolume: {} } } },
+    observed,
+    defaults,
+  );
+  const pv = kids.find((k) => k.kind === "PersistentVolume") as unknown as {
+    spec: { iscsi: Record<string, unknown> };
+  };
+  assert.equal(pv.spec.iscsi.secretRef, undefined);
+  const pod = kids.find((k) => k.kind === "Pod") as unknown as PodJson;
+  assert.ok(!pod.spec.containers[0]!.args.includes("--chap-secret-file"));
+  // asking for CHAP wins over the mark
+  const asks = { ...marked, spec: { ...marked.spec, auth: { chap: "Required" as const } } };
+  assert.equal(chapSource(asks).kind, "generated");
 });
