@@ -68,7 +68,7 @@ test("csi-sanity: every controller and identity test passes against the controll
   const common = [`--csi.endpoint=${socket}`, `--ginkgo.skip=${SKIP}`];
   const listed = await run(
     sanity,
-    [...common.slice(0, 1), `--ginkgo.focus=${SKIP}`, "--ginkgo.dry-run", "--ginkgo.v"],
+    [...common.slice(0, 1), `--ginkgo.focus=${SKIP}`, "--ginkgo.dry-run", "--ginkgo.v", "--ginkgo.no-color"],
     {
       timeoutMs: 60_000,
     },
