@@ -1,5 +1,6 @@
-# One image for the operator and the target: pods choose with their command
+# One image for the operator, the target and the CSI driver: pods choose with their command
 #   node /app/dist/operator/main.js ...   or   node /app/dist/target/main.js serve ...
+#   or   node /app/dist/operator/csi/main.js --mode controller|node ...
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -18,6 +19,8 @@ WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/operator ./dist/operator
 COPY --from=build /src/dist/target ./dist/target
+# The CSI driver (dist/operator/csi/main.js) loads csi.proto at run time.
+COPY --from=build /src/operator/csi/proto ./operator/csi/proto
 COPY package.json ./
 USER 65532:65532
 ENV NODE_ENV=production UV_THREADPOOL_SIZE=16

@@ -18,6 +18,15 @@ export const StorageSpecSchema = z
     size: byteQuantity(
       "Size of each backing PVC; defaults to capacity plus room for metadata and the dirty bitmap. Grow-only.",
     ).optional(),
+    reclaimPolicy: z
+      .enum(["Retain", "Delete"])
+      .optional()
+      .meta({
+        description:
+          "What deleting the HASanTarget does to the two backing PVCs: Delete removes them (and the data), " +
+          "Retain keeps them. Unset: as spec.export.persistentVolume.reclaimPolicy, else Retain. " +
+          "The CSI driver sets Delete, since it deletes a volume only when its PV's policy says so.",
+      }),
   })
   .meta({
     description: "The two PersistentVolumeClaims (one per node) that hold each node's copy of the LUN.",

@@ -12,6 +12,11 @@ export function reclaimPolicyOf(t: HASanTarget): ReclaimPolicy {
   return t.spec.export?.persistentVolume?.reclaimPolicy ?? "Retain";
 }
 
+/** The backing PVCs follow spec.storage.reclaimPolicy when set (CSI volumes have no exported PV). */
+export function storageReclaimPolicyOf(t: HASanTarget): ReclaimPolicy {
+  return t.spec.storage?.reclaimPolicy ?? reclaimPolicyOf(t);
+}
+
 /**
  * Cleanup on deletion. Pods go first (so nothing writes), then, honouring the reclaim policy, the PV
  * and the PVCs are either deleted or kept (PVCs lose their owner reference so garbage collection
@@ -24,10 +29,11 @@ export async function finalize(client: KubeClient, t: HASanTarget): Promise<stri
     await client.delete("v1", "Pod", ns, childName.pod(t.metadata, n));
   }
   const policy = reclaimPolicyOf(t);
+  const pvcPolicy = storageReclaimPolicyOf(t);
   const pv = persistentVolumeName(t);
   for (const n of NODE_NAMES) {
     const pvc = childName.pvc(t.metadata, n);
-    if (policy === "Delete") {
+    if (pvcPolicy === "Delete") {
       await client.delete("v1", "PersistentVolumeClaim", ns, pvc);
       done.push(`deleted PersistentVolumeClaim/${pvc}`);
     } else {

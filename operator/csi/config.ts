@@ -1,0 +1,90 @@
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { socketPath } from "./server.js";
+
+const millis = z.coerce.number().int().min(100, "must be at least 100 ms").max(3_600_000);
+
+export const CsiConfigSchema = z
+  .object({
+    mode: z.enum(["controller", "node"], { message: "must be controller or node" }),
+    endpoint: z
+      .string()
+      .refine((e) => {
+        try {
+          socketPath(e);
+          return true;
+        } catch {
+          return false;
+        }
+      }, "must be unix:///absolute/path.sock")
+      .default("unix:///csi/csi.sock"),
+    nodeId: z.string().min(1).max(128).optional(),
+    kubeconfig: z.string().min(1).optional(),
+    /** Namespace of volumes whose CreateVolume names no PVC (no --extra-create-metadata). */
+    defaultNamespace: z.string().min(1).default("default"),
+    /** ListVolumes lists this namespace only (default: all). */
+    namespace: z.string().min(1).optional(),
+    createWaitMs: millis.default(50_000),
+    pollMs: millis.default(1000),
+    /** Node mode: where what NodeUnstageVolume needs (IQN, portals, WWID) is kept per staged volume. */
+    stateDir: z.string().startsWith("/", "must be an absolute path").default("/var/lib/hasan-csi"),
+    /** Node mode: longest NodeStageVolume waits for the multipath device. */
+    deviceWaitMs: millis.default(60_000),
+    proto: z.string().min(1).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.mode === "node" && !c.nodeId)
+      ctx.addIssue({ code: "custom", path: ["nodeId"], message: "is required in node mode" });
+  });
+export type CsiConfig = z.infer<typeof CsiConfigSchema>;
+
+const flags = {
+  mode: { type: "string" },
+  endpoint: { type: "string" },
+  "node-id": { type: "string" },
+  kubeconfig: { type: "string" },
+  "default-namespace": { type: "string" },
+  namespace: { type: "string" },
+  "create-wait-ms": { type: "string" },
+  "poll-ms": { type: "string" },
+  "state-dir": { type: "string" },
+  "device-wait-ms": { type: "string" },
+  proto: { type: "string" },
+} as const;
+
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envName = (flag: string) => `HASAN_CSI_${flag.toUpperCase().replace(/-/g, "_")}`;
+
+export const usage = `usage: hasan-csi --mode controller|node [--endpoint unix:///csi/csi.sock]
+       controller: [--kubeconfig FILE] [--default-namespace NS] [--namespace NS]
+                   [--create-wait-ms MS] [--poll-ms MS]
+       node:       --node-id ID [--state-dir DIR] [--device-wait-ms MS]
+Every flag can also come from HASAN_CSI_<FLAG> (e.g. HASAN_CSI_NODE_ID); flags win.`;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Flags first, then HASAN_CSI_* environment variables, validated together. */
+export function parseCsiArgs(argv: string[], env: NodeJS.ProcessEnv): CsiConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: flags, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message}\n${usage}`);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const flag of Object.keys(flags)) {
+    const v = values[flag] ?? env[envName(flag)];
+    if (v !== undefined && v !== "") raw[camel(flag)] = v;
+  }
+  const parsed = CsiConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (i) => `  --${kebab(String(i.path[0] ?? "arguments"))}: ${i.message}`,
+    );
+    throw new ConfigError(`invalid arguments:\n${lines.join("\n")}\n${usage}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,31 @@
+import { execFile } from "node:child_process";
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs one host command (iscsiadm, multipath, multipathd, blkid, mkfs.*, mount, umount, findmnt,
+ * resize2fs, xfs_growfs, blockdev). A non-zero exit is a result, not an exception: the callers
+ * know which exit codes mean "already done".
+ */
+export interface CommandRunner {
+  run(cmd: string, args: string[]): Promise<CommandResult>;
+}
+
+/** The real runner. A missing program answers exit code 127 as a shell would. */
+export class ExecRunner implements CommandRunner {
+  constructor(private readonly timeoutMs = 120_000) {}
+
+  run(cmd: string, args: string[]): Promise<CommandResult> {
+    return new Promise((resolve) => {
+      execFile(cmd, args, { timeout: this.timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
+        const code = !e ? 0 : typeof e.code === "number" ? e.code : e.code === "ENOENT" ? 127 : 1;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr || (e && !stderr ? e.message : "")) });
+      });
+    });
+  }
+}
