@@ -2,7 +2,8 @@
 // driver's controller service running on the host, with the operator turning each CreateVolume's
 // HASanTarget into a real pair on the local cluster. The node service is not tested here: the host
 // has no iSCSI initiator (its guest test comes with the node plugin's deployment), so the "Node
-// Service" tests are skipped and listed.
+// Service" tests are skipped and listed. A node-mode driver still answers on its own socket:
+// csi-sanity's cleanup after every controller test asks the node service for its capabilities.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -17,9 +18,24 @@ const SKIP = "Node Service";
 
 let h: OperatorHarness;
 let driver: ChildProcess | undefined;
+let nodeDriver: ChildProcess | undefined;
 let sanity = "";
 let socket = "";
+let nodeSocket = "";
 const driverLog = () => join(h.logDir, "csi-controller.log");
+const nodeDriverLog = () => join(h.logDir, "csi-node.log");
+
+async function serving(what: string, p: ChildProcess, log: string): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      if (p.exitCode !== null) throw new Error(`driver exited: ${readFileSync(log, "utf8")}`);
+      return readFileSync(log, "utf8").includes('"msg":"serving"');
+    },
+    30_000,
+    200,
+  );
+}
 
 before(async () => {
   const out = execFileSync("hack/csi/tools.sh", { encoding: "utf8" }).trim().split("\n");
@@ -48,27 +64,38 @@ before(async () => {
     ],
     driverLog(),
   );
-  await waitFor(
-    "CSI controller socket",
-    async () => {
-      if (driver?.exitCode !== null) throw new Error(`driver exited: ${readFileSync(driverLog(), "utf8")}`);
-      return readFileSync(driverLog(), "utf8").includes('"msg":"serving"');
-    },
-    30_000,
-    200,
+  await serving("CSI controller socket", driver, driverLog());
+  nodeSocket = join(h.logDir, "csi-node.sock");
+  nodeDriver = spawnLogged(
+    "node",
+    [
+      "dist/operator/csi/main.js",
+      "--mode",
+      "node",
+      "--endpoint",
+      `unix://${nodeSocket}`,
+      "--node-id",
+      "sanity-host",
+      "--state-dir",
+      join(h.logDir, "csi-node-state"),
+    ],
+    nodeDriverLog(),
   );
+  await serving("CSI node socket", nodeDriver, nodeDriverLog());
 });
 
 after(async () => {
   if (driver) await stopProcess(driver);
+  if (nodeDriver) await stopProcess(nodeDriver);
   await h?.cleanup();
 });
 
 test("csi-sanity: every controller and identity test passes against the controller service", async (t) => {
-  const common = [`--csi.endpoint=${socket}`, `--ginkgo.skip=${SKIP}`];
+  const endpoints = [`--csi.endpoint=${nodeSocket}`, `--csi.controllerendpoint=${socket}`];
+  const common = [...endpoints, `--ginkgo.skip=${SKIP}`];
   const listed = await run(
     sanity,
-    [...common.slice(0, 1), `--ginkgo.focus=${SKIP}`, "--ginkgo.dry-run", "--ginkgo.v", "--ginkgo.no-color"],
+    [...endpoints, `--ginkgo.focus=${SKIP}`, "--ginkgo.dry-run", "--ginkgo.v", "--ginkgo.no-color"],
     {
       timeoutMs: 60_000,
     },
