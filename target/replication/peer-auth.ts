@@ -1,10 +1,10 @@
 /**
- * Mutual authentication of the peer link (peer protocol 2). Each side holds one or more secrets
- * it accepts (more than one only during a rotation: the current value and the previous one, see
- * peer-secrets.ts), proves knowledge of every one of them, and accepts the partner when at least
- * one of the partner's proofs matches one of its own secrets:
+ * Mutual authentication of the peer link (peer protocol 3, whose handshake is version 2's). Each
+ * side holds one or more secrets it accepts (more than one only during a rotation: the current
+ * value and the previous one, see peer-secrets.ts), proves knowledge of every one of them, and
+ * accepts the partner when at least one of the partner's proofs matches one of its own secrets:
  *
- *   dialer (a)   → hello       {node:"a", nonce Na, version: 2}
+ *   dialer (a)   → hello       {node:"a", nonce Na, version: 3}
  *   acceptor (b) → helloReply  {node:"b", nonce Nb, macs: [HMAC(s, "hasan-peer-v2|b|Na|Nb") for s in b's]}
  *   dialer (a)   → helloFinish {macs: [HMAC(s, "hasan-peer-v2|a|Na|Nb") for s in a's]}
  *
@@ -20,8 +20,10 @@
  *   a mismatch; its proofs bind its own fresh nonce, so they give the acceptor nothing to reuse.
  * - At most MAX_PEER_SECRETS proofs per side: no unbounded work for an unauthenticated partner.
  *
- * Version 1 sent a single MAC and heartbeats without acknowledgements (protocol.ts); its hello
- * carried version 1 and is refused with a clear reason.
+ * Version 1 sent a single MAC and heartbeats without acknowledgements (protocol.ts); version 2 sent
+ * the frames after the handshake unprotected. Their hellos carry their version and are refused with
+ * a clear reason; after this handshake, both ends derive session keys from the secrets both proved
+ * (peer-keys.ts) and seal every frame (frame-seal.ts).
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { NodeName } from "./witness.js";
@@ -75,6 +77,27 @@ export function provenSecret(
     if (hit && !found) found = s;
   }
   return found;
+}
+
+/**
+ * Every one of `mine` that the partner proved (all pairs compared, as in provenSecret): the
+ * secrets both nodes hold, from which both derive the session keys (peer-keys.ts).
+ */
+export function commonSecrets(
+  mine: readonly Buffer[],
+  from: NodeName,
+  dialerNonce: string,
+  acceptorNonce: string,
+  proofs: readonly string[],
+): Buffer[] {
+  const common: Buffer[] = [];
+  for (const s of mine.slice(0, MAX_PEER_SECRETS)) {
+    const want = peerMac(s, from, dialerNonce, acceptorNonce);
+    let hit = false;
+    for (const p of proofs.slice(0, MAX_PEER_SECRETS)) hit = macMatches(want, p) || hit;
+    if (hit) common.push(s);
+  }
+  return common;
 }
 
 /** What kind of authentication failure: a secret mismatch, another protocol version, a wrong node. */

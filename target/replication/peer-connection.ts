@@ -13,11 +13,28 @@
  * (`partnerLeaseEndsBy`): it asks the witness only after that, and a cut-off node has stopped
  * serving reads before its partner can start writing alone. Times are monotonic
  * (performance.now), so a clock step cannot extend a lease.
+ *
+ * Protection. Until both ends are authenticated only the hellos cross, in plain frames of at most
+ * PRE_AUTH_MAX_FRAME_BYTES, one at a time. From the moment a node has authenticated its partner,
+ * everything it sends and receives travels in sealed records (frame-seal.ts) under session keys
+ * derived from the secrets both proved and both handshake nonces (peer-keys.ts): a record that
+ * does not open (altered, injected, replayed, reordered or dropped on the way) closes the link and
+ * none of its frames is applied. Over TLS the records are sealed all the same: the handshake is not
+ * bound to the TLS session, and the records make the pair's own secret, not only a certificate of
+ * the CA, what it takes to read or write on the link.
  */
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
 import {
+  FrameAuthError,
+  RecordOpener,
+  RecordSealer,
+  ALONE_FRAME_BYTES,
+  RECORD_TARGET_BYTES,
+} from "./frame-seal.js";
+import {
+  commonSecrets,
   newNonce,
   peerProofs,
   provenSecret,
@@ -25,10 +42,13 @@ import {
   versionRefusal,
   type PeerAuthFailureKind,
 } from "./peer-auth.js";
+import { sessionKeys } from "./peer-keys.js";
 import type { PeerSecrets } from "./peer-secrets.js";
 import {
   PEER_PROTOCOL_VERSION,
+  PRE_AUTH_MAX_FRAME_BYTES,
   encodeFrame,
+  frameBytes,
   FrameDecoder,
   ProtocolError,
   type Body,
@@ -85,8 +105,10 @@ export interface PeerConnectionOptions {
   timeoutMs: number;
   /** how long an acknowledged heartbeat lets this node serve reads (default: two thirds of timeoutMs) */
   leaseMs?: number;
-  /** authentication must finish within this */
+  /** authentication must finish within this (default PEER_AUTH_TIMEOUT_MS) */
   authTimeoutMs?: number;
+  /** the acceptor received a well-formed hello of this protocol version (peer-slots.ts) */
+  onHello?: () => void;
   /** a request without a reply for this long means the partner is stuck: the link is closed (default 30 s) */
   requestTimeoutMs?: number;
   /**
@@ -96,8 +118,14 @@ export interface PeerConnectionOptions {
   onread?: boolean;
 }
 
-/** Reads that are not the rest of a large payload land here (reused from read to read). */
+/** Reads land here once authenticated (reused from read to read). */
 const SCRATCH_BYTES = 256 * 1024;
+/** Reads land here before: the hellos are small, and a stranger gets no more memory than this. */
+export const PRE_AUTH_READ_BYTES = 8 * 1024;
+/** How long the handshake may take from the connection on, whatever the partner sends. */
+export const PEER_AUTH_TIMEOUT_MS = 3000;
+const EMPTY = Buffer.alloc(0);
+const HELLOS: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "helloReply", "helloFinish"]);
 
 /** Bytes queued in the socket above which we stop handing it more (keeps heartbeats prompt). */
 const SOCKET_HIGH_WATER = 512 * 1024;
@@ -120,8 +148,12 @@ export class PeerConnection {
   private readyReject!: (e: Error) => void;
   private authenticated = false;
   private closedReason: string | null = null;
-  private readonly decoder: FrameDecoder;
-  private readonly scratch: Buffer | null;
+  /** the handshake's plain frames, at most PRE_AUTH_MAX_FRAME_BYTES each */
+  private readonly plain: FrameDecoder;
+  /** seals what this node sends, opens what it receives: set once it authenticated the partner */
+  private sealer: RecordSealer | null = null;
+  private opener: RecordOpener | null = null;
+  private readBuffer: Buffer | null;
   private readonly queues: Buffer[][][] = [[], [], []];
   private pumpScheduled = false;
   /** Resolved right after the scheduled pump has handed the queued frames to the socket. */
@@ -158,8 +190,11 @@ export class PeerConnection {
       this.readyReject = rej;
     });
     this.ready.catch(() => undefined);
-    this.decoder = new FrameDecoder({ chunksReused: !!o.onread });
-    this.scratch = o.onread ? Buffer.allocUnsafeSlow(SCRATCH_BYTES) : null;
+    this.plain = new FrameDecoder({
+      chunksReused: !!o.onread,
+      limit: { bytes: PRE_AUTH_MAX_FRAME_BYTES, what: "before authentication" },
+    });
+    this.readBuffer = o.onread ? Buffer.allocUnsafeSlow(PRE_AUTH_READ_BYTES) : null;
     const s = o.socket;
     s.setNoDelay(true);
     if (!o.onread) s.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -169,7 +204,7 @@ export class PeerConnection {
     this.timers.push(
       setTimeout(() => {
         if (!this.authenticated) this.close("authentication timed out");
-      }, o.authTimeoutMs ?? 5000),
+      }, o.authTimeoutMs ?? PEER_AUTH_TIMEOUT_MS),
     );
     if (o.role === "dialer") {
       this.dialerNonce = newNonce();
@@ -245,7 +280,16 @@ export class PeerConnection {
     id = 0,
   ): void {
     if (this.closed) return;
-    this.queues[priority]!.push(encodeFrame(type, id, body, data));
+    const frame = encodeFrame(type, id, body, data);
+    if (!this.sealer) {
+      if (HELLOS.has(type)) {
+        // The handshake's frames leave at once, in plain, before any sealed record.
+        this.o.socket.write(frame.length === 1 ? frame[0]! : Buffer.concat(frame));
+        return;
+      }
+      // Anything else waits in its queue for the session keys.
+    }
+    this.queues[priority]!.push(frame);
     // Frames queued in the same turn of the event loop leave in one writev: at queue depth 32
     // a write per frame cost a quarter of the sequencer's CPU in syscalls.
     if (!this.pumpScheduled) {
@@ -300,7 +344,7 @@ export class PeerConnection {
    * to it any more (large payloads come from a pool; small ones are left to the collector).
    */
   releaseData(data: Buffer): void {
-    this.decoder.release(data);
+    this.opener?.release(data);
   }
 
   /** Sets the handler for every authenticated message that is not a heartbeat or a reply. */
@@ -330,16 +374,31 @@ export class PeerConnection {
     );
   }
 
+  /**
+   * Hands queued frames to the socket in priority order, sealed: the frames taken in one go share
+   * a record (up to RECORD_TARGET_BYTES), a large frame gets one of its own. Records are sealed
+   * here, in the order they enter the socket, because their numbers are their nonces.
+   */
   private pump(): void {
     const s = this.o.socket;
-    if (this.closed || s.destroyed) return;
+    const sealer = this.sealer;
+    if (this.closed || s.destroyed || !sealer) return;
     s.cork();
     try {
       while (s.writableLength < SOCKET_HIGH_WATER) {
-        const q = this.queues.find((x) => x.length > 0);
-        if (!q) return;
-        const frame = q.shift()!;
-        for (const part of frame) s.write(part);
+        const parts: Buffer[] = [];
+        let bytes = 0;
+        for (;;) {
+          const q = this.queues.find((x) => x.length > 0);
+          if (!q) break;
+          const n = frameBytes(q[0]!);
+          if (bytes > 0 && (n >= ALONE_FRAME_BYTES || bytes + n > RECORD_TARGET_BYTES)) break;
+          for (const part of q.shift()!) parts.push(part);
+          bytes += n;
+          if (n >= ALONE_FRAME_BYTES) break;
+        }
+        if (bytes === 0) return;
+        for (const part of sealer.seal(parts, bytes)) s.write(part);
       }
     } finally {
       s.uncork();
@@ -348,47 +407,86 @@ export class PeerConnection {
 
   /** Where the socket's next read goes (sockets reading through onread). */
   readTarget(): Buffer {
-    return this.decoder.readTarget(this.scratch!);
+    return (this.readBuffer ??= Buffer.allocUnsafeSlow(PRE_AUTH_READ_BYTES));
   }
 
-  /** n bytes were read into `target` (from readTarget). */
+  /** n bytes were read into `target` (from readTarget); they are valid only during this call. */
   onRead(target: Uint8Array, n: number): void {
-    this.received(() => this.decoder.pushRead(target, n));
+    this.received(Buffer.from(target.buffer, target.byteOffset, n));
   }
 
   private onData(chunk: Buffer): void {
-    this.received(() => this.decoder.push(chunk));
+    this.received(chunk);
   }
 
-  private received(decode: () => Message[]): void {
+  private received(chunk: Buffer): void {
     if (this.closed) return;
     this.lastHeard = Date.now();
+    let sealed: Buffer | null = chunk;
+    if (!this.opener) sealed = this.receivedBeforeAuth(chunk);
+    if (sealed === null || sealed.length === 0 || this.closed) return;
     let messages: Message[];
     try {
-      messages = decode();
+      messages = this.opener!.push(sealed);
     } catch (e) {
-      this.log[this.authenticated ? "warn" : "debug"](
-        { peer: this.remote, err: (e as Error).message },
-        "refused malformed data from peer; closing link",
-      );
-      this.close(`protocol error: ${(e as Error).message}`);
+      this.refuseReceived(e as Error);
       return;
     }
-    for (const m of messages) {
-      if (this.closed) return;
+    for (const m of messages) if (!this.deliver(m)) return;
+  }
+
+  /**
+   * The handshake's frames, one at a time: the frame that authenticates the partner may be
+   * followed in the same read by its first sealed records, returned to be opened.
+   */
+  private receivedBeforeAuth(chunk: Buffer): Buffer | null {
+    let next = chunk;
+    for (;;) {
+      let m: Message | undefined;
       try {
-        this.dispatch(m);
+        m = this.plain.push(next, 1)[0];
       } catch (e) {
-        if (e instanceof PeerAuthRefusal) this.authFailure = e;
-        const msg = e instanceof ProtocolError ? e.message : `handler failed: ${(e as Error).message}`;
-        this.log[this.authenticated ? "warn" : "debug"](
-          { peer: this.remote, type: m.type, err: msg },
-          "refused message from peer; closing link",
-        );
-        this.close(msg);
-        return;
+        this.refuseReceived(e as Error);
+        return null;
       }
+      next = EMPTY;
+      if (!m || !this.deliver(m)) return null;
+      if (this.opener) return this.plain.takeRest();
     }
+  }
+
+  private refuseReceived(e: Error): void {
+    if (e instanceof FrameAuthError) {
+      this.log.error(
+        { peer: this.remote, err: e.message },
+        "refused a sealed record from the peer that failed authentication; closing the link, nothing of it was applied",
+      );
+      this.close(`frame authentication failed: ${e.message}`);
+      return;
+    }
+    this.log[this.authenticated ? "warn" : "debug"](
+      { peer: this.remote, err: e.message },
+      "refused malformed data from peer; closing link",
+    );
+    this.close(`protocol error: ${e.message}`);
+  }
+
+  /** Dispatches one message; false when the link is closed (then or before). */
+  private deliver(m: Message): boolean {
+    if (this.closed) return false;
+    try {
+      this.dispatch(m);
+    } catch (e) {
+      if (e instanceof PeerAuthRefusal) this.authFailure = e;
+      const msg = e instanceof ProtocolError ? e.message : `handler failed: ${(e as Error).message}`;
+      this.log[this.authenticated ? "warn" : "debug"](
+        { peer: this.remote, type: m.type, err: msg },
+        "refused message from peer; closing link",
+      );
+      this.close(msg);
+      return false;
+    }
+    return !this.closed;
   }
 
   private dispatch(m: Message): void {
@@ -424,6 +522,7 @@ export class PeerConnection {
       const refusal = versionRefusal(m.body.version);
       if (refusal) throw new PeerAuthRefusal("version", refusal);
       this.checkPeerNode(m.body.node);
+      o.onHello?.();
       this.dialerNonce = m.body.nonce;
       this.acceptorNonce = newNonce();
       this.secrets = o.secrets.accepted();
@@ -456,7 +555,7 @@ export class PeerConnection {
         return;
       }
       o.secrets.proven(proven);
-      this.onAuthenticated();
+      this.onAuthenticated(m.body.macs);
       return;
     }
     if (o.role === "acceptor" && m.type === "helloFinish" && this.acceptorNonce) {
@@ -470,7 +569,7 @@ export class PeerConnection {
       if (!proven)
         throw new PeerAuthRefusal("secret", secretMismatchText(this.secrets.length, o.secrets.source));
       o.secrets.proven(proven);
-      this.onAuthenticated();
+      this.onAuthenticated(m.body.macs);
       return;
     }
     throw new ProtocolError(`unexpected ${m.type} before authentication`);
@@ -495,7 +594,14 @@ export class PeerConnection {
     });
   }
 
-  private onAuthenticated(): void {
+  /** The partner proved a secret with `proofs`: from here on every frame is sealed, both ways. */
+  private onAuthenticated(proofs: readonly string[]): void {
+    const common = commonSecrets(this.secrets, this.peerNode, this.dialerNonce, this.acceptorNonce, proofs);
+    const keys = sessionKeys(common, this.o.node, this.dialerNonce, this.acceptorNonce);
+    this.sealer = new RecordSealer(keys.send);
+    this.opener = new RecordOpener(keys.receive, new FrameDecoder());
+    this.secrets = [];
+    if (this.o.onread) this.readBuffer = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
     this.authenticated = true;
     this.startLiveness();
     this.sendHeartbeat();

@@ -2,9 +2,14 @@
  * Establishes the peer link: node a dials node b (retrying), node b listens and accepts.
  * One dialer keeps the link unique without a tie-break; both ends authenticate each other
  * (HMAC challenge/response over every secret each accepts, see peer-auth.ts; optionally TLS with
- * both certificates verified against the CA). Every authenticated connection is handed to
- * `onConnection`; the last authentication failure is kept for the node's status until an
- * authentication succeeds.
+ * both certificates verified against the CA), then seal every frame (frame-seal.ts). Every
+ * authenticated connection is handed to `onConnection`; the last authentication failure is kept
+ * for the node's status until an authentication succeeds.
+ *
+ * Before authentication the listener gives strangers little: PEER_AUTH_TIMEOUT_MS to finish the
+ * handshake, frames of at most PRE_AUTH_MAX_FRAME_BYTES, a small read buffer, and at most
+ * MAX_PENDING_PEER_CONNECTIONS connections at once, where a new one takes the slot of another
+ * rather than being refused (peer-slots.ts), so idle or slow strangers cannot keep the partner out.
  */
 import net from "node:net";
 import tls from "node:tls";
@@ -12,9 +17,15 @@ import type { PeerAuthError } from "../agent/status-schema.js";
 import type { Logger } from "../log.js";
 import { onreadOf, readWith, type ReadSink } from "../net/receive-socket.js";
 import type { PeerAuthFailureKind } from "./peer-auth.js";
-import { PeerConnection, type PeerAuthRefusal } from "./peer-connection.js";
+import {
+  PEER_AUTH_TIMEOUT_MS,
+  PRE_AUTH_READ_BYTES,
+  PeerConnection,
+  type PeerAuthRefusal,
+} from "./peer-connection.js";
 import { PEER_PROTOCOL_VERSION } from "./protocol.js";
 import { PeerSecrets } from "./peer-secrets.js";
+import { PendingSlots, type PendingSlot } from "./peer-slots.js";
 import type { NodeName } from "./witness.js";
 
 export interface HostPort {
@@ -40,6 +51,10 @@ export interface PeerLinkOptions {
   timeoutMs: number;
   /** read lease per acknowledged heartbeat (peer-connection.ts) */
   leaseMs?: number;
+  /** unauthenticated connections node b holds at once (default MAX_PENDING_PEER_CONNECTIONS) */
+  maxPending?: number;
+  /** how long a connection may take to authenticate (default PEER_AUTH_TIMEOUT_MS) */
+  authTimeoutMs?: number;
   onConnection: (c: PeerConnection) => void;
 }
 
@@ -50,8 +65,9 @@ export interface PeerLinkOptions {
 class ReadRouter implements ReadSink {
   private conn: PeerConnection | null = null;
   private early: Buffer[] = [];
-  private readonly earlyBuffer = Buffer.allocUnsafeSlow(64 * 1024);
-  readonly buffer = (): Uint8Array => this.conn?.readTarget() ?? this.earlyBuffer;
+  private earlyBuffer: Buffer | null = null;
+  readonly buffer = (): Uint8Array =>
+    this.conn?.readTarget() ?? (this.earlyBuffer ??= Buffer.allocUnsafeSlow(PRE_AUTH_READ_BYTES));
 
   onRead(buf: Uint8Array, n: number): void {
     if (this.conn) this.conn.onRead(buf, n);
@@ -80,15 +96,14 @@ export function withAuthFailure(message: string, f: PeerAuthFailure | null): str
  */
 const UNANSWERED_HELLOS = 3;
 
-/** Unauthenticated connections accepted at once; more are closed immediately. */
-const MAX_UNAUTHENTICATED = 4;
 const RETRY_MS = 500;
 
 export class PeerLink {
   private server: net.Server | null = null;
   private stopped = false;
   private current: PeerConnection | null = null;
-  private unauthenticated = 0;
+  private readonly pending: PendingSlots;
+  private lastDropLog = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private dialing: net.Socket | null = null;
   private lastRefusal: { reason: string; at: number } | null = null;
@@ -98,6 +113,12 @@ export class PeerLink {
 
   constructor(private readonly o: PeerLinkOptions) {
     this.secrets = PeerSecrets.of(o.secret);
+    this.pending = new PendingSlots(o.maxPending);
+  }
+
+  /** Unauthenticated connections held now, and those dropped to make room so far. */
+  pendingConnections(): { held: number; dropped: number } {
+    return { held: this.pending.size, dropped: this.pending.dropped };
   }
 
   /** The last authentication failure with the partner; null once an authentication succeeded. */
@@ -167,25 +188,58 @@ export class PeerLink {
 
   private async listen(): Promise<void> {
     const t = this.o.tls;
-    const onSocket = (s: net.Socket) => {
-      if (this.stopped || this.unauthenticated >= MAX_UNAUTHENTICATED) {
-        s.destroy();
-        return;
+    // Every accepted TCP connection takes a slot until it authenticates or closes; over TLS the
+    // slot is taken before the TLS handshake, which counts against the same deadline.
+    const slots = new Map<string, PendingSlot>();
+    const keyOf = (s: net.Socket) => `${s.remoteAddress ?? "?"}|${s.remotePort ?? "?"}`;
+    const onTcp = (raw: net.Socket): PendingSlot | null => {
+      if (this.stopped) {
+        raw.destroy();
+        return null;
       }
+      let socket = raw;
+      const slot = this.pending.admit(raw.remoteAddress, () => {
+        this.droppedPending();
+        socket.destroy();
+        raw.destroy();
+      });
       if (t) {
-        this.adopt(s, "acceptor", null);
-        return;
+        raw.once("close", () => slot.release());
+        const key = keyOf(raw);
+        slots.set(key, slot);
+        raw.once("close", () => slots.delete(key));
+        return slot;
       }
-      // Plain TCP sockets arrive paused and read through onread from here on.
+      // Plain TCP sockets arrive paused and read through onread from here on (the handle moves
+      // to a new socket; the accepted one is closed empty).
       const router = new ReadRouter();
-      this.adopt(readWith(s, router), "acceptor", router);
+      socket = readWith(raw, router);
+      socket.once("close", () => slot.release());
+      this.adopt(socket, "acceptor", router, slot);
+      return slot;
     };
     const server = t
       ? tls.createServer(
-          { cert: t.cert, key: t.key, ca: t.ca, requestCert: true, rejectUnauthorized: true },
-          onSocket,
+          {
+            cert: t.cert,
+            key: t.key,
+            ca: t.ca,
+            requestCert: true,
+            rejectUnauthorized: true,
+            handshakeTimeout: this.o.authTimeoutMs ?? PEER_AUTH_TIMEOUT_MS,
+          },
+          (s: tls.TLSSocket) => {
+            const slot = slots.get(keyOf(s));
+            if (this.stopped || !slot) {
+              s.destroy();
+              return;
+            }
+            s.once("close", () => slot.release());
+            this.adopt(s, "acceptor", null, slot);
+          },
         )
-      : net.createServer({ pauseOnConnect: true }, onSocket);
+      : net.createServer({ pauseOnConnect: true }, onTcp);
+    if (t) server.on("connection", onTcp);
     server.on("tlsClientError", (e: Error) =>
       this.o.logger.warn({ err: e.message }, "refused peer TLS connection"),
     );
@@ -208,7 +262,23 @@ export class PeerLink {
     return a && typeof a === "object" ? { host: a.address, port: a.port } : null;
   }
 
-  private adopt(socket: net.Socket, role: "dialer" | "acceptor", router: ReadRouter | null): void {
+  /** Logs that strangers are filling the pending slots (at most every 30 s). */
+  private droppedPending(): void {
+    const now = Date.now();
+    const level = now - this.lastDropLog > 30_000 ? "warn" : "debug";
+    if (level === "warn") this.lastDropLog = now;
+    this.o.logger[level](
+      { dropped: this.pending.dropped, held: this.pending.size },
+      "peer listener: all slots for unauthenticated connections taken; dropped one to admit a new connection",
+    );
+  }
+
+  private adopt(
+    socket: net.Socket,
+    role: "dialer" | "acceptor",
+    router: ReadRouter | null,
+    slot: PendingSlot | null = null,
+  ): void {
     const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
     const c = new PeerConnection({
       socket,
@@ -219,13 +289,14 @@ export class PeerLink {
       heartbeatMs: this.o.heartbeatMs,
       timeoutMs: this.o.timeoutMs,
       ...(this.o.leaseMs !== undefined ? { leaseMs: this.o.leaseMs } : {}),
+      ...(this.o.authTimeoutMs !== undefined ? { authTimeoutMs: this.o.authTimeoutMs } : {}),
+      ...(slot ? { onHello: () => slot.helloSeen() } : {}),
       onread: router !== null,
     });
     router?.attach(c);
-    this.unauthenticated++;
     c.ready.then(
       () => {
-        this.unauthenticated--;
+        slot?.release();
         if (this.stopped) {
           c.close("shutting down");
           return;
@@ -237,7 +308,7 @@ export class PeerLink {
         this.o.onConnection(c);
       },
       (e: Error) => {
-        this.unauthenticated--;
+        slot?.release();
         const reason = this.refusalOf(c, e);
         // A partner retrying with a wrong secret would repeat this twice a second: log changes, and then every 30 s.
         const now = Date.now();

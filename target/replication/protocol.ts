@@ -7,20 +7,35 @@
  * all big-endian. `id` pairs a reply with its request (0 for one-way messages). The JSON part
  * of each type is validated with zod at the boundary; lengths are bounded before anything is
  * buffered, so a peer sending garbage is refused with a ProtocolError and never applied.
+ *
+ * Only the handshake's frames (hello, helloReply, helloFinish) cross the wire like this, and each
+ * may announce at most PRE_AUTH_MAX_FRAME_BYTES. Once both ends are authenticated, every frame
+ * travels inside a sealed record (frame-seal.ts): encrypted and authenticated with a key of the
+ * session, so a frame altered, injected, replayed, reordered or dropped on the way is refused.
  */
 import { z } from "zod";
 import { BufferPool } from "../store/buffer-pool.js";
 import { Slab } from "../store/slab.js";
 
 export const MAGIC = 0x48534e31;
-/** Version 2: hellos carry one MAC per accepted secret; heartbeats carry sequence numbers and acknowledgements (read leases). */
-export const PEER_PROTOCOL_VERSION = 2;
+/**
+ * Version 2: hellos carry one MAC per accepted secret; heartbeats carry sequence numbers and
+ * acknowledgements (read leases). Version 3: every frame after the handshake travels in a sealed
+ * record (AES-256-GCM with per-direction session keys, frame-seal.ts). The hellos keep version 2's
+ * format, so a node of either version reads the other's hello and refuses its version clearly.
+ */
+export const PEER_PROTOCOL_VERSION = 3;
 /** Secrets one node accepts at once (current, previous, and room for one more): proofs per hello. */
 export const MAX_PEER_SECRETS = 3;
 export const HEADER_BYTES = 20;
 export const MAX_JSON_BYTES = 64 * 1024;
 /** Largest binary payload: writes (the SCSI layer bounds them well below this) and bitmaps. */
 export const MAX_DATA_BYTES = 64 * 1024 * 1024;
+/**
+ * What one frame (JSON and data) may announce before authentication: the hellos need a few hundred
+ * bytes, so a stranger's header announcing more closes the connection before anything is buffered.
+ */
+export const PRE_AUTH_MAX_FRAME_BYTES = 4096;
 
 const node = z.enum(["a", "b"]);
 const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`));
@@ -206,6 +221,13 @@ export function encodeFrame<T extends MessageType>(
 
 const EMPTY = Buffer.alloc(0);
 
+/** The bytes of an encoded frame (encodeFrame's parts). */
+export function frameBytes(frame: readonly Buffer[]): number {
+  let n = 0;
+  for (const part of frame) n += part.length;
+  return n;
+}
+
 /** Payloads from this size on are copied straight into a pooled buffer as they arrive. */
 const LARGE_DATA = 64 * 1024;
 
@@ -234,6 +256,11 @@ export interface FrameDecoderOptions {
    * buffer): the decoder then copies out every byte it keeps, small payloads into a slab.
    */
   chunksReused?: boolean;
+  /**
+   * The most one frame's JSON and data may announce together (default: the protocol's bounds), and
+   * what to call that bound in the refusal ("before authentication").
+   */
+  limit?: { bytes: number; what: string };
 }
 
 /** Payloads copied out of reused chunks up to this size are slab views. */
@@ -246,10 +273,34 @@ export class FrameDecoder {
   private readonly pool: BufferPool;
   private readonly chunksReused: boolean;
   private readonly slab = new Slab();
+  private limit: { bytes: number; what: string } | null;
 
   constructor(o: FrameDecoderOptions = {}) {
     this.pool = o.pool ?? new BufferPool();
     this.chunksReused = o.chunksReused ?? false;
+    this.limit = o.limit ?? null;
+  }
+
+  /** Sets the bound on what one frame may announce (see FrameDecoderOptions.limit). */
+  setLimit(limit: { bytes: number; what: string } | null): void {
+    this.limit = limit;
+  }
+
+  /** Whether no part of a frame is buffered (the decoder stands between two frames). */
+  get idle(): boolean {
+    return this.buffered === 0 && this.large === null;
+  }
+
+  /**
+   * Takes the bytes buffered past the last frame returned (push with `max` leaves them), which
+   * the caller reads otherwise from now on. Not while a large payload is in progress.
+   */
+  takeRest(): Buffer {
+    if (this.large) throw new ProtocolError("a frame is still being received");
+    const rest = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.buffered = 0;
+    return rest;
   }
 
   /**
@@ -279,14 +330,18 @@ export class FrameDecoder {
     this.pool.give(data);
   }
 
-  push(chunk: Buffer): Message[] {
-    const out = this.decode(chunk);
+  /**
+   * Decodes the frames `chunk` completes. With `max`, stops after that many and leaves the bytes
+   * past them buffered, unread (push(EMPTY, max) goes on, takeRest() hands them over).
+   */
+  push(chunk: Buffer, max = Infinity): Message[] {
+    const out = this.decode(chunk, max);
     // What stays buffered (part of a frame) must not point into a chunk the caller reuses.
     if (this.chunksReused && this.chunks.length > 0) this.chunks = [Buffer.concat(this.chunks)];
     return out;
   }
 
-  private decode(chunk: Buffer): Message[] {
+  private decode(chunk: Buffer, max: number): Message[] {
     const out: Message[] = [];
     if (this.large) {
       const f = this.large;
@@ -299,10 +354,12 @@ export class FrameDecoder {
       chunk = chunk.subarray(n);
       if (chunk.length === 0) return out;
     }
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
     for (;;) {
-      if (this.buffered < HEADER_BYTES) return out;
+      if (out.length >= max || this.buffered < HEADER_BYTES) return out;
       const head = this.peek(HEADER_BYTES);
       const magic = head.readUInt32BE(0);
       if (magic !== MAGIC) throw new ProtocolError(`bad magic 0x${magic.toString(16).padStart(8, "0")}`);
@@ -321,6 +378,12 @@ export class FrameDecoder {
         throw new ProtocolError(`${type}: data length ${dataLength} too large`);
       if (dataLength > 0 && !WITH_DATA.has(type)) {
         throw new ProtocolError(`${type}: unexpected data (${dataLength} bytes)`);
+      }
+      const limit = this.limit;
+      if (limit && jsonLength + dataLength > limit.bytes) {
+        throw new ProtocolError(
+          `${type}: announces ${jsonLength + dataLength} bytes, more than the ${limit.bytes} a frame may carry ${limit.what}`,
+        );
       }
       if (dataLength >= LARGE_DATA) {
         if (this.buffered < HEADER_BYTES + jsonLength) return out;

@@ -65,6 +65,13 @@ export class PairHarness extends PairFixture {
     return this.running.has(n);
   }
 
+  /** The process id of a running node. */
+  pid(n: Node): number {
+    const pid = this.running.get(n)?.proc.pid;
+    if (pid === undefined) throw new Error(`node ${n} is not running`);
+    return pid;
+  }
+
   async start(n: Node): Promise<void> {
     if (this.running.has(n)) return;
     const args = [

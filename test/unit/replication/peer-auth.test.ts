@@ -1,6 +1,6 @@
 /**
- * The peer handshake (protocol 2) over real loopback sockets: several secrets per side during a
- * rotation, mismatches reported on both ends, version 1 refused, reflection refused, and the
+ * The peer handshake (protocol 3) over real loopback sockets: several secrets per side during a
+ * rotation, mismatches reported on both ends, versions 1 and 2 refused, reflection refused, and the
  * last failure kept by PeerLink until an authentication succeeds.
  */
 import { after, describe, it } from "node:test";
@@ -15,7 +15,12 @@ import { newNonce, peerMac, provenSecret } from "../../../target/replication/pee
 import { PeerConnection } from "../../../target/replication/peer-connection.js";
 import { PeerLink } from "../../../target/replication/peer-link.js";
 import { PeerSecrets } from "../../../target/replication/peer-secrets.js";
-import { encodeFrame, FrameDecoder, type Message } from "../../../target/replication/protocol.js";
+import {
+  encodeFrame,
+  FrameDecoder,
+  PEER_PROTOCOL_VERSION,
+  type Message,
+} from "../../../target/replication/protocol.js";
 import { waitFor } from "../../support/processes.js";
 import { writeSecretVolume } from "../../support/kubelet-secret.js";
 
@@ -205,21 +210,59 @@ describe("peer link: protocol versions and reported failures", () => {
     await waitFor("node a authenticated with node b", async () => connected.length > 0, 10_000, 20);
   });
 
-  it("a partner speaking peer protocol 1 is refused with 'partner speaks peer protocol 1, this node 2: upgrade both nodes'", async () => {
-    const { link, log, port: p } = await acceptor(Buffer.from("s3cret"));
-    const old = await rawDialer(p);
-    old.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: 1 }));
-    await waitFor("the old partner refused", async () => old.closed(), 5000, 20);
-    assert.equal(old.received.length, 0, "nothing is answered to a version 1 hello");
-    assert.match(log.text, /partner speaks peer protocol 1, this node 2: upgrade both nodes/);
-    assert.equal(link.authError()?.kind, "version");
-    assert.equal(link.authError()?.reason, "partner speaks peer protocol 1, this node 2: upgrade both nodes");
+  for (const version of [1, 2])
+    it(`a partner speaking peer protocol ${version} is refused with 'partner speaks peer protocol ${version}, this node 3: upgrade both nodes' (authError kind "version")`, async () => {
+      assert.equal(PEER_PROTOCOL_VERSION, 3);
+      const { link, log, port: p } = await acceptor(Buffer.from("s3cret"));
+      const old = await rawDialer(p);
+      old.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version }));
+      await waitFor("the old partner refused", async () => old.closed(), 5000, 20);
+      assert.equal(old.received.length, 0, `nothing is answered to a version ${version} hello`);
+      const reason = `partner speaks peer protocol ${version}, this node 3: upgrade both nodes`;
+      assert.ok(log.text.includes(reason), log.text);
+      assert.equal(link.authError()?.kind, "version");
+      assert.equal(link.authError()?.reason, reason);
+    });
+
+  it("a node of the previous version reads this node's hello (same frame format) and sees version 3 in it", async () => {
+    // What a version 2 acceptor does with the hello: decode it with the plain frame format and
+    // compare the version (it then refuses 'partner speaks peer protocol 3, this node 2').
+    const old = net.createServer();
+    await new Promise<void>((r) => old.listen(0, "127.0.0.1", () => r()));
+    const got = new Promise<Message>((resolve) =>
+      old.once("connection", (s: net.Socket) => {
+        const d = new FrameDecoder();
+        s.on("data", (chunk: Buffer) => {
+          const [m] = d.push(chunk);
+          if (m) resolve(m);
+        });
+      }),
+    );
+    const socket = net.connect((old.address() as net.AddressInfo).port, "127.0.0.1");
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    const c = new PeerConnection({
+      socket,
+      role: "dialer",
+      node: "a",
+      secrets: secrets("s3cret"),
+      logger: quiet,
+      heartbeatMs: 1000,
+      timeoutMs: 5000,
+    });
+    try {
+      const hello = await got;
+      assert.equal(hello.type, "hello");
+      assert.deepEqual(hello.type === "hello" && hello.body.version, 3);
+    } finally {
+      c.close("test done");
+      old.close();
+    }
   });
 
   it("a dialer sending the acceptor's own proofs back (reflection) is refused as a wrong secret", async () => {
     const { link, port: p } = await acceptor(Buffer.from("s3cret"));
     const m = await rawDialer(p);
-    m.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: 2 }));
+    m.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: PEER_PROTOCOL_VERSION }));
     const reply = await waitFor(
       "helloReply",
       async () => m.received.find((x) => x.type === "helloReply"),
@@ -287,8 +330,8 @@ describe("peer link: protocol versions and reported failures", () => {
     try {
       await a.start();
       await waitFor("reported in the status", async () => a.authError()?.kind === "version", 10_000, 20);
-      assert.match(a.authError()!.reason, /may speak an older peer protocol than 2 \(upgrade both nodes\)/);
-      assert.match(log.text, /may speak an older peer protocol than 2/);
+      assert.match(a.authError()!.reason, /may speak an older peer protocol than 3 \(upgrade both nodes\)/);
+      assert.match(log.text, /may speak an older peer protocol than 3/);
     } finally {
       await a.stop();
       mute.close();
