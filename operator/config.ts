@@ -1,6 +1,6 @@
-import { parseArgs } from "node:util";
 import { hostname } from "node:os";
 import { z } from "zod";
+import { ConfigError, parseFlagsAndEnv } from "./kit/flags-and-env.js";
 import { DEFAULT_IMAGE } from "./reconcile/desired-children.js";
 import { IMAGE_PATTERN } from "./reconcile/image-policy.js";
 import type { NetworkPolicyOptions } from "./reconcile/network-policies.js";
@@ -110,10 +110,6 @@ const flags = {
   "operator-pod-labels": { type: "string" },
 } as const;
 
-const camel = (flag: string) => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-const envName = (flag: string) => `HASAN_OPERATOR_${flag.toUpperCase().replace(/-/g, "_")}`;
-
 export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS] [--leader-elect]
        [--leader-election-namespace NS] [--leader-election-id NAME] [--identity ID]
        [--metrics-addr HOST:PORT] [--webhook-addr HOST:PORT --webhook-cert FILE --webhook-key FILE]
@@ -123,31 +119,11 @@ export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS]
        [--operator-namespace NS --operator-pod-labels KEY=VALUE,...]
 Every flag can also come from HASAN_OPERATOR_<FLAG> (e.g. HASAN_OPERATOR_NAMESPACE); flags win.`;
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError };
 
 /** Flags first, then HASAN_OPERATOR_* environment variables, validated together. */
 export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options: flags, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new ConfigError(`${(e as Error).message}\n${usage}`);
-  }
-  const raw: Record<string, unknown> = {};
-  for (const flag of Object.keys(flags)) {
-    const v = values[flag] ?? env[envName(flag)];
-    if (v !== undefined && v !== "") raw[camel(flag)] = v;
-  }
-  const parsed = OperatorConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (i) => `  --${kebab(String(i.path[0] ?? "arguments"))}: ${i.message}`,
-    );
-    throw new ConfigError(`invalid arguments:\n${lines.join("\n")}\n${usage}`);
-  }
-  return parsed.data;
+  return parseFlagsAndEnv(argv, env, { flags, envPrefix: "OPERATOR", schema: OperatorConfigSchema, usage });
 }
 
 /** The NetworkPolicy settings the controller takes: none when switched off. */

@@ -1,5 +1,5 @@
-import { parseArgs } from "node:util";
 import { z } from "zod";
+import { ConfigError, parseFlagsAndEnv } from "../kit/flags-and-env.js";
 import { socketPath } from "./server.js";
 
 const millis = z.coerce.number().int().min(100, "must be at least 100 ms").max(3_600_000);
@@ -52,39 +52,15 @@ const flags = {
   proto: { type: "string" },
 } as const;
 
-const camel = (flag: string) => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-const envName = (flag: string) => `HASAN_CSI_${flag.toUpperCase().replace(/-/g, "_")}`;
-
 export const usage = `usage: hasan-csi --mode controller|node [--endpoint unix:///csi/csi.sock]
        controller: [--kubeconfig FILE] [--default-namespace NS] [--namespace NS]
                    [--create-wait-ms MS] [--poll-ms MS]
        node:       --node-id ID [--state-dir DIR] [--device-wait-ms MS]
 Every flag can also come from HASAN_CSI_<FLAG> (e.g. HASAN_CSI_NODE_ID); flags win.`;
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError };
 
 /** Flags first, then HASAN_CSI_* environment variables, validated together. */
 export function parseCsiArgs(argv: string[], env: NodeJS.ProcessEnv): CsiConfig {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options: flags, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new ConfigError(`${(e as Error).message}\n${usage}`);
-  }
-  const raw: Record<string, unknown> = {};
-  for (const flag of Object.keys(flags)) {
-    const v = values[flag] ?? env[envName(flag)];
-    if (v !== undefined && v !== "") raw[camel(flag)] = v;
-  }
-  const parsed = CsiConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (i) => `  --${kebab(String(i.path[0] ?? "arguments"))}: ${i.message}`,
-    );
-    throw new ConfigError(`invalid arguments:\n${lines.join("\n")}\n${usage}`);
-  }
-  return parsed.data;
+  return parseFlagsAndEnv(argv, env, { flags, envPrefix: "CSI", schema: CsiConfigSchema, usage });
 }
