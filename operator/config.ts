@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { ConfigError, parseFlagsAndEnv } from "./kit/flags-and-env.js";
+import { ResourceRequirementsSchema } from "./api/spec.js";
 import { DEFAULT_IMAGE } from "./reconcile/desired-children.js";
 import { IMAGE_PATTERN } from "./reconcile/image-policy.js";
 import type { NetworkPolicyOptions } from "./reconcile/network-policies.js";
@@ -66,6 +67,19 @@ export const OperatorConfigSchema = z
     /** the operator's own namespace and pod labels: the agent port admits these pods only */
     operatorNamespace: z.string().min(1).max(63).optional(),
     operatorPodLabels: labelList.optional(),
+    /** requests and limits of target pods whose spec.pod.resources is unset (JSON) */
+    targetResources: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: "custom", message: 'must be JSON, e.g. {"requests":{"memory":"192Mi"}}' });
+          return z.NEVER;
+        }
+      })
+      .pipe(ResourceRequirementsSchema.strict())
+      .optional(),
   })
   .superRefine((c, ctx) => {
     if ((c.operatorNamespace === undefined) !== (c.operatorPodLabels === undefined)) {
@@ -105,6 +119,7 @@ const flags = {
   "drift-check-ms": { type: "string" },
   workers: { type: "string" },
   "allowed-target-images": { type: "string" },
+  "target-resources": { type: "string" },
   "network-policies": { type: "string" },
   "operator-namespace": { type: "string" },
   "operator-pod-labels": { type: "string" },
@@ -115,7 +130,7 @@ export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS]
        [--metrics-addr HOST:PORT] [--webhook-addr HOST:PORT --webhook-cert FILE --webhook-key FILE]
        [--target-image IMAGE] [--agent-address pod|service]
        [--status-poll-steady-ms MS] [--status-poll-active-ms MS] [--drift-check-ms MS] [--workers N]
-       [--allowed-target-images IMAGE[*],...] [--network-policies true|false]
+       [--allowed-target-images IMAGE[*],...] [--target-resources JSON] [--network-policies true|false]
        [--operator-namespace NS --operator-pod-labels KEY=VALUE,...]
 Every flag can also come from HASAN_OPERATOR_<FLAG> (e.g. HASAN_OPERATOR_NAMESPACE); flags win.`;
 

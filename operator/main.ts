@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       workers: cfg.workers,
       allowedTargetImages: cfg.allowedTargetImages,
       networkPolicies: networkPolicyOptions(cfg),
+      ...(cfg.targetResources ? { targetResources: cfg.targetResources } : {}),
     },
     log,
     metrics,

@@ -115,6 +115,13 @@ export const PersistentVolumeExportSchema = z
   })
   .meta({ description: "Create a PersistentVolume with an iscsi source pointing at both portals." });
 
+/** Requests and limits of a container, as in core/v1 ResourceRequirements. */
+export const ResourceRequirementsSchema = z.object({
+  limits: z.record(z.string(), resourceQuantity("Limit.")).optional(),
+  requests: z.record(z.string(), resourceQuantity("Request.")).optional(),
+});
+export type ResourceRequirements = z.infer<typeof ResourceRequirementsSchema>;
+
 export const TolerationSchema = z.object({
   key: z.string().optional(),
   operator: z.enum(["Exists", "Equal"]).optional(),
@@ -130,13 +137,9 @@ export const PodSpecSchema = z
         "Target image; the operator's default when unset. Must match the operator's allowedTargetImages.",
     }),
     imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
-    resources: z
-      .object({
-        limits: z.record(z.string(), resourceQuantity("Limit.")).optional(),
-        requests: z.record(z.string(), resourceQuantity("Request.")).optional(),
-      })
-      .optional()
-      .meta({ description: "Compute resources of each target container." }),
+    resources: ResourceRequirementsSchema.optional().meta({
+      description: "Compute resources of each target container; the operator's targetResources when unset.",
+    }),
     nodeSelector: z.record(z.string(), z.string()).optional(),
     tolerations: z.array(TolerationSchema).optional().meta({ "x-kubernetes-list-type": "atomic" }),
     priorityClassName: z.string().min(1).optional(),

@@ -35,6 +35,11 @@ const OperatorSchema = z
       description:
         "Images spec.pod.image may name: exact references, or prefixes ending in *. Empty: the target image alone.",
     }),
+    targetResources: freeForm.meta({
+      description:
+        "Requests and limits of target pods whose HASanTarget sets no spec.pod.resources " +
+        "(empty: the operator's default, requests of 100m CPU and 192Mi memory).",
+    }),
     agentAddress: z
       .enum(["pod", "service"])
       .meta({ description: "How the operator reaches each target's agent: pod IP or Service clusterIP." }),

@@ -1,5 +1,6 @@
 import type { Logger } from "../../target/log.js";
 import type { HASanTargetStatus } from "../api/status.js";
+import type { ResourceRequirements } from "../api/spec.js";
 import { API_VERSION, FINALIZER, HASanTargetSchema, KIND, type HASanTarget } from "../api/target.js";
 import type { OperatorMetrics } from "../http/metrics.js";
 import { ResilientInformer, type CacheLifecycle } from "../kit/informer.js";
@@ -77,6 +78,8 @@ export interface ControllerOptions {
   allowedTargetImages?: readonly string[];
   /** each pair's NetworkPolicies; none when unset */
   networkPolicies?: NetworkPolicyOptions;
+  /** target pods' resources when spec.pod.resources is unset */
+  targetResources?: ResourceRequirements;
 }
 
 interface RawTarget {
@@ -300,7 +303,7 @@ export class HASanTargetController {
     const desired = desiredChildren(
       t,
       { serviceIPs, chap, bothWorking: facts.bothWorking },
-      { image: this.o.image, networkPolicies: this.o.networkPolicies },
+      { image: this.o.image, networkPolicies: this.o.networkPolicies, resources: this.o.targetResources },
     );
     // The exported PV goes its own way (pv-export.ts): applied only when it is ours.
     const generic = (d: KubeObject) => d.kind !== "Pod" && d.kind !== "PersistentVolume";

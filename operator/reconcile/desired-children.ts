@@ -2,6 +2,7 @@ import type { HASanTarget } from "../api/target.js";
 import { API_VERSION, KIND } from "../api/target.js";
 import { limitArgs } from "../api/limits.js";
 import { quantityBytes } from "../api/quantity.js";
+import type { ResourceRequirements } from "../api/spec.js";
 import {
   ANNOTATION_TEMPLATE_HASH,
   NODE_NAMES,
@@ -65,6 +66,8 @@ export interface ObservedForChildren {
 
 export interface ChildDefaults {
   image: string;
+  /** target pods' resources when spec.pod.resources is unset (TARGET_DEFAULT_RESOURCES otherwise) */
+  resources?: ResourceRequirements;
   /** the pair's NetworkPolicies (network-policies.ts); none when unset */
   networkPolicies?: NetworkPolicyOptions;
 }
@@ -241,11 +244,12 @@ function pod(
   t: HASanTarget,
   node: NodeName,
   peerIP: string,
-  image: string,
+  d: ChildDefaults,
   o: ObservedForChildren,
 ): KubeObject {
   const m = t.metadata;
   const p = t.spec.pod ?? {};
+  const image = p.image ?? d.image;
   const volumes: Record<string, unknown>[] = [
     { name: "data", persistentVolumeClaim: { claimName: childName.pvc(m, node) } },
     { name: "peer", secret: { secretName: peerSecretName(t), items: [{ key: "secret", path: "secret" }] } },
@@ -302,7 +306,7 @@ function pod(
       readOnlyRootFilesystem: true,
       capabilities: { drop: ["ALL"] },
     },
-    resources: p.resources ?? TARGET_DEFAULT_RESOURCES,
+    resources: p.resources ?? d.resources ?? TARGET_DEFAULT_RESOURCES,
   };
   if (p.imagePullPolicy) container.imagePullPolicy = p.imagePullPolicy;
   const spec: Record<string, unknown> = {
@@ -413,7 +417,6 @@ function persistentVolume(t: HASanTarget, ipA: string, ipB: string): KubeObject 
  * here: it is created once and never applied (peer-secret.ts).
  */
 export function desiredChildren(t: HASanTarget, o: ObservedForChildren, d: ChildDefaults): KubeObject[] {
-  const image = t.spec.pod?.image ?? d.image;
   const out: KubeObject[] = [...rbac(t), witnessLease(t), ...networkPolicies(t, d.networkPolicies)];
   for (const n of NODE_NAMES) out.push(service(t, n));
   for (const n of NODE_NAMES) out.push(pvc(t, n));
@@ -422,7 +425,7 @@ export function desiredChildren(t: HASanTarget, o: ObservedForChildren, d: Child
   // Never start targets without the authentication the spec asks for.
   const chapReady = !chapSecretName(t) || (!!o.chap && (!t.spec.auth?.mutual || !!o.chap.mutualUsername));
   if (ipA && ipB && chapReady) {
-    out.push(pod(t, "a", ipB, image, o), pod(t, "b", ipA, image, o));
+    out.push(pod(t, "a", ipB, d, o), pod(t, "b", ipA, d, o));
     const pv = persistentVolume(t, ipA, ipB);
     if (pv) out.push(pv);
   }

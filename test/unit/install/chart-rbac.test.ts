@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { loadAllYaml } from "@kubernetes/client-node";
 import { z } from "zod";
 import { helmBinary } from "../../../hack/gen-manifests.js";
+import { parseOperatorArgs } from "../../../operator/config.js";
 import { resourceInfo } from "../../../operator/kit/resources.js";
 import { desiredChildren } from "../../../operator/reconcile/desired-children.js";
 import { generatedPeerSecret } from "../../../operator/reconcile/peer-secret.js";
@@ -181,3 +182,40 @@ function resourceOfGrant(group: string, plural: string): "cluster" | "namespaced
   const key = `${group}/${plural}`;
   return key in known ? "cluster" : "namespaced";
 }
+
+it("operator.targetResources reaches the operator as a --target-resources flag it parses to the same requests and limits", () => {
+  const out = execFileSync(
+    helmBinary(),
+    [
+      "template",
+      release,
+      path.join(repoRoot, "charts/hasan"),
+      "--namespace",
+      releaseNs,
+      "--set",
+      "operator.targetResources.requests.memory=512Mi",
+      "--set",
+      "operator.targetResources.limits.memory=1Gi",
+    ],
+    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+  );
+  const deployment = (loadAllYaml(out) as { kind?: string; spec?: unknown }[]).find(
+    (d) => d?.kind === "Deployment",
+  );
+  const args = z
+    .object({
+      spec: z.object({
+        template: z.object({
+          spec: z.object({ containers: z.array(z.object({ args: z.array(z.string()) })) }),
+        }),
+      }),
+    })
+    .parse(deployment).spec.template.spec.containers[0]!.args;
+  const flag = args.find((a) => a.startsWith("--target-resources="));
+  assert.ok(flag, `no --target-resources in ${args.join(" ")}`);
+  const c = parseOperatorArgs([flag], {});
+  assert.deepEqual(c.targetResources, {
+    requests: { cpu: "100m", memory: "512Mi" },
+    limits: { memory: "1Gi" },
+  });
+});

@@ -89,3 +89,24 @@ test("operator pod labels that are not KEY=VALUE, or without the namespace, are 
   );
   assert.throws(() => parseOperatorArgs(["--network-policies", "maybe"], {}), /--network-policies/);
 });
+
+test("--target-resources takes JSON requests and limits; malformed JSON or an unknown key is refused naming the flag", () => {
+  const c = parseOperatorArgs(
+    ["--target-resources", '{"requests":{"cpu":"250m","memory":"512Mi"},"limits":{"memory":"1Gi"}}'],
+    {},
+  );
+  assert.deepEqual(c.targetResources, {
+    requests: { cpu: "250m", memory: "512Mi" },
+    limits: { memory: "1Gi" },
+  });
+  assert.equal(parseOperatorArgs([], {}).targetResources, undefined);
+  assert.throws(
+    () => parseOperatorArgs(["--target-resources", "{requests"], {}),
+    /--target-resources: must be JSON/,
+  );
+  assert.throws(() => parseOperatorArgs(["--target-resources", '{"request":{}}'], {}), /--target-resources/);
+  assert.throws(
+    () => parseOperatorArgs(["--target-resources", '{"requests":{"memory":"lots"}}'], {}),
+    /--target-resources/,
+  );
+});

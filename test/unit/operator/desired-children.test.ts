@@ -214,3 +214,16 @@ test("target pods run unprivileged: non-root, no capabilities, RuntimeDefault se
   ) as unknown as { spec: { containers: { resources: unknown }[] } };
   assert.deepEqual(custom.spec.containers[0]!.resources, own);
 });
+
+test("target pods take the operator's targetResources when their spec sets none; spec.pod.resources wins", () => {
+  const resources = { requests: { cpu: "250m", memory: "512Mi" }, limits: { memory: "1Gi" } };
+  const podResources = (t: ReturnType<typeof target>) =>
+    (
+      find(desiredChildren(t, observed, { ...defaults, resources }), "Pod") as unknown as {
+        spec: { containers: { resources: unknown }[] };
+      }
+    ).spec.containers[0]!.resources;
+  assert.deepEqual(podResources(target()), resources);
+  const own = { requests: { memory: "64Mi" } };
+  assert.deepEqual(podResources(target({ pod: { resources: own } })), own);
+});
