@@ -9,31 +9,21 @@ import { startAgent } from "../../target/agent/server.js";
 import { bearerToken, tokenMatches } from "../../target/agent/bearer-auth.js";
 import { TargetMetrics } from "../../target/agent/target-metrics.js";
 import type { TargetStatus } from "../../target/agent/status-schema.js";
+import { sampleStatus } from "./agent-sample.js";
 
 const TOKEN = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-function status(metrics: TargetMetrics): TargetStatus {
-  return {
-    iqn: "iqn.2026-11.dev.hasan:t1",
-    serial: "abc",
-    sizeBytes: 1 << 20,
-    blockSize: 512,
-    portal: "127.0.0.1:3260",
-    uptimeSeconds: 1,
-    state: "Standalone",
-    sessions: [
-      {
-        initiator: "iqn.1993-08.org.debian:01:secret-host",
-        isid: "023d00000001",
-        tsih: 1,
-        remote: "10.1.2.3:51234",
-        connections: 1,
-      },
-    ],
-    counters: metrics.counters,
-    replication: null,
-  };
-}
+/** A session whose initiator name and address must not reach /metrics. */
+const status = (metrics: TargetMetrics) =>
+  sampleStatus(metrics, [
+    {
+      initiator: "iqn.1993-08.org.debian:01:secret-host",
+      isid: "023d00000001",
+      tsih: 1,
+      remote: "10.1.2.3:51234",
+      connections: 1,
+    },
+  ]);
 
 async function withAgent(
   fn: (base: string, calls: string[], logged: () => string) => Promise<void>,

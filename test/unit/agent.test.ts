@@ -4,22 +4,8 @@ import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import { startAgent } from "../../target/agent/server.js";
 import { TargetMetrics } from "../../target/agent/target-metrics.js";
-import { TargetStatusSchema, type TargetStatus } from "../../target/agent/status-schema.js";
-
-function sampleStatus(metrics: TargetMetrics): TargetStatus {
-  return {
-    iqn: "iqn.2026-11.dev.hasan:t1",
-    serial: "abc",
-    sizeBytes: 1 << 20,
-    blockSize: 512,
-    portal: "127.0.0.1:3260",
-    uptimeSeconds: 1,
-    state: "Standalone",
-    sessions: [],
-    counters: metrics.counters,
-    replication: null,
-  };
-}
+import { TargetStatusSchema } from "../../target/agent/status-schema.js";
+import { sampleStatus } from "./agent-sample.js";
 
 async function withAgent(
   resolve: ((d: "a" | "b") => Promise<string>) | undefined,

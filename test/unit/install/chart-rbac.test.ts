@@ -35,7 +35,8 @@ const Rbac = z.object({
 });
 type Rbac = z.infer<typeof Rbac>;
 
-function render(set: string[] = []): Rbac[] {
+/** Every object `helm template` renders with `--set` values. */
+function renderChart(set: string[] = []): unknown[] {
   const out = execFileSync(
     helmBinary(),
     [
@@ -48,7 +49,11 @@ function render(set: string[] = []): Rbac[] {
     ],
     { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
   );
-  return (loadAllYaml(out) as unknown[])
+  return loadAllYaml(out) as unknown[];
+}
+
+function render(set: string[] = []): Rbac[] {
+  return renderChart(set)
     .filter((d): d is { kind: string } => !!d && typeof d === "object" && "kind" in d)
     .filter((d) => ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(d.kind))
     .map((d) => Rbac.parse(d));
@@ -184,24 +189,11 @@ function resourceOfGrant(group: string, plural: string): "cluster" | "namespaced
 }
 
 it("operator.targetResources reaches the operator as a --target-resources flag it parses to the same requests and limits", () => {
-  const out = execFileSync(
-    helmBinary(),
-    [
-      "template",
-      release,
-      path.join(repoRoot, "charts/hasan"),
-      "--namespace",
-      releaseNs,
-      "--set",
-      "operator.targetResources.requests.memory=512Mi",
-      "--set",
-      "operator.targetResources.limits.memory=1Gi",
-    ],
-    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
-  );
-  const deployment = (loadAllYaml(out) as { kind?: string; spec?: unknown }[]).find(
-    (d) => d?.kind === "Deployment",
-  );
+  const docs = renderChart([
+    "operator.targetResources.requests.memory=512Mi",
+    "operator.targetResources.limits.memory=1Gi",
+  ]);
+  const deployment = (docs as ({ kind?: string } | null)[]).find((d) => d?.kind === "Deployment");
   const args = z
     .object({
       spec: z.object({

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { KubeApiError, type KubeClient } from "../../../operator/kit/kube-client.js";
+import type { KubeClient } from "../../../operator/kit/kube-client.js";
 import { HASanTargetSpecSchema } from "../../../operator/api/spec.js";
 import {
   authStatus,
@@ -24,7 +24,7 @@ import { authDisabledEvent, conditionsFrom, stampConditions } from "../../../ope
 import { AgentStatusCache } from "../../../operator/status/agent-client.js";
 import { AgentTokens } from "../../../operator/status/agent-token.js";
 import { secretProblem } from "../../../target/secret-rules.js";
-import { agent, node, target } from "./fixtures.js";
+import { agent, createdOnceSecretsClient, node, target } from "./fixtures.js";
 
 const never = () => {
   throw new Error("no new value may be drawn when one exists");
@@ -170,22 +170,8 @@ test("the agent token Secret: <name>-agent, key token, 64 hex characters; kept o
 
 test("ensureCreatedOnce: an existing Secret is only read; a lost create race (409) reads the winner's", async () => {
   const secrets = new Map<string, { data: Record<string, string> }>();
-  const calls: string[] = [];
   const race: { before?: () => void } = {};
-  const client = {
-    getOrUndefined: (_v: string, _k: string, _ns: string, name: string) => {
-      calls.push(`get ${name}`);
-      return Promise.resolve(secrets.get(name));
-    },
-    create: (obj: { metadata: { name: string }; data: Record<string, string> }) => {
-      calls.push(`create ${obj.metadata.name}`);
-      race.before?.();
-      if (secrets.has(obj.metadata.name))
-        return Promise.reject(new KubeApiError(409, "AlreadyExists", "already exists", {}));
-      secrets.set(obj.metadata.name, { data: obj.data });
-      return Promise.resolve(obj);
-    },
-  } as unknown as KubeClient;
+  const { client, calls } = createdOnceSecretsClient(secrets, () => race.before?.());
   assert.deepEqual(await ensureCreatedOnce(client, AGENT_TOKEN_SECRET, target()), {
     name: "data-agent",
     outcome: "created",

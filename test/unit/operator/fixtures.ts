@@ -1,3 +1,4 @@
+import { KubeApiError, type KubeClient } from "../../../operator/kit/kube-client.js";
 import type { TargetStatus, NodeState } from "../../../target/agent/status-schema.js";
 import type { HASanTarget } from "../../../operator/api/target.js";
 import type { HASanTargetSpec } from "../../../operator/api/spec.js";
@@ -77,4 +78,34 @@ export function node(name: "a" | "b", o?: AgentOpts, pod: Partial<ObservedNode["
   if (o) n.agent = agent(name, o);
   else n.agentError = "ECONNREFUSED";
   return n;
+}
+
+/**
+ * A KubeClient stand-in for created-once Secrets (get and create, never apply, patch or replace)
+ * that records calls;
+ * the API server itself is exercised by the integration tests.
+ */
+export function createdOnceSecretsClient(
+  secrets: Map<string, { data: Record<string, string> }>,
+  onCreate?: () => void,
+) {
+  const calls: string[] = [];
+  const client = {
+    getOrUndefined: (_v: string, _k: string, _ns: string, name: string) => {
+      calls.push(`get ${name}`);
+      return Promise.resolve(secrets.get(name));
+    },
+    create: (obj: { metadata: { name: string }; data: Record<string, string> }) => {
+      calls.push(`create ${obj.metadata.name}`);
+      onCreate?.();
+      if (secrets.has(obj.metadata.name))
+        return Promise.reject(new KubeApiError(409, "AlreadyExists", "already exists", {}));
+      secrets.set(obj.metadata.name, { data: obj.data });
+      return Promise.resolve(obj);
+    },
+    apply: () => Promise.reject(new Error("a created-once Secret is never applied")),
+    mergePatch: () => Promise.reject(new Error("a created-once Secret is never patched")),
+    replace: () => Promise.reject(new Error("a created-once Secret is never replaced")),
+  };
+  return { client: client as unknown as KubeClient, calls };
 }

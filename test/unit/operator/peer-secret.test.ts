@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { KubeApiError, type KubeClient } from "../../../operator/kit/kube-client.js";
 import { createdOnceChildren } from "../../../operator/reconcile/generated-secrets.js";
 import {
   decidePeerSecret,
@@ -9,7 +8,7 @@ import {
   type SecretView,
 } from "../../../operator/reconcile/peer-secret.js";
 import { secretProblem } from "../../../target/secret-rules.js";
-import { target } from "./fixtures.js";
+import { createdOnceSecretsClient, target } from "./fixtures.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const never = () => {
@@ -60,32 +59,9 @@ test("a user-provided peerSecretRef is left alone (never written) and keeps no g
   );
 });
 
-/** A KubeClient stand-in that records calls; the API server itself is exercised by the integration tests. */
-function fakeClient(secrets: Map<string, { data: Record<string, string> }>, onCreate?: () => void) {
-  const calls: string[] = [];
-  const client = {
-    getOrUndefined: (_v: string, _k: string, _ns: string, name: string) => {
-      calls.push(`get ${name}`);
-      return Promise.resolve(secrets.get(name));
-    },
-    create: (obj: { metadata: { name: string }; data: Record<string, string> }) => {
-      calls.push(`create ${obj.metadata.name}`);
-      onCreate?.();
-      if (secrets.has(obj.metadata.name))
-        return Promise.reject(new KubeApiError(409, "AlreadyExists", "already exists", {}));
-      secrets.set(obj.metadata.name, { data: obj.data });
-      return Promise.resolve(obj);
-    },
-    apply: () => Promise.reject(new Error("the peer Secret is never applied")),
-    mergePatch: () => Promise.reject(new Error("the peer Secret is never patched")),
-    replace: () => Promise.reject(new Error("the peer Secret is never replaced")),
-  };
-  return { client: client as unknown as KubeClient, calls };
-}
-
 test("ensurePeerSecret on an existing Secret only reads it", async () => {
   const secrets = new Map([["data-peer", { data: { secret: b64("old") } }]]);
-  const { client, calls } = fakeClient(secrets);
+  const { client, calls } = createdOnceSecretsClient(secrets);
   assert.deepEqual(await ensurePeerSecret(client, target(), never), {
     name: "data-peer",
     outcome: "existing",
@@ -97,7 +73,7 @@ test("ensurePeerSecret on an existing Secret only reads it", async () => {
 test("ensurePeerSecret losing a create race (409 AlreadyExists) uses the winner's value and writes nothing more", async () => {
   const secrets = new Map<string, { data: Record<string, string> }>();
   // Another operator creates the Secret between our read and our create.
-  const { client, calls } = fakeClient(secrets, () => {
+  const { client, calls } = createdOnceSecretsClient(secrets, () => {
     if (!secrets.has("data-peer")) secrets.set("data-peer", { data: { secret: b64("winner") } });
   });
   assert.deepEqual(await ensurePeerSecret(client, target()), { name: "data-peer", outcome: "lostRace" });
@@ -107,7 +83,7 @@ test("ensurePeerSecret losing a create race (409 AlreadyExists) uses the winner'
 
 test("ensurePeerSecret with a peerSecretRef reads the user's Secret and reports it missing, never creating it", async () => {
   const t = target({ replication: { peerSecretRef: { name: "mine" } } });
-  const { client, calls } = fakeClient(new Map());
+  const { client, calls } = createdOnceSecretsClient(new Map());
   await assert.rejects(ensurePeerSecret(client, t), /peerSecretRef: Secret mine not found/);
   assert.deepEqual(calls, ["get mine"]);
 });
