@@ -246,16 +246,6 @@ export class HASanTargetController {
       await addFinalizer(this.client, t);
       return {}; // the update comes back through the informer
     }
-    const livePods = NODE_NAMES.map((n) => this.pods.get(childName.pod(t.metadata, n), namespace)).filter(
-      (p): p is PodView => !!p,
-    );
-    if (madeOpenBeforeChapDefault(t, livePods as PodArgsView[])) {
-      await this.client.mergePatch(API_VERSION, KIND, namespace, name, {
-        metadata: { annotations: { [ANNOTATION_CHAP_DEFAULT]: "Disabled" } },
-      });
-      log.warn("target made before CHAP was the default: kept without CHAP (status.auth.keptOpen)");
-      return {}; // the update comes back through the informer
-    }
 
     // Observe.
     const serviceIPs: Partial<Record<NodeName, string>> = {};
@@ -265,6 +255,14 @@ export class HASanTargetController {
       if (ip && ip !== "None") serviceIPs[n] = ip;
       const pod = this.pods.get(childName.pod(t.metadata, n), namespace);
       if (pod) pods[n] = pod;
+    }
+    // The informer holds whole pods; PodView names only what status needs.
+    if (madeOpenBeforeChapDefault(t, Object.values(pods) as PodArgsView[])) {
+      await this.client.mergePatch(API_VERSION, KIND, namespace, name, {
+        metadata: { annotations: { [ANNOTATION_CHAP_DEFAULT]: "Disabled" } },
+      });
+      log.warn("target made before CHAP was the default: kept without CHAP (status.auth.keptOpen)");
+      return {}; // the update comes back through the informer
     }
     const reads = await Promise.all(
       NODE_NAMES.map(async (n): Promise<AgentRead | undefined> => {
