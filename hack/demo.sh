@@ -76,9 +76,17 @@ up() {
   # The chart puts the operator's Role in the watched namespace: it must exist before the install.
   k create namespace "$NS" --dry-run=client -o yaml | k apply -f - >/dev/null
   say "operator: helm upgrade --install $RELEASE charts/hasan -n $SYSTEM_NS"
+  # On the local cluster the CSI node plugin stays off: its DaemonSet needs an iSCSI initiator
+  # (iscsid, multipathd) on every node and the node-driver-registrar image, and the local node agent
+  # has neither. The CSI controller runs, its sidecars built from their Go modules (make csi-tools).
+  local csi_flags=()
+  if $LOCAL; then
+    hack/csi/tools.sh >/dev/null
+    csi_flags=(--set csi.node.enabled=false)
+  fi
   # shellcheck disable=SC2046
   "$HELM" upgrade --install "$RELEASE" charts/hasan --namespace "$SYSTEM_NS" --create-namespace \
-    --set operator.watchNamespace="$NS" $(crd_flags) --wait --timeout 5m
+    --set operator.watchNamespace="$NS" "${csi_flags[@]}" $(crd_flags) --wait --timeout 5m
   k -n "$SYSTEM_NS" get deploy,pods -o wide
   k wait --for=condition=Established "crd/$CRD" --timeout=60s >/dev/null
 

@@ -19,6 +19,7 @@ import { deletePodNetwork, ensureHostRoutes, removeHostRoutes } from "./net/pod-
 import { ServiceProxy } from "./net/service-proxy.js";
 import { NodeHeartbeat } from "./nodes/heartbeat.js";
 import { serviceLinkEnv } from "./pods/env.js";
+import { sidecarBinaries } from "./pods/image.js";
 import type { TopLevelEntry } from "./pods/sandbox-script.js";
 import { ensureLocalStorage, recyclePV } from "./storage/local-pvs.js";
 
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
       appRoot: cfg.appRoot,
       dnsIP,
       topLevel: await topLevelEntries(),
+      sidecars: sidecarBinaries(cfg.appRoot),
       serviceEnv: (ns) =>
         serviceLinkEnv(
           [...services.store.values()]

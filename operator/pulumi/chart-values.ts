@@ -112,6 +112,91 @@ const MetricsSchema = z
   })
   .partial();
 
+const imageRef = z
+  .string()
+  .min(1)
+  .regex(/^[^\s]+$/, "must be an image reference");
+const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, "must be a Go duration such as 60s");
+
+const CsiSchema = z
+  .strictObject({
+    enabled: z.boolean().meta({
+      description:
+        "The CSI driver iscsi.hasan.dev: CSIDriver, controller Deployment, node DaemonSet, StorageClass.",
+    }),
+    images: z
+      .strictObject({
+        provisioner: imageRef.meta({ description: "external-provisioner image." }),
+        resizer: imageRef.meta({ description: "external-resizer image." }),
+        nodeDriverRegistrar: imageRef.meta({ description: "node-driver-registrar image." }),
+        livenessProbe: imageRef.meta({ description: "livenessprobe image." }),
+        pullPolicy: z.enum(["Always", "IfNotPresent", "Never"]),
+      })
+      .partial(),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]),
+    controller: z
+      .strictObject({
+        replicas: z
+          .int()
+          .min(1)
+          .max(10)
+          .meta({ description: "Controller replicas; the sidecars elect a leader." }),
+        provisionTimeout: duration.meta({
+          description: "external-provisioner's and external-resizer's timeout for one call (--timeout).",
+        }),
+        createWaitMs: z.int().min(100).max(3_600_000).meta({
+          description: "Longest the controller service holds one CreateVolume waiting for the pair.",
+        }),
+        resources: freeForm,
+        sidecarResources: freeForm,
+        nodeSelector: stringMap,
+        tolerations: z.array(freeForm),
+        affinity: freeForm.meta({ description: "Pod affinity; replicas prefer different nodes when empty." }),
+        priorityClassName: z.string(),
+        podAnnotations: stringMap,
+        podLabels: stringMap,
+        podSecurityContext: freeForm,
+        securityContext: freeForm,
+      })
+      .partial(),
+    node: z
+      .strictObject({
+        enabled: z.boolean().meta({
+          description:
+            "The node plugin DaemonSet (privileged; needs the host's iscsid and multipathd on every node).",
+        }),
+        kubeletDir: z
+          .string()
+          .startsWith("/")
+          .meta({ description: "The kubelet's root directory on the nodes." }),
+        healthPort: z
+          .int()
+          .min(1024)
+          .max(65535)
+          .meta({ description: "livenessprobe's port (host network)." }),
+        resources: freeForm,
+        sidecarResources: freeForm,
+        nodeSelector: stringMap,
+        tolerations: z.array(freeForm),
+        priorityClassName: z.string(),
+      })
+      .partial(),
+    storageClass: z
+      .strictObject({
+        create: z.boolean(),
+        name: name.min(1),
+        default: z.boolean().meta({ description: "Mark it the cluster's default StorageClass." }),
+        reclaimPolicy: z.enum(["Delete", "Retain"]),
+        volumeBindingMode: z.enum(["Immediate", "WaitForFirstConsumer"]),
+        allowVolumeExpansion: z.boolean(),
+        parameters: stringMap.meta({
+          description: "StorageClass parameters: storageClassName, fsType, resyncRateLimit, peerTls.",
+        }),
+      })
+      .partial(),
+  })
+  .partial();
+
 export const ChartValuesSchema = z
   .strictObject({
     image: ImageSchema,
@@ -140,6 +225,7 @@ export const ChartValuesSchema = z
       .partial(),
     webhook: WebhookSchema,
     metrics: MetricsSchema,
+    csi: CsiSchema,
     global: freeForm.meta({ description: "Values shared with subcharts (none so far)." }),
   })
   .partial()

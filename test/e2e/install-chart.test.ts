@@ -142,9 +142,10 @@ describe("Helm chart", () => {
 
   describe("rendered with the defaults, dry-run on the server", () => {
     let objects: Obj[];
-    const find = (kind: string) => {
-      const o = objects.find((x) => x.kind === kind);
-      assert.ok(o, `renders a ${kind}`);
+    // The operator's objects are named after it; the CSI driver's have their own names.
+    const find = (kind: string, name = "hasan-operator") => {
+      const o = objects.find((x) => x.kind === kind && (x.metadata.name === name || kind === "Secret"));
+      assert.ok(o, `renders a ${kind} ${name}`);
       return o;
     };
 
@@ -155,22 +156,34 @@ describe("Helm chart", () => {
       objects = z.object({ items: z.array(Obj) }).parse(JSON.parse(r.stdout)).items;
     });
 
-    it("renders the CRD kept on uninstall, the operator, RBAC, the webhook and its certificate, the PDB and metrics", () => {
-      const kinds = objects.map((o) => o.kind).sort();
+    it("renders the CRD kept on uninstall, the operator, RBAC, the webhook and its certificate, the PDB, metrics and the CSI driver", () => {
+      const kinds = objects.map((o) => `${o.kind} ${o.metadata.name}`).sort();
       assert.deepEqual(kinds, [
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "Deployment",
-        "PodDisruptionBudget",
-        "Secret",
-        "Service",
-        "Service",
-        "ServiceAccount",
-        "ValidatingWebhookConfiguration",
+        "CSIDriver iscsi.hasan.dev",
+        "ClusterRole hasan-csi-controller",
+        "ClusterRole hasan-operator",
+        "ClusterRoleBinding hasan-csi-controller",
+        "ClusterRoleBinding hasan-operator",
+        "CustomResourceDefinition hasantargets.hasan.dev",
+        "DaemonSet hasan-csi-node",
+        "Deployment hasan-csi-controller",
+        "Deployment hasan-operator",
+        "PodDisruptionBudget hasan-operator",
+        "Role hasan-csi-controller",
+        "RoleBinding hasan-csi-controller",
+        "Secret hasan-webhook-tls",
+        "Service hasan-metrics",
+        "Service hasan-webhook",
+        "ServiceAccount hasan-csi-controller",
+        "ServiceAccount hasan-csi-node",
+        "ServiceAccount hasan-operator",
+        "StorageClass hasan",
+        "ValidatingWebhookConfiguration hasan-pod-eviction",
       ]);
       assert.equal(
-        find("CustomResourceDefinition").metadata.annotations?.["helm.sh/resource-policy"],
+        find("CustomResourceDefinition", "hasantargets.hasan.dev").metadata.annotations?.[
+          "helm.sh/resource-policy"
+        ],
         "keep",
       );
     });
@@ -200,7 +213,7 @@ describe("Helm chart", () => {
     });
 
     it("registers the eviction webhook with the CA that signed the operator's serving certificate", () => {
-      const wh = Webhook.parse(find("ValidatingWebhookConfiguration")).webhooks[0];
+      const wh = Webhook.parse(find("ValidatingWebhookConfiguration", "hasan-pod-eviction")).webhooks[0];
       assert.ok(wh);
       assert.deepEqual(wh.rules[0]?.resources, ["pods/eviction"]);
       assert.deepEqual(wh.rules[0]?.operations, ["CREATE"]);
@@ -309,8 +322,15 @@ describe("Helm chart", () => {
     assert.equal(r.code, 0, r.stderr);
     const objects = z.object({ items: z.array(Obj) }).parse(JSON.parse(r.stdout)).items;
     const roles = objects.filter((o) => o.kind === "Role");
-    assert.equal(roles.length, 2, "the watched namespace's Role and the leader-election Role");
-    const cluster = objects.filter((o) => o.kind === "ClusterRole").map((o) => ClusterRole.parse(o).rules);
+    assert.deepEqual(roles.map((r) => r.metadata.name).sort(), [
+      "hasan-csi-controller", // the CSI sidecars' leader-election Leases
+      "hasan-csi-controller-targets", // the CSI controller's HASanTargets in the watched namespace
+      "hasan-operator", // the watched namespace
+      "hasan-operator-leader-election",
+    ]);
+    const cluster = objects
+      .filter((o) => o.kind === "ClusterRole" && o.metadata.name === "hasan-operator")
+      .map((o) => ClusterRole.parse(o).rules);
     assert.deepEqual(
       cluster.flat().map((rule) => rule.resources),
       [["persistentvolumes"]],

@@ -47,6 +47,13 @@ export const TargetJson = z.object({
 });
 export type TargetJson = z.infer<typeof TargetJson>;
 
+/**
+ * What every install on the local cluster sets: no CSI node plugin. Its DaemonSet needs an iSCSI
+ * initiator (iscsid, multipathd) on each node and the node-driver-registrar image, and the local
+ * node agent has neither; the CSI controller Deployment runs (its sidecars from their Go modules).
+ */
+export const localClusterValues = ["--set", "csi.node.enabled=false"];
+
 export async function getJson<T>(c: Cluster, schema: z.ZodType<T>, args: string[]): Promise<T> {
   return schema.parse(JSON.parse(await c.kubectlOk([...args, "-o", "json"])));
 }

@@ -18,6 +18,7 @@ import {
   dumpDiagnostics,
   getJson,
   helmOk,
+  localClusterValues,
   nodeState,
   waitForTarget,
 } from "./install-support.js";
@@ -128,6 +129,7 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
         `operator.watchNamespace=${ns}`,
         "--set",
         "operator.statusPollActiveMs=500",
+        ...localClusterValues,
         ...crd.flags,
         "--wait",
         "--timeout",

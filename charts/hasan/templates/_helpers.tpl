@@ -126,3 +126,41 @@ tlsKey: {{ $cert.Key | quote }}
     resources: ["networkpolicies"]
     verbs: ["get", "list", "create", "patch", "delete"]
 {{- end }}
+
+{{/* The CSI driver's objects (csi-*.yaml). The driver name is fixed: PVs record it. */}}
+{{- define "hasan.csiDriverName" -}}
+iscsi.hasan.dev
+{{- end -}}
+
+{{- define "hasan.csiControllerName" -}}
+{{- printf "%s-csi-controller" (include "hasan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hasan.csiNodeName" -}}
+{{- printf "%s-csi-node" (include "hasan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hasan.csiControllerSelectorLabels" -}}
+app.kubernetes.io/name: hasan-csi-controller
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "hasan.csiNodeSelectorLabels" -}}
+app.kubernetes.io/name: hasan-csi-node
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Leases the sidecars elect their leader with, as they name them: external-provisioner the driver
+name, external-resizer "external-resizer-" and the driver name (dots become dashes).
+*/}}
+{{- define "hasan.csiLeaseNames" -}}
+["iscsi-hasan-dev", "external-resizer-iscsi-hasan-dev"]
+{{- end -}}
+
+{{/* What the CSI controller service does to HASanTargets (csi-rbac.yaml). */}}
+{{- define "hasan.csiTargetRules" }}
+  - apiGroups: ["hasan.dev"]
+    resources: ["hasantargets"]
+    verbs: ["get", "list", "create", "patch", "delete"]
+{{- end }}

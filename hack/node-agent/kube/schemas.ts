@@ -251,6 +251,7 @@ export const PersistentVolume = z.looseObject({
   spec: z.looseObject({
     local: z.looseObject({ path: z.string() }).optional(),
     hostPath: z.looseObject({ path: z.string() }).optional(),
+    csi: z.looseObject({ driver: z.string() }).optional(),
     claimRef: z.looseObject({ name: z.string().optional(), namespace: z.string().optional() }).nullish(),
   }),
   status: z.looseObject({ phase: z.string().optional() }).optional(),

@@ -6,7 +6,7 @@ import { clusterDomain } from "../net/cluster-dns.js";
 import { createPodNetwork, deletePodNetwork, podNetworkNames, type PodNetwork } from "../net/pod-network.js";
 import { ContainerRunner } from "./container-runner.js";
 import { containerEnv, expandVars } from "./env.js";
-import { isPauseImage, isProjectImage } from "./image.js";
+import { imagePlan, type SidecarBinaries } from "./image.js";
 import { podStatus, type Condition, type PodView } from "./pod-status.js";
 import { PodResources } from "./resources.js";
 import { sandboxScript, type SandboxMount, type TopLevelEntry } from "./sandbox-script.js";
@@ -26,6 +26,8 @@ export interface WorkerDeps {
   releaseIP: (ip: string) => void;
   serviceEnv: (namespace: string) => Record<string, string>;
   networkChanged: () => void;
+  /** The CSI sidecar images this node runs from binaries built from their Go modules. */
+  sidecars: SidecarBinaries;
 }
 
 const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -147,12 +149,20 @@ export class PodWorker {
 
   /** Starts a container once its image and volumes are usable; false when the pod is stopping. */
   private async startContainer(r: ContainerRunner): Promise<boolean> {
-    if (!isProjectImage(r.spec.image) && !isPauseImage(r.spec.image)) {
-      r.setWaiting(
-        "ImageNotRunnable",
-        `the local node agent runs only this repository's image (…/hasan:<tag>) and pause images, not "${r.spec.image}"`,
+    const plan = imagePlan(r.spec.image, this.deps.sidecars);
+    if (plan.kind === "unavailable") {
+      // As a kubelet reports an image it cannot pull: ErrImagePull, then ImagePullBackOff.
+      r.setWaiting("ErrImagePull", plan.message);
+      this.log.warn(
+        { container: r.spec.name, image: r.spec.image, message: plan.message },
+        "image not runnable here",
       );
-      this.log.warn({ container: r.spec.name, image: r.spec.image }, "image not runnable here");
+      await sleep(2000);
+      if (!this.stopped)
+        r.setWaiting(
+          "ImagePullBackOff",
+          `Back-off pulling image "${r.spec.image}": ErrImagePull: ${plan.message}`,
+        );
       return false;
     }
     for (let attempt = 0; !this.stopped; attempt++) {
@@ -193,8 +203,11 @@ export class PodWorker {
     });
     if (final.error) throw new Error(final.error);
     for (const w of final.warnings) this.log.warn({ container: c.name }, w);
-    const pause = isPauseImage(c.image);
-    const command = pause ? ["/bin/sleep", "infinity"] : c.command;
+    const plan = imagePlan(c.image, this.deps.sidecars);
+    const pause = plan.kind === "pause";
+    // A sidecar binary is its image's entrypoint; a container command replaces it, as anywhere.
+    const entrypoint = plan.kind === "binary" ? [plan.path] : undefined;
+    const command = pause ? ["/bin/sleep", "infinity"] : c.command?.length ? c.command : entrypoint;
     if (!command?.length)
       throw new Error(`container "${c.name}" has no command; the local node agent needs one`);
     const argv = [...command, ...(pause ? [] : (c.args ?? []))].map((a) => expandVars(a, final.env));

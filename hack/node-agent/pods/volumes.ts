@@ -183,6 +183,12 @@ async function claimPath(ctx: VolumeContext, claim: string): Promise<string> {
     throw new VolumeNotReady(`persistentvolumeclaim "${claim}" is not bound`);
   const pv = await ctx.client.get(PersistentVolume, `/api/v1/persistentvolumes/${pvName}`);
   const p = pv?.spec.local?.path ?? pv?.spec.hostPath?.path;
+  const csiDriver = pv?.spec.csi?.driver;
+  if (!p && csiDriver)
+    throw new VolumeNotReady(
+      `MountVolume.SetUp failed for persistentvolume "${pvName}": the local node agent has no node plugin ` +
+        `for CSI driver "${csiDriver}" (it mounts local and hostPath volumes only)`,
+    );
   if (!p) throw new VolumeNotReady(`persistentvolume "${pvName}" has no local or hostPath source`);
   await mkdir(p, { recursive: true });
   return p;

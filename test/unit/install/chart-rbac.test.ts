@@ -52,11 +52,13 @@ function renderChart(set: string[] = []): unknown[] {
   return loadAllYaml(out) as unknown[];
 }
 
+/** The operator's RBAC objects (the CSI controller's, hasan-csi-controller*, are chart-csi.test.ts's). */
 function render(set: string[] = []): Rbac[] {
   return renderChart(set)
     .filter((d): d is { kind: string } => !!d && typeof d === "object" && "kind" in d)
     .filter((d) => ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(d.kind))
-    .map((d) => Rbac.parse(d));
+    .map((d) => Rbac.parse(d))
+    .filter((d) => d.metadata.name.startsWith("hasan-operator"));
 }
 
 /** "group/plural" of every resource a rule set grants verb on (without a resourceNames limit). */
@@ -193,7 +195,9 @@ it("operator.targetResources reaches the operator as a --target-resources flag i
     "operator.targetResources.requests.memory=512Mi",
     "operator.targetResources.limits.memory=1Gi",
   ]);
-  const deployment = (docs as ({ kind?: string } | null)[]).find((d) => d?.kind === "Deployment");
+  const deployment = (docs as ({ kind?: string; metadata?: { name?: string } } | null)[]).find(
+    (d) => d?.kind === "Deployment" && d.metadata?.name === "hasan-operator",
+  );
   const args = z
     .object({
       spec: z.object({
