@@ -4,7 +4,15 @@ import assert from "node:assert/strict";
 import { renderRules, serviceRules } from "../../hack/node-agent/net/service-rules.js";
 import { allocateIP, firstServiceIP, nodePodCidr } from "../../hack/node-agent/net/ip-alloc.js";
 import { containerEnv, expandVars } from "../../hack/node-agent/pods/env.js";
-import { isPauseImage, isProjectImage } from "../../hack/node-agent/pods/image.js";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  imagePlan,
+  isPauseImage,
+  isProjectImage,
+  sidecarBinaries,
+} from "../../hack/node-agent/pods/image.js";
 import { podPhase, type ContainerView } from "../../hack/node-agent/pods/pod-status.js";
 import { backoffMs, shouldRestart } from "../../hack/node-agent/pods/restart-policy.js";
 import { sandboxScript } from "../../hack/node-agent/pods/sandbox-script.js";
@@ -208,6 +216,37 @@ describe("node agent: pods", () => {
     assert.ok(!isProjectImage("ghcr.io/hasan-dev/hasan-tools:1"));
     assert.ok(isPauseImage("registry.k8s.io/pause:3.10"));
     assert.ok(!isPauseImage("busybox"));
+  });
+
+  it("runs the CSI sidecars at their pinned tags from the built binaries, and nothing else", () => {
+    const root = mkdtempSync(path.join(tmpdir(), "hasan-images-"));
+    const repo = path.join(root, "repo");
+    const cache = path.join(root, "cache");
+    const dir = path.join(cache, "tools", "csi-provisioner-v6.4.0-resizer-v2.3.0-test-v5.4.0");
+    for (const d of [path.join(repo, "hack/csi"), dir]) mkdirSync(d, { recursive: true });
+    writeFileSync(
+      path.join(repo, "hack/csi/versions.sh"),
+      "# pinned\nCSI_PROVISIONER_VERSION=v6.4.0\nCSI_RESIZER_VERSION=v2.3.0\nCSI_TEST_VERSION=v5.4.0\n",
+    );
+    writeFileSync(path.join(dir, "csi-provisioner"), "");
+    const sidecars = sidecarBinaries(repo, { HASAN_CACHE: cache });
+    assert.equal(sidecars.dir, dir);
+    assert.deepEqual(imagePlan("registry.k8s.io/sig-storage/csi-provisioner:v6.4.0", sidecars), {
+      kind: "binary",
+      path: path.join(dir, "csi-provisioner"),
+    });
+    assert.deepEqual(imagePlan("ghcr.io/hasan-dev/hasan:0.1.0", sidecars), { kind: "project" });
+    const wrongTag = imagePlan("registry.k8s.io/sig-storage/csi-provisioner:v6.3.0", sidecars);
+    assert.equal(wrongTag.kind, "unavailable");
+    assert.match("message" in wrongTag ? wrongTag.message : "", /at v6\.4\.0 only/);
+    const notBuilt = imagePlan("registry.k8s.io/sig-storage/csi-resizer:v2.3.0", sidecars);
+    assert.match("message" in notBuilt ? notBuilt.message : "", /csi-resizer is missing: make csi-tools/);
+    const other = imagePlan("registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.16.0", sidecars);
+    assert.equal(other.kind, "unavailable");
+    assert.match(
+      "message" in other ? other.message : "",
+      /csi-provisioner:v6\.4\.0, …\/csi-resizer:v2\.3\.0/,
+    );
   });
 
   it("places mounts in a sandbox root, parents first, and chroots", () => {
