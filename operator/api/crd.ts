@@ -2,7 +2,7 @@ import { z } from "zod";
 import { LIMITS_RULES } from "./limits.js";
 import { HASanTargetSpecSchema } from "./spec.js";
 import { HASanTargetStatusSchema } from "./status.js";
-import { GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from "./target.js";
+import { CATEGORIES, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from "./target.js";
 import { toStructural, type SchemaNode } from "./structural.js";
 
 interface ValidationRule {
@@ -91,6 +91,14 @@ export const AUTH_RULES: ValidationRule[] = [
 
 export const CAPACITY_RULES: ValidationRule[] = [
   {
+    // isInteger() first: asInteger() fails on fractions and beyond int64, and && absorbs that error.
+    rule:
+      `isQuantity(string(self)) && ${quantityOf("self")}.compareTo(quantity('1Mi')) >= 0 && ` +
+      `${quantityOf("self")}.isInteger() && ${quantityOf("self")}.asInteger() % 512 == 0`,
+    message: "spec.capacity must be at least 1Mi and a whole number of 512-byte blocks (e.g. 10Gi)",
+    reason: "FieldValueInvalid",
+  },
+  {
     rule: `isQuantity(string(self)) && isQuantity(string(oldSelf)) && ${quantityOf("self")}.compareTo(${quantityOf("oldSelf")}) >= 0`,
     message: "spec.capacity is grow-only: it may increase but never shrink",
     reason: "FieldValueForbidden",
@@ -138,6 +146,7 @@ export function hasanTargetCrd(): SchemaNode {
         plural: PLURAL,
         singular: SINGULAR,
         shortNames: SHORT_NAMES,
+        categories: CATEGORIES,
       },
       scope: "Namespaced",
       versions: [
@@ -165,9 +174,15 @@ export function hasanTargetCrd(): SchemaNode {
               type: "object",
               description: "HASanTarget is a highly available iSCSI target: two pods mirroring one LUN.",
               properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
-                metadata: { type: "object" },
+                apiVersion: {
+                  type: "string",
+                  description: "Versioned schema of this object: hasan.dev/v1alpha1.",
+                },
+                kind: { type: "string", description: "HASanTarget." },
+                metadata: {
+                  type: "object",
+                  description: "Standard object metadata (name, namespace, labels).",
+                },
                 spec: specSchema(),
                 status: statusSchema(),
               },

@@ -73,6 +73,18 @@ test("limits the target would refuse are refused at admission: per-source connec
   });
 });
 
+test("capacity below 1Mi or not a whole number of 512-byte blocks is refused by the API server", async () => {
+  for (const capacity of ["1000Ki", 1048577, "1.0000001Gi", "512"]) {
+    assert.match(
+      await refusal("odd-size", { capacity }),
+      /spec\.capacity must be at least 1Mi and a whole number of 512-byte blocks/,
+      `capacity ${capacity}`,
+    );
+  }
+  await h.applyTarget("block-size", { capacity: 1048576 + 512 });
+  await h.applyTarget("fraction", { capacity: "1.5Gi" });
+});
+
 test("capacity grows but never shrinks; int and string quantities compare by value", async () => {
   await h.applyTarget("grow", { capacity: "1Gi" });
   await h.applyTarget("grow", { capacity: 2147483648 });
@@ -120,6 +132,10 @@ test("the status subresource and printer columns are served", async () => {
   await h.applyTarget("cols", { capacity: "1Gi" });
   const out = await h.cluster.kubectlOk(["get", "hst", "cols", "-n", h.namespace]);
   assert.match(out.split("\n")[0] ?? "", /NAME\s+PHASE\s+A\s+B\s+SYNC\s+AGE/);
+  for (const category of ["hasan", "storage"]) {
+    const listed = await h.cluster.kubectlOk(["get", category, "-n", h.namespace, "-o", "name"]);
+    assert.match(listed, /hasantarget\.hasan\.dev\/cols/, `kubectl get ${category}`);
+  }
 });
 
 test("CHAP can only be turned off on its own: chap Disabled with chapSecretRef or mutual is refused", async () => {
