@@ -53,14 +53,10 @@ export const LabelSelectorSchema = z
       .record(labelKey, labelValue)
       .optional()
       .meta({ description: "Labels an object must carry, all of them (key: value)." }),
-    matchExpressions: z
-      .array(LabelSelectorRequirementSchema)
-      .max(32)
-      .optional()
-      .meta({
-        description: "Requirements an object's labels must meet, all of them.",
-        "x-kubernetes-list-type": "atomic",
-      }),
+    matchExpressions: z.array(LabelSelectorRequirementSchema).max(32).optional().meta({
+      description: "Requirements an object's labels must meet, all of them.",
+      "x-kubernetes-list-type": "atomic",
+    }),
   })
   .meta({ description: "A label selector; an empty one selects everything." });
 
