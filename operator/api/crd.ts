@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { LIMITS_RULES } from "./limits.js";
 import { HASanTargetSpecSchema } from "./spec.js";
-import { HASanTargetStatusSchema } from "./status.js";
+import { HASanTargetStatusSchema, UNRECONCILED } from "./status.js";
 import { CATEGORIES, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from "./target.js";
 import { toStructural, type SchemaNode } from "./structural.js";
 
@@ -128,8 +128,16 @@ export function specSchema(): SchemaNode {
   );
 }
 
+/**
+ * A target no operator has written status for reads as phase Unreconciled (`kubectl get hst`
+ * shows it), instead of an empty line that looks like a pair still forming.
+ */
 export function statusSchema(): SchemaNode {
-  return toStructural(jsonSchema(HASanTargetStatusSchema), "status");
+  const status = toStructural(jsonSchema(HASanTargetStatusSchema), "status");
+  const properties = status.properties as Record<string, SchemaNode>;
+  const phase = properties.phase;
+  if (!phase) throw new Error("status.phase missing from the schema");
+  return { ...status, default: {}, properties: { ...properties, phase: { ...phase, default: UNRECONCILED } } };
 }
 
 /** The CustomResourceDefinition of HASanTarget, generated from the zod schemas. */

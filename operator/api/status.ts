@@ -75,6 +75,12 @@ export const NodeStatusSchema = z.object({
 });
 export type NodeStatus = z.infer<typeof NodeStatusSchema>;
 
+/**
+ * The phase the API server shows (a schema default, applied when the object is read) until an
+ * operator writes the status: new, or in a namespace no operator watches. The operator never sets it.
+ */
+export const UNRECONCILED = "Unreconciled";
+
 export const PHASES = [
   "Pending",
   "Ready",
@@ -83,6 +89,7 @@ export const PHASES = [
   "SplitBrain",
   "Unavailable",
   "Deleting",
+  UNRECONCILED,
 ] as const;
 export const PhaseSchema = z.enum(PHASES);
 export type Phase = z.infer<typeof PhaseSchema>;
@@ -129,7 +136,8 @@ export const HASanTargetStatusSchema = z
       description:
         "The pair at a glance: Pending (forming, never yet in sync), Ready (both nodes Working), Resyncing, " +
         "Degraded (one node serving alone), SplitBrain (needs spec.splitBrainResolution), Unavailable " +
-        "(no node serving), Deleting.",
+        "(no node serving), Deleting, or Unreconciled (no operator has written the status: the target is new, " +
+        "or no operator watches its namespace).",
     }),
     iqn: z.string().optional().meta({ description: "The target's IQN, as initiators log in to it." }),
     portals: z.array(z.string()).optional().meta({
