@@ -137,7 +137,11 @@ export function statusSchema(): SchemaNode {
   const properties = status.properties as Record<string, SchemaNode>;
   const phase = properties.phase;
   if (!phase) throw new Error("status.phase missing from the schema");
-  return { ...status, default: {}, properties: { ...properties, phase: { ...phase, default: UNRECONCILED } } };
+  return {
+    ...status,
+    default: {},
+    properties: { ...properties, phase: { ...phase, default: UNRECONCILED } },
+  };
 }
 
 /** The CustomResourceDefinition of HASanTarget, generated from the zod schemas. */
