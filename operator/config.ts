@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { ConfigError, parseFlagsAndEnv } from "./kit/flags-and-env.js";
+import { NetworkPolicyPeerSchema } from "./api/network.js";
 import { ResourceRequirementsSchema } from "./api/spec.js";
 import { DEFAULT_IMAGE } from "./reconcile/desired-children.js";
 import { IMAGE_PATTERN } from "./reconcile/image-policy.js";
@@ -67,6 +68,19 @@ export const OperatorConfigSchema = z
     /** the operator's own namespace and pod labels: the agent port admits these pods only */
     operatorNamespace: z.string().min(1).max(63).optional(),
     operatorPodLabels: labelList.optional(),
+    /** who may scrape the target pods' /metrics through their NetworkPolicies (JSON NetworkPolicyPeers) */
+    metricsScrapers: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: "custom", message: 'must be JSON, e.g. [{"namespaceSelector":{}}]' });
+          return z.NEVER;
+        }
+      })
+      .pipe(z.array(NetworkPolicyPeerSchema).max(16))
+      .optional(),
     /** requests and limits of target pods whose spec.pod.resources is unset (JSON) */
     targetResources: z
       .string()
@@ -123,6 +137,7 @@ export const operatorFlags = {
   "network-policies": { type: "string" },
   "operator-namespace": { type: "string" },
   "operator-pod-labels": { type: "string" },
+  "metrics-scrapers": { type: "string" },
 } as const;
 
 export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS] [--leader-elect]
@@ -155,7 +170,8 @@ export const flagHelp = `flags:
   --target-resources JSON        requests/limits of target pods without spec.pod.resources
   --network-policies true|false  one NetworkPolicy per target pod (default true)
   --operator-namespace NS        with --operator-pod-labels: the only pods the agent port admits
-  --operator-pod-labels K=V,...  labels of the operator's pods (both or neither)`;
+  --operator-pod-labels K=V,...  labels of the operator's pods (both or neither)
+  --metrics-scrapers JSON        NetworkPolicyPeers that may scrape the target pods' /metrics`;
 
 export { ConfigError };
 
@@ -172,7 +188,10 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
 /** The NetworkPolicy settings the controller takes: none when switched off. */
 export function networkPolicyOptions(c: OperatorConfig): NetworkPolicyOptions | undefined {
   if (!c.networkPolicies) return undefined;
-  return c.operatorNamespace && c.operatorPodLabels
-    ? { operator: { namespace: c.operatorNamespace, podLabels: c.operatorPodLabels } }
-    : {};
+  return {
+    ...(c.operatorNamespace && c.operatorPodLabels
+      ? { operator: { namespace: c.operatorNamespace, podLabels: c.operatorPodLabels } }
+      : {}),
+    ...(c.metricsScrapers ? { metricsScrapers: c.metricsScrapers } : {}),
+  };
 }
