@@ -151,7 +151,8 @@ test("every field of the CRD has a description, so kubectl explain explains all 
     if (typeof node.additionalProperties === "object") walk(node.additionalProperties as Node, `${path}{}`);
   };
   walk(root(), "");
-  assert.deepEqual(missing, []);
+  // The API server forbids a description on metadata (kubectl explain describes it anyway).
+  assert.deepEqual(missing, [".metadata"]);
 });
 
 test("kubectl get hasan and kubectl get storage list HASanTargets (CRD categories)", () => {
