@@ -191,10 +191,8 @@ export function hasanTargetCrd(): SchemaNode {
                   description: "Versioned schema of this object: hasan.dev/v1alpha1.",
                 },
                 kind: { type: "string", description: "HASanTarget." },
-                metadata: {
-                  type: "object",
-                  description: "Standard object metadata (name, namespace, labels).",
-                },
+                // The API server refuses anything but name/generateName here, a description included.
+                metadata: { type: "object" },
                 spec: specSchema(),
                 status: statusSchema(),
               },
