@@ -101,7 +101,9 @@ export class OperatorMetrics {
     const result = ok ? "success" : "error";
     this.reconciles.inc({ result });
     this.reconcileDuration.observe({ result }, seconds);
-    if (!ok) this.reconcileErrors.inc(pairLabels(key));
+    // Zero-valued series from the first pass on, so rate() and increase() see the first error.
+    this.reconcileErrors.inc(pairLabels(key), ok ? 0 : 1);
+    if (ok) this.reconciles.inc({ result: "error" }, 0);
   }
 
   setNodeStates(key: string, states: Record<string, string>): void {

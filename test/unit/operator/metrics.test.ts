@@ -17,13 +17,17 @@ test("reconcile durations are a histogram, errors are per target, the queue has 
   let depth = 3;
   m.watchQueue(() => depth);
   m.observeReconcile("san/db", 0.02, true);
+  m.observeReconcile("san/ok", 0.02, true);
   m.observeReconcile("san/db", 0.3, false);
   m.queueWait.observe(0.004);
   const text = await m.render();
-  assert.match(text, /^hasan_operator_reconcile_duration_seconds_bucket\{le="0.025",result="success"\} 1$/m);
+  assert.match(text, /^hasan_operator_reconcile_duration_seconds_bucket\{le="0.025",result="success"\} 2$/m);
   assert.match(text, /^hasan_operator_reconcile_duration_seconds_count\{result="error"\} 1$/m);
-  assert.match(text, /^hasan_operator_reconciles_total\{result="success"\} 1$/m);
+  assert.match(text, /^hasan_operator_reconciles_total\{result="success"\} 2$/m);
+  assert.match(text, /^hasan_operator_reconciles_total\{result="error"\} 1$/m);
   assert.match(text, /^hasan_operator_reconcile_errors_total\{namespace="san",target="db"\} 1$/m);
+  // A target that never failed has its series at 0, so increase() sees its first error.
+  assert.match(text, /^hasan_operator_reconcile_errors_total\{namespace="san",target="ok"\} 0$/m);
   assert.match(text, /^hasan_operator_workqueue_depth 3$/m);
   assert.match(text, /^hasan_operator_workqueue_wait_seconds_bucket\{le="0.005"\} 1$/m);
   depth = 0;
