@@ -17,7 +17,7 @@ NS=${HASAN_DEMO_NAMESPACE:-hasan-demo}
 TARGET=demo
 CRD=hasantargets.hasan.dev
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { printf '\n\033[1m== [%dm%02ds] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
 setup_tools() {
@@ -67,15 +67,23 @@ up() {
   [[ -f dist/operator/main.js && -f dist/target/main.js ]] || npx tsc -p tsconfig.json || true
   [[ -f dist/operator/main.js ]] || die "build failed"
   if [[ -z ${KUBECONFIG:-} ]]; then
+    local kubectl_path
+    kubectl_path=$(node -e 'console.log(JSON.parse(process.argv[1]).kubectl)' "$(hack/cluster/paths.sh)")
+    if [[ ! -x $kubectl_path || ! -x $(dirname "$kubectl_path")/kube-apiserver ]]; then
+      say "first run: building etcd, helm and Kubernetes (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl) from their Go modules"
+      echo "This takes about 20-30 minutes on 2 CPUs, once (cached under ${HASAN_CACHE:-$HOME/.cache/hasan}/tools);"
+      echo "every later run starts the cluster in seconds. Progress is printed every 30 seconds."
+    fi
     say "local cluster (control plane from Go modules, 3 nodes)"
     hack/cluster/up.sh >/dev/null
   fi
   setup_tools
   k get nodes
 
-  # The chart puts the operator's Role in the watched namespace: it must exist before the install.
   k create namespace "$NS" --dry-run=client -o yaml | k apply -f - >/dev/null
-  say "operator: helm upgrade --install $RELEASE charts/hasan -n $SYSTEM_NS"
+  # The operator watches every namespace, so targets created while following the README's
+  # examples (in other namespaces) are reconciled too.
+  say "operator (watching every namespace): helm upgrade --install $RELEASE charts/hasan -n $SYSTEM_NS"
   # On the local cluster the CSI node plugin stays off: its DaemonSet needs an iSCSI initiator
   # (iscsid, multipathd) on every node and the node-driver-registrar image, and the local node agent
   # has neither. The CSI controller runs, its sidecars built from their Go modules (make csi-tools).
@@ -86,7 +94,7 @@ up() {
   fi
   # shellcheck disable=SC2046
   "$HELM" upgrade --install "$RELEASE" charts/hasan --namespace "$SYSTEM_NS" --create-namespace \
-    --set operator.watchNamespace="$NS" "${csi_flags[@]}" $(crd_flags) --wait --timeout 5m
+    --set operator.watchNamespace= "${csi_flags[@]}" $(crd_flags) --wait --timeout 5m
   k -n "$SYSTEM_NS" get deploy,pods -o wide
   k wait --for=condition=Established "crd/$CRD" --timeout=60s >/dev/null
 

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libiscsi-bin qemu-utils qemu-block-extra tgt iproute2 util-linux openssl qemu-system-x86 mmdebstrap)
+apt_packages=(libiscsi-bin qemu-utils qemu-block-extra tgt iproute2 util-linux openssl qemu-system-x86 mmdebstrap prometheus)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

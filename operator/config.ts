@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { ConfigError, parseFlagsAndEnv } from "./kit/flags-and-env.js";
+import { NetworkPolicyPeerSchema } from "./api/network.js";
 import { ResourceRequirementsSchema } from "./api/spec.js";
 import { DEFAULT_IMAGE } from "./reconcile/desired-children.js";
 import { IMAGE_PATTERN } from "./reconcile/image-policy.js";
@@ -67,6 +68,19 @@ export const OperatorConfigSchema = z
     /** the operator's own namespace and pod labels: the agent port admits these pods only */
     operatorNamespace: z.string().min(1).max(63).optional(),
     operatorPodLabels: labelList.optional(),
+    /** who may scrape the target pods' /metrics through their NetworkPolicies (JSON NetworkPolicyPeers) */
+    metricsScrapers: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: "custom", message: 'must be JSON, e.g. [{"namespaceSelector":{}}]' });
+          return z.NEVER;
+        }
+      })
+      .pipe(z.array(NetworkPolicyPeerSchema).max(16))
+      .optional(),
     /** requests and limits of target pods whose spec.pod.resources is unset (JSON) */
     targetResources: z
       .string()
@@ -101,7 +115,7 @@ export const OperatorConfigSchema = z
   .transform((c) => ({ ...c, allowedTargetImages: c.allowedTargetImages ?? [c.targetImage] }));
 export type OperatorConfig = z.infer<typeof OperatorConfigSchema>;
 
-const flags = {
+export const operatorFlags = {
   kubeconfig: { type: "string" },
   namespace: { type: "string" },
   "leader-elect": { type: "boolean" },
@@ -123,6 +137,7 @@ const flags = {
   "network-policies": { type: "string" },
   "operator-namespace": { type: "string" },
   "operator-pod-labels": { type: "string" },
+  "metrics-scrapers": { type: "string" },
 } as const;
 
 export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS] [--leader-elect]
@@ -134,17 +149,49 @@ export const usage = `usage: hasan-operator [--kubeconfig FILE] [--namespace NS]
        [--operator-namespace NS --operator-pod-labels KEY=VALUE,...]
 Every flag can also come from HASAN_OPERATOR_<FLAG> (e.g. HASAN_OPERATOR_NAMESPACE); flags win.`;
 
+/** What each flag does, for --help. */
+export const flagHelp = `flags:
+  --kubeconfig FILE              kubeconfig to use; in-cluster config when unset
+  --namespace NS                 watch HASanTargets in NS only; every namespace when unset
+  --leader-elect                 run as one of several replicas; only the Lease holder reconciles
+  --leader-election-namespace NS namespace of the Lease (default hasan-system)
+  --leader-election-id NAME      name of the Lease (default hasan-operator)
+  --identity ID                  this replica's name in the Lease (default <hostname>_<pid>)
+  --metrics-addr HOST:PORT       /metrics, /healthz, /readyz (default 127.0.0.1:8081)
+  --webhook-addr HOST:PORT       serve the eviction webhook over TLS here
+  --webhook-cert FILE            its certificate (PEM), with --webhook-key FILE its key
+  --target-image IMAGE           image of the target pods (default ${DEFAULT_IMAGE})
+  --allowed-target-images LIST   images spec.pod.image may name: exact, or prefixes ending in *
+  --agent-address pod|service    reach target agents by pod IP (default) or through their Service
+  --status-poll-steady-ms MS     agent status poll while a pair is in sync (default 5000)
+  --status-poll-active-ms MS     agent status poll while a pair changes (default 1000)
+  --drift-check-ms MS            read children back and re-apply drifted ones (default 60000)
+  --workers N                    HASanTargets reconciled at once (default 2)
+  --target-resources JSON        requests/limits of target pods without spec.pod.resources
+  --network-policies true|false  one NetworkPolicy per target pod (default true)
+  --operator-namespace NS        with --operator-pod-labels: the only pods the agent port admits
+  --operator-pod-labels K=V,...  labels of the operator's pods (both or neither)
+  --metrics-scrapers JSON        NetworkPolicyPeers that may scrape the target pods' /metrics`;
+
 export { ConfigError };
 
 /** Flags first, then HASAN_OPERATOR_* environment variables, validated together. */
 export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
-  return parseFlagsAndEnv(argv, env, { flags, envPrefix: "OPERATOR", schema: OperatorConfigSchema, usage });
+  return parseFlagsAndEnv(argv, env, {
+    flags: operatorFlags,
+    envPrefix: "OPERATOR",
+    schema: OperatorConfigSchema,
+    usage,
+  });
 }
 
 /** The NetworkPolicy settings the controller takes: none when switched off. */
 export function networkPolicyOptions(c: OperatorConfig): NetworkPolicyOptions | undefined {
   if (!c.networkPolicies) return undefined;
-  return c.operatorNamespace && c.operatorPodLabels
-    ? { operator: { namespace: c.operatorNamespace, podLabels: c.operatorPodLabels } }
-    : {};
+  return {
+    ...(c.operatorNamespace && c.operatorPodLabels
+      ? { operator: { namespace: c.operatorNamespace, podLabels: c.operatorPodLabels } }
+      : {}),
+    ...(c.metricsScrapers ? { metricsScrapers: c.metricsScrapers } : {}),
+  };
 }

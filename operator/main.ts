@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
+import { helpOrVersion } from "../target/cli-info.js";
 import { createLogger } from "../target/log.js";
-import { ConfigError, networkPolicyOptions, parseOperatorArgs } from "./config.js";
+import { ConfigError, flagHelp, networkPolicyOptions, parseOperatorArgs, usage } from "./config.js";
 import { OperatorMetrics } from "./http/metrics.js";
 import { createHttpApp, listen } from "./http/server.js";
 import { KubeClient } from "./kit/kube-client.js";
@@ -11,6 +12,16 @@ import { createWebhookApp, listenTls } from "./webhook/server.js";
 
 /** Wiring only: configuration, caches, leader election, reconcile workers, HTTP and webhook servers. */
 async function main(): Promise<void> {
+  const info = helpOrVersion(process.argv.slice(2), {
+    name: "hasan-operator",
+    summary: "reconciles HASanTargets into HA iSCSI target pairs and guards their evictions",
+    usage,
+    notes: flagHelp,
+  });
+  if (info) {
+    process.stdout.write(info);
+    return;
+  }
   let cfg;
   try {
     cfg = parseOperatorArgs(process.argv.slice(2), process.env);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { helpOrVersion } from "./cli-info.js";
 import { ConfigError, parseServeArgs, usage } from "./config.js";
 import { createLogger } from "./log.js";
 import { installFatalHandlers } from "./process-handlers.js";
@@ -7,6 +8,15 @@ import { DataFileLockedError } from "./store/data-lock.js";
 
 /** hasan-target: `serve` runs one iSCSI target (standalone or one node of an HA pair). */
 async function main(argv: string[]): Promise<number> {
+  const info = helpOrVersion(argv, {
+    name: "hasan-target",
+    summary: "an iSCSI target serving one LUN, alone or as one node of an HA pair",
+    usage,
+  });
+  if (info) {
+    process.stdout.write(info);
+    return 0;
+  }
   const [command, ...rest] = argv;
   if (command !== "serve") {
     process.stderr.write(`${command ? `unknown command "${command}"\n` : ""}${usage}\n`);

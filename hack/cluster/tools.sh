@@ -17,6 +17,29 @@ build_flags=(-p 2 -trimpath)
 
 log() { echo "tools: $*" >&2; }
 
+# with_progress WHAT CMD...: runs CMD and, while it runs, says every 30 s what is being built and
+# for how long, so a first run that builds for many minutes is never silent.
+with_progress() {
+  local what=$1; shift
+  local start=$SECONDS
+  "$@" &
+  local pid=$!
+  while ! wait_for_exit "$pid" 30; do
+    log "still building $what: $(elapsed $((SECONDS - start))) so far ($(elapsed $((SECONDS - total))) in all)"
+  done
+  wait "$pid"
+}
+# wait_for_exit PID SECONDS: true once PID has exited, false after SECONDS if it still runs.
+wait_for_exit() {
+  local i
+  for ((i = 0; i < $2; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 1
+  done
+  ! kill -0 "$1" 2>/dev/null
+}
+elapsed() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
 # tool_dir NAME VERSION -> prints the final directory of that build.
 tool_dir() { echo "$tools/$1-$2"; }
 
@@ -47,7 +70,8 @@ build_kubernetes() {
   local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
   local pkgs=()
   for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  (cd "$work" && go get "${pkgs[@]/%/@$v}" >/dev/null)
+  with_progress "the Kubernetes module graph (go get)" bash -c 'cd "$1" && shift && exec go "$@" >/dev/null' _ "$work" \
+    get "${pkgs[@]/%/@$v}"
   local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   local ld="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -60,7 +84,8 @@ build_kubernetes() {
     [[ -x $tmp/$c ]] && continue
     log "kubernetes $v: building $c"
     local start=$SECONDS
-    (cd "$work" && go build "${build_flags[@]}" -ldflags "$ld" -o "$tmp/$c.part" "k8s.io/kubernetes/cmd/$c")
+    with_progress "$c" bash -c 'cd "$1" && shift && exec go "$@"' _ "$work" \
+      build "${build_flags[@]}" -ldflags "$ld" -o "$tmp/$c.part" "k8s.io/kubernetes/cmd/$c"
     mv "$tmp/$c.part" "$tmp/$c"
     log "kubernetes $v: $c built in $((SECONDS - start))s"
   done
@@ -79,15 +104,16 @@ build_simple() {
   local tmp=$dest.tmp start=$SECONDS
   mkdir -p "$tmp"
   log "$name $v: building $bin"
-  (cd "$work" && go build "${build_flags[@]}" -ldflags "-s -w $ld" -o "$tmp/$bin.part" "$pkg")
+  with_progress "$bin" bash -c 'cd "$1" && shift && exec go "$@"' _ "$work" \
+    build "${build_flags[@]}" -ldflags "-s -w $ld" -o "$tmp/$bin.part" "$pkg"
   mv "$tmp/$bin.part" "$tmp/$bin"
   rm -rf "$dest" && mv "$tmp" "$dest"
   log "$name $v: built in $((SECONDS - start))s"
 }
 
+total=$SECONDS
 ensure_go
 mkdir -p "$tools"
-total=$SECONDS
 build_simple etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd
 build_simple helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"

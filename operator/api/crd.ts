@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { LIMITS_RULES } from "./limits.js";
 import { HASanTargetSpecSchema } from "./spec.js";
-import { HASanTargetStatusSchema } from "./status.js";
-import { GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from "./target.js";
+import { HASanTargetStatusSchema, UNRECONCILED } from "./status.js";
+import { CATEGORIES, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from "./target.js";
 import { toStructural, type SchemaNode } from "./structural.js";
 
 interface ValidationRule {
@@ -91,6 +91,14 @@ export const AUTH_RULES: ValidationRule[] = [
 
 export const CAPACITY_RULES: ValidationRule[] = [
   {
+    // isInteger() first: asInteger() fails on fractions and beyond int64, and && absorbs that error.
+    rule:
+      `isQuantity(string(self)) && ${quantityOf("self")}.compareTo(quantity('1Mi')) >= 0 && ` +
+      `${quantityOf("self")}.isInteger() && ${quantityOf("self")}.asInteger() % 512 == 0`,
+    message: "spec.capacity must be at least 1Mi and a whole number of 512-byte blocks (e.g. 10Gi)",
+    reason: "FieldValueInvalid",
+  },
+  {
     rule: `isQuantity(string(self)) && isQuantity(string(oldSelf)) && ${quantityOf("self")}.compareTo(${quantityOf("oldSelf")}) >= 0`,
     message: "spec.capacity is grow-only: it may increase but never shrink",
     reason: "FieldValueForbidden",
@@ -120,8 +128,20 @@ export function specSchema(): SchemaNode {
   );
 }
 
+/**
+ * A target no operator has written status for reads as phase Unreconciled (`kubectl get hst`
+ * shows it), instead of an empty line that looks like a pair still forming.
+ */
 export function statusSchema(): SchemaNode {
-  return toStructural(jsonSchema(HASanTargetStatusSchema), "status");
+  const status = toStructural(jsonSchema(HASanTargetStatusSchema), "status");
+  const properties = status.properties as Record<string, SchemaNode>;
+  const phase = properties.phase;
+  if (!phase) throw new Error("status.phase missing from the schema");
+  return {
+    ...status,
+    default: {},
+    properties: { ...properties, phase: { ...phase, default: UNRECONCILED } },
+  };
 }
 
 /** The CustomResourceDefinition of HASanTarget, generated from the zod schemas. */
@@ -138,6 +158,7 @@ export function hasanTargetCrd(): SchemaNode {
         plural: PLURAL,
         singular: SINGULAR,
         shortNames: SHORT_NAMES,
+        categories: CATEGORIES,
       },
       scope: "Namespaced",
       versions: [
@@ -165,8 +186,12 @@ export function hasanTargetCrd(): SchemaNode {
               type: "object",
               description: "HASanTarget is a highly available iSCSI target: two pods mirroring one LUN.",
               properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
+                apiVersion: {
+                  type: "string",
+                  description: "Versioned schema of this object: hasan.dev/v1alpha1.",
+                },
+                kind: { type: "string", description: "HASanTarget." },
+                // The API server refuses anything but name/generateName here, a description included.
                 metadata: { type: "object" },
                 spec: specSchema(),
                 status: statusSchema(),

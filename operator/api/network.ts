@@ -20,9 +20,16 @@ const labelValue = z
 
 const LabelSelectorRequirementSchema = z
   .object({
-    key: labelKey,
-    operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
-    values: z.array(labelValue).max(64).optional().meta({ "x-kubernetes-list-type": "atomic" }),
+    key: labelKey.meta({ description: "The label key the requirement applies to." }),
+    operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]).meta({
+      description:
+        "How the key relates to values: In, NotIn (values needed), Exists, DoesNotExist (no values).",
+    }),
+    values: z
+      .array(labelValue)
+      .max(64)
+      .optional()
+      .meta({ description: "Label values for In and NotIn.", "x-kubernetes-list-type": "atomic" }),
   })
   .refine(
     (r) =>
@@ -42,12 +49,14 @@ const LabelSelectorRequirementSchema = z
 
 export const LabelSelectorSchema = z
   .object({
-    matchLabels: z.record(labelKey, labelValue).optional(),
-    matchExpressions: z
-      .array(LabelSelectorRequirementSchema)
-      .max(32)
+    matchLabels: z
+      .record(labelKey, labelValue)
       .optional()
-      .meta({ "x-kubernetes-list-type": "atomic" }),
+      .meta({ description: "Labels an object must carry, all of them (key: value)." }),
+    matchExpressions: z.array(LabelSelectorRequirementSchema).max(32).optional().meta({
+      description: "Requirements an object's labels must meet, all of them.",
+      "x-kubernetes-list-type": "atomic",
+    }),
   })
   .meta({ description: "A label selector; an empty one selects everything." });
 

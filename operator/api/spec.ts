@@ -117,17 +117,32 @@ export const PersistentVolumeExportSchema = z
 
 /** Requests and limits of a container, as in core/v1 ResourceRequirements. */
 export const ResourceRequirementsSchema = z.object({
-  limits: z.record(z.string(), resourceQuantity("Limit.")).optional(),
-  requests: z.record(z.string(), resourceQuantity("Request.")).optional(),
+  limits: z
+    .record(z.string(), resourceQuantity("Limit."))
+    .optional()
+    .meta({ description: "Most of each resource (cpu, memory) the container may use." }),
+  requests: z
+    .record(z.string(), resourceQuantity("Request."))
+    .optional()
+    .meta({ description: "Resources (cpu, memory) the scheduler reserves for the container." }),
 });
 export type ResourceRequirements = z.infer<typeof ResourceRequirementsSchema>;
 
 export const TolerationSchema = z.object({
-  key: z.string().optional(),
-  operator: z.enum(["Exists", "Equal"]).optional(),
-  value: z.string().optional(),
-  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
-  tolerationSeconds: z.int().optional(),
+  key: z.string().optional().meta({ description: "Taint key tolerated; all keys when empty with Exists." }),
+  operator: z
+    .enum(["Exists", "Equal"])
+    .optional()
+    .meta({ description: "Equal (default) matches key and value; Exists matches the key alone." }),
+  value: z.string().optional().meta({ description: "Taint value tolerated with Equal." }),
+  effect: z
+    .enum(["NoSchedule", "PreferNoSchedule", "NoExecute"])
+    .optional()
+    .meta({ description: "Taint effect tolerated; all effects when unset." }),
+  tolerationSeconds: z
+    .int()
+    .optional()
+    .meta({ description: "With NoExecute: how long the pod stays on a tainted node; forever when unset." }),
 });
 
 export const PodSpecSchema = z
@@ -136,13 +151,23 @@ export const PodSpecSchema = z
       description:
         "Target image; the operator's default when unset. Must match the operator's allowedTargetImages.",
     }),
-    imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
+    imagePullPolicy: z
+      .enum(["Always", "IfNotPresent", "Never"])
+      .optional()
+      .meta({ description: "When the kubelet pulls the target image (Kubernetes' default when unset)." }),
     resources: ResourceRequirementsSchema.optional().meta({
       description: "Compute resources of each target container; the operator's targetResources when unset.",
     }),
-    nodeSelector: z.record(z.string(), z.string()).optional(),
-    tolerations: z.array(TolerationSchema).optional().meta({ "x-kubernetes-list-type": "atomic" }),
-    priorityClassName: z.string().min(1).optional(),
+    nodeSelector: z.record(z.string(), z.string()).optional().meta({
+      description: "Node labels both target pods require (the two pods still land on different nodes).",
+    }),
+    tolerations: z.array(TolerationSchema).optional().meta({
+      description: "Taints the target pods tolerate.",
+      "x-kubernetes-list-type": "atomic",
+    }),
+    priorityClassName: z.string().min(1).optional().meta({
+      description: "PriorityClass of the target pods (a high one keeps storage from being preempted).",
+    }),
     terminationGracePeriodSeconds: z
       .int()
       .min(1)

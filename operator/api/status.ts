@@ -13,16 +13,25 @@ export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 /** metav1.Condition */
 export const ConditionSchema = z.object({
-  type: z.string().min(1).max(316),
-  status: z.enum(["True", "False", "Unknown"]),
-  observedGeneration: z.int().min(0).optional(),
-  lastTransitionTime: z.string().meta({ format: "date-time" }),
+  type: z
+    .string()
+    .min(1)
+    .max(316)
+    .meta({ description: `Condition type: ${CONDITION_TYPES.join(", ")}.` }),
+  status: z.enum(["True", "False", "Unknown"]).meta({ description: "True, False or Unknown." }),
+  observedGeneration: z
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: "metadata.generation of the HASanTarget the condition was computed from." }),
+  lastTransitionTime: z.string().meta({ format: "date-time", description: "When status last changed." }),
   reason: z
     .string()
     .min(1)
     .max(1024)
-    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
-  message: z.string().max(32768),
+    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/)
+    .meta({ description: "Why, in one CamelCase word (the README's Troubleshooting lists each one)." }),
+  message: z.string().max(32768).meta({ description: "Why, for people: what is happening and what to do." }),
 });
 export type Condition = z.infer<typeof ConditionSchema>;
 
@@ -38,24 +47,39 @@ export const NodeStateSchema = z.enum(NODE_STATES);
 export type PairNodeState = z.infer<typeof NodeStateSchema>;
 
 export const NodeResyncSchema = z.object({
-  doneBytes: z.int().min(0),
-  totalBytes: z.int().min(0),
-  bytesPerSecond: z.number().min(0),
+  doneBytes: z.int().min(0).meta({ description: "Bytes this resync has copied so far." }),
+  totalBytes: z.int().min(0).meta({ description: "Bytes this resync copies in all." }),
+  bytesPerSecond: z.number().min(0).meta({ description: "Current copy rate." }),
   etaSeconds: z.number().min(0).optional().meta({ description: "Absent while the rate is not yet known." }),
 });
 
 export const NodeStatusSchema = z.object({
-  name: z.enum(["a", "b"]),
-  pod: z.string().optional(),
-  nodeName: z.string().optional(),
+  name: z.enum(["a", "b"]).meta({ description: "Which node of the pair: a or b." }),
+  pod: z.string().optional().meta({ description: "Name of the node's target pod." }),
+  nodeName: z.string().optional().meta({ description: "Kubernetes node the pod runs on." }),
   portal: z.string().optional().meta({ description: "ip:port initiators log in to for this node." }),
-  state: NodeStateSchema,
+  state: NodeStateSchema.meta({
+    description:
+      "Working (in sync with the partner), Failed (partner lost; serving alone if serving, tracking changes), " +
+      "Synchronizing (copying changes to the partner), Pending (receiving them), SplitBrain, or Unknown " +
+      "(the operator cannot reach the node's agent).",
+  }),
   generation: z.string().optional().meta({ description: "Generation identifier of this node's data." }),
-  outOfSyncBytes: z.int().min(0).optional(),
-  resync: NodeResyncSchema.optional(),
-  message: z.string().optional(),
+  outOfSyncBytes: z
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: "Bytes this node holds that its partner lacks (regions changed since the split)." }),
+  resync: NodeResyncSchema.optional().meta({ description: "Progress of the resync this node is part of." }),
+  message: z.string().optional().meta({ description: "What the node reports about itself, for people." }),
 });
 export type NodeStatus = z.infer<typeof NodeStatusSchema>;
+
+/**
+ * The phase the API server shows (a schema default, applied when the object is read) until an
+ * operator writes the status: new, or in a namespace no operator watches. The operator never sets it.
+ */
+export const UNRECONCILED = "Unreconciled";
 
 export const PHASES = [
   "Pending",
@@ -65,6 +89,7 @@ export const PHASES = [
   "SplitBrain",
   "Unavailable",
   "Deleting",
+  UNRECONCILED,
 ] as const;
 export const PhaseSchema = z.enum(PHASES);
 export type Phase = z.infer<typeof PhaseSchema>;
@@ -102,11 +127,27 @@ export type AuthStatus = z.infer<typeof AuthStatusSchema>;
 
 export const HASanTargetStatusSchema = z
   .object({
-    observedGeneration: z.int().min(0).optional(),
-    phase: PhaseSchema.optional(),
-    iqn: z.string().optional(),
-    portals: z.array(z.string()).optional().meta({ "x-kubernetes-list-type": "atomic" }),
-    persistentVolumeName: z.string().optional(),
+    observedGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: "metadata.generation the operator last acted on." }),
+    phase: PhaseSchema.optional().meta({
+      description:
+        "The pair at a glance: Pending (forming, never yet in sync), Ready (both nodes Working), Resyncing, " +
+        "Degraded (one node serving alone), SplitBrain (needs spec.splitBrainResolution), Unavailable " +
+        "(no node serving), Deleting, or Unreconciled (no operator has written the status: the target is new, " +
+        "or no operator watches its namespace).",
+    }),
+    iqn: z.string().optional().meta({ description: "The target's IQN, as initiators log in to it." }),
+    portals: z.array(z.string()).optional().meta({
+      description: "ip:port of both portals (the nodes' Services).",
+      "x-kubernetes-list-type": "atomic",
+    }),
+    persistentVolumeName: z
+      .string()
+      .optional()
+      .meta({ description: "Name of the exported PersistentVolume, when spec.export asks for one." }),
     auth: AuthStatusSchema.optional(),
     syncProgress: z
       .string()
@@ -116,6 +157,8 @@ export const HASanTargetStatusSchema = z
       .array(ConditionSchema)
       .optional()
       .meta({
+        description:
+          "Ready, Synchronized, Degraded, Resyncing, DisruptionAllowed, SplitBrain, AuthenticationRequired.",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
       }),
@@ -124,6 +167,7 @@ export const HASanTargetStatusSchema = z
       .max(2)
       .optional()
       .meta({
+        description: "Each node's state as its agent reports it, a then b.",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["name"],
       }),

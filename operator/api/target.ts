@@ -9,6 +9,8 @@ export const KIND = "HASanTarget";
 export const PLURAL = "hasantargets";
 export const SINGULAR = "hasantarget";
 export const SHORT_NAMES = ["hst"];
+/** `kubectl get hasan` and `kubectl get storage` list HASanTargets. */
+export const CATEGORIES = ["hasan", "storage"];
 export const FINALIZER = "hasan.dev/cleanup";
 
 /** What the operator needs from object metadata (the API server guarantees the rest). */

@@ -1,21 +1,10 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageVersion } from "../../target/cli-info.js";
 import { DRIVER_NAME } from "./driver.js";
 import type { Handlers } from "./server.js";
 
-/** The version in package.json (three levels up from dist/operator/csi, as from operator/csi/). */
+/** The driver's version is the package's. */
 export function driverVersion(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const rel of ["../../../package.json", "../../package.json"]) {
-    try {
-      const v = (JSON.parse(readFileSync(path.resolve(here, rel), "utf8")) as { version?: unknown }).version;
-      if (typeof v === "string") return v;
-    } catch {
-      // try the next place
-    }
-  }
-  return "unknown";
+  return packageVersion();
 }
 
 /**

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { helpOrVersion } from "../../target/cli-info.js";
 import { createLogger } from "../../target/log.js";
 import { KubeClient } from "../kit/kube-client.js";
-import { ConfigError, parseCsiArgs, type CsiConfig } from "./config.js";
+import { ConfigError, parseCsiArgs, usage, type CsiConfig } from "./config.js";
 import { ControllerService } from "./controller/service.js";
 import { KubeTargetStore } from "./controller/targets.js";
 import { DRIVER_NAME } from "./driver.js";
@@ -14,6 +15,16 @@ import { serve, shutdown, type ServiceBinding } from "./server.js";
 
 /** Wiring only: the CSI driver iscsi.hasan.dev, Identity plus Controller or Node on a unix socket. */
 async function main(): Promise<void> {
+  const info = helpOrVersion(process.argv.slice(2), {
+    name: "hasan-csi",
+    summary:
+      "the CSI driver iscsi.hasan.dev (controller: a HASanTarget per volume; node: iSCSI, multipath, mounts)",
+    usage,
+  });
+  if (info) {
+    process.stdout.write(info);
+    return;
+  }
   let cfg: CsiConfig;
   try {
     cfg = parseCsiArgs(process.argv.slice(2), process.env);

@@ -18,8 +18,8 @@ export function createHttpApp(s: HealthSources): express.Express {
     if (s.ready()) res.type("text/plain").send("ok");
     else res.status(503).type("text/plain").send("caches not synced");
   });
-  app.get("/metrics", (_req, res) => {
-    res.type("text/plain; version=0.0.4").send(s.metrics.render());
+  app.get("/metrics", (_req, res, next) => {
+    s.metrics.render().then((text) => res.type(s.metrics.contentType).send(text), next);
   });
   return app;
 }

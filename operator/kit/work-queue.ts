@@ -9,6 +9,8 @@ export interface WorkQueueOptions {
   concurrency?: number;
   backoff?: Backoff;
   onError?: (key: string, err: unknown, retryInMs: number) => void;
+  /** a worker took key after it waited this long in the queue (for metrics) */
+  onTake?: (key: string, waitedMs: number) => void;
 }
 
 /**
@@ -18,7 +20,8 @@ export interface WorkQueueOptions {
  */
 export class WorkQueue {
   private readonly queue: string[] = [];
-  private readonly queued = new Set<string>();
+  /** keys waiting in the queue, with the time they were queued */
+  private readonly queued = new Map<string, number>();
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -48,7 +51,7 @@ export class WorkQueue {
       return;
     }
     if (this.queued.has(key)) return;
-    this.queued.add(key);
+    this.queued.set(key, performance.now());
     this.queue.push(key);
     this.wake?.();
   }
@@ -98,7 +101,9 @@ export class WorkQueue {
     for (;;) {
       const key = await this.take();
       if (key === undefined) return;
+      const queuedAt = this.queued.get(key);
       this.queued.delete(key);
+      if (queuedAt !== undefined) this.o.onTake?.(key, performance.now() - queuedAt);
       this.processing.add(key);
       try {
         const result = await this.handler(key);

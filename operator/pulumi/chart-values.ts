@@ -1,3 +1,4 @@
+import { NetworkPolicyPeerSchema } from "../api/network.js";
 import { z } from "zod";
 
 // The hasan chart's values: charts/hasan/values.schema.json is generated from this schema
@@ -5,6 +6,8 @@ import { z } from "zod";
 
 const name = z.string().max(253);
 const freeForm = z.record(z.string(), z.unknown());
+/** A duration as Go and Prometheus write it: 30s, 10m, 1h30m. */
+const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, "must be a duration such as 60s or 1h30m");
 const stringMap = z.record(z.string(), z.string());
 const millis = z.int().min(100).max(600_000);
 
@@ -105,8 +108,39 @@ const MetricsSchema = z
         enabled: z
           .boolean()
           .meta({ description: "Needs the Prometheus operator's monitoring.coreos.com/v1 API." }),
-        interval: z.string().regex(/^[0-9]+(ms|s|m|h)$/),
+        interval: duration,
         labels: stringMap,
+      })
+      .partial(),
+    podMonitor: z
+      .strictObject({
+        enabled: z.boolean().meta({
+          description:
+            "Scrape the target pods (needs the Prometheus operator's monitoring.coreos.com/v1 API).",
+        }),
+        interval: duration,
+        labels: stringMap,
+        scrapers: z.array(NetworkPolicyPeerSchema).max(16).meta({
+          description: "NetworkPolicyPeers allowed to reach the target pods' metrics port.",
+        }),
+      })
+      .partial(),
+    prometheusRule: z
+      .strictObject({
+        enabled: z.boolean().meta({ description: "Install the alerts as a PrometheusRule." }),
+        labels: stringMap,
+        degradedFor: duration,
+        resyncStalledFor: duration,
+        operatorDownFor: duration,
+      })
+      .partial(),
+    dashboards: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .meta({ description: "A Grafana dashboard in a ConfigMap for the dashboard sidecar." }),
+        labels: stringMap,
+        namespace: z.string(),
       })
       .partial(),
   })
@@ -116,7 +150,6 @@ const imageRef = z
   .string()
   .min(1)
   .regex(/^[^\s]+$/, "must be an image reference");
-const duration = z.string().regex(/^([0-9]+(ms|s|m|h))+$/, "must be a Go duration such as 60s");
 
 const CsiSchema = z
   .strictObject({

@@ -155,9 +155,11 @@ export class HASanTargetController {
     );
     this.queue = new WorkQueue((key) => this.reconcileKey(key), {
       concurrency: o.workers ?? 2,
+      onTake: (_key, waitedMs) => this.metrics.queueWait.observe(waitedMs / 1000),
       onError: (key, err, retryInMs) =>
         this.log.warn({ target: key, err: String(err), retryInMs }, "reconcile failed"),
     });
+    this.metrics.watchQueue(() => this.queue.length);
     this.targets.on((_e, t) => this.queue.add(`${t.metadata.namespace}/${t.metadata.name}`));
     const enqueueOwner = (
       _e: unknown,
@@ -526,6 +528,7 @@ export class HASanTargetController {
     if (pvName) next.persistentVolumeName = pvName;
     if (computed.syncProgress) next.syncProgress = computed.syncProgress;
     if (pair.auth) next.auth = pair.auth;
+    this.metrics.setPhase(`${t.metadata.namespace}/${t.metadata.name}`, computed.phase);
     if (statusEqual(previous, next)) return;
     const patch: Record<string, unknown> = { ...next };
     for (const k of Object.keys(previous ?? {})) if (!(k in next)) patch[k] = null;

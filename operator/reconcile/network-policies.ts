@@ -1,12 +1,14 @@
 /**
  * One NetworkPolicy per target pod, so a pair reaches nothing beyond itself and answers only who
  * needs it: the peer port (3261) only the partner pod, the agent port (8080) only the operator's
- * pods, the iSCSI port (3260) whoever spec.network.iscsiFrom names (everyone when unset: kubelet
+ * pods and, when the chart's PodMonitor is on, the metrics scrapers it names (everything on that
+ * port but probes and /metrics needs the agent token), the iSCSI port (3260) whoever spec.network.iscsiFrom names (everyone when unset: kubelet
  * logs in from the node's host network, which no selector matches, and CHAP guards the port).
  * Kubelet's probes come from the node; network plugins let a node reach its own pods.
  * Egress stays open: a target connects to its partner's Service, the API server (witness Lease)
  * and nothing else, and the API server's address is not portable to express.
  */
+import type { NetworkPolicyPeer } from "../api/network.js";
 import type { HASanTarget } from "../api/target.js";
 import type { KubeObject } from "./desired-children.js";
 import { ownerReference } from "./desired-children.js";
@@ -31,6 +33,8 @@ export interface OperatorPods {
 export interface NetworkPolicyOptions {
   /** unknown when the operator runs outside the cluster: then no pod may reach the agent port */
   operator?: OperatorPods;
+  /** who scrapes the target pods' /metrics (Prometheus), as NetworkPolicyPeers */
+  metricsScrapers?: NetworkPolicyPeer[];
 }
 
 /** The label every namespace carries with its own name (Kubernetes sets it). */
@@ -63,6 +67,7 @@ function policy(t: HASanTarget, n: NodeName, o: NetworkPolicyOptions): KubeObjec
       ],
     });
   }
+  if (o.metricsScrapers?.length) ingress.push({ ports: tcp(PORT_AGENT), from: o.metricsScrapers });
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",

@@ -48,6 +48,20 @@ export class Counter extends Metric {
   }
 }
 
+/** A counter whose value is read at scrape time from a source that only grows (e.g. a byte total). */
+export class CounterFunc extends Metric {
+  constructor(
+    name: string,
+    help: string,
+    private readonly collect: () => number,
+  ) {
+    super(name, help, "counter");
+  }
+  lines(): string[] {
+    return [`${this.name} ${this.collect()}`];
+  }
+}
+
 export class Gauge extends Metric {
   private values = new Map<string, number>();
   constructor(

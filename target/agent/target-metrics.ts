@@ -1,5 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from "./metrics.js";
-import { NodeStateSchema, type TargetStatus } from "./status-schema.js";
+import { Counter, CounterFunc, Gauge, Histogram, Registry } from "./metrics.js";
+import type { TargetStatus } from "./status-schema.js";
 
 /** The target's metrics and the counters GET /status reports. */
 export class TargetMetrics {
@@ -17,7 +17,6 @@ export class TargetMetrics {
       [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     ),
   );
-  private stateGauge: Gauge | undefined;
   // Series bound once: building label keys per command cost about a tenth of a 4 KiB write.
   private readonly readBytes = this.bytes.bind({ direction: "read" });
   private readonly writeBytes = this.bytes.bind({ direction: "write" });
@@ -73,15 +72,12 @@ export class TargetMetrics {
     this.latencyOf[info.kind].observe(info.latencyMs / 1000);
   }
 
-  /** Gauges read at scrape time from the live status. */
+  /**
+   * Series read at scrape time from the live status. The node's state is not among them: the
+   * operator exports it for every node (hasan_target_node_state), including nodes that cannot
+   * answer for themselves.
+   */
   watch(status: () => TargetStatus): void {
-    const states = NodeStateSchema.options;
-    this.stateGauge = this.registry.register(
-      new Gauge("hasan_target_state", "1 for the node's current state", () => {
-        const s = status().state;
-        return states.map((st) => ({ labels: { state: st }, value: st === s ? 1 : 0 }));
-      }),
-    );
     this.registry.register(
       new Gauge("hasan_target_sessions", "Open iSCSI sessions", () => [
         { labels: {}, value: status().sessions.length },
@@ -93,9 +89,11 @@ export class TargetMetrics {
       ]),
     );
     this.registry.register(
-      new Gauge("hasan_target_resynced_bytes", "Bytes copied by resync since start (cumulative)", () => [
-        { labels: {}, value: status().replication?.stats.resyncedBytes ?? 0 },
-      ]),
+      new CounterFunc(
+        "hasan_target_resynced_bytes_total",
+        "Bytes this node copied to or received from its partner by resync since it started",
+        () => status().replication?.stats.resyncedBytes ?? 0,
+      ),
     );
   }
 }

@@ -73,6 +73,18 @@ test("limits the target would refuse are refused at admission: per-source connec
   });
 });
 
+test("capacity below 1Mi or not a whole number of 512-byte blocks is refused by the API server", async () => {
+  for (const capacity of ["1000Ki", 1048577, "1.0000001Gi", "512"]) {
+    assert.match(
+      await refusal("odd-size", { capacity }),
+      /spec\.capacity must be at least 1Mi and a whole number of 512-byte blocks/,
+      `capacity ${capacity}`,
+    );
+  }
+  await h.applyTarget("block-size", { capacity: 1048576 + 512 });
+  await h.applyTarget("fraction", { capacity: "1.5Gi" });
+});
+
 test("capacity grows but never shrinks; int and string quantities compare by value", async () => {
   await h.applyTarget("grow", { capacity: "1Gi" });
   await h.applyTarget("grow", { capacity: 2147483648 });
@@ -120,6 +132,12 @@ test("the status subresource and printer columns are served", async () => {
   await h.applyTarget("cols", { capacity: "1Gi" });
   const out = await h.cluster.kubectlOk(["get", "hst", "cols", "-n", h.namespace]);
   assert.match(out.split("\n")[0] ?? "", /NAME\s+PHASE\s+A\s+B\s+SYNC\s+AGE/);
+  // No operator watches this namespace: the list says so instead of showing an empty phase.
+  assert.match(out.split("\n")[1] ?? "", /^cols\s+Unreconciled\s/);
+  for (const category of ["hasan", "storage"]) {
+    const listed = await h.cluster.kubectlOk(["get", category, "-n", h.namespace, "-o", "name"]);
+    assert.match(listed, /hasantarget\.hasan\.dev\/cols/, `kubectl get ${category}`);
+  }
 });
 
 test("CHAP can only be turned off on its own: chap Disabled with chapSecretRef or mutual is refused", async () => {

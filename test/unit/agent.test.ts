@@ -45,7 +45,12 @@ test("status validates against the published schema and counts commands", async 
     const text = await (await fetch(`${base}/metrics`)).text();
     assert.match(text, /hasan_target_bytes_total\{direction="write"\} 4096/);
     assert.match(text, /hasan_target_command_duration_seconds_bucket\{kind="read",le="0.00025"\} 1/);
-    assert.match(text, /hasan_target_state\{state="Standalone"\} 1/);
+    // One state metric: the operator's hasan_target_node_state; the target exports none of its own.
+    assert.doesNotMatch(text, /_state\{/);
+    assert.match(
+      text,
+      /# TYPE hasan_target_resynced_bytes_total counter\nhasan_target_resynced_bytes_total 0\n/,
+    );
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
   });
 });

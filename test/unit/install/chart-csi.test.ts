@@ -4,16 +4,11 @@
 // and nothing broader.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { loadAllYaml } from "@kubernetes/client-node";
 import { z } from "zod";
-import { helmBinary } from "../../../hack/gen-manifests.js";
 import { parseCsiArgs } from "../../../operator/csi/config.js";
+import { CHART_NAMESPACE, renderChart } from "../../support/chart-render.js";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
-const releaseNs = "hasan-system";
+const releaseNs = CHART_NAMESPACE;
 
 const Obj = z.looseObject({
   kind: z.string(),
@@ -26,20 +21,8 @@ const Obj = z.looseObject({
 type Obj = z.infer<typeof Obj>;
 
 function render(set: string[] = []): Obj[] {
-  const out = execFileSync(
-    helmBinary(),
-    [
-      "template",
-      "hasan",
-      path.join(repoRoot, "charts/hasan"),
-      "--namespace",
-      releaseNs,
-      ...set.flatMap((s) => ["--set", s]),
-    ],
-    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
-  );
   // Plain objects: loadAllYaml builds the client library's model classes.
-  return (loadAllYaml(out) as unknown[])
+  return renderChart(set)
     .filter((d) => d && typeof d === "object")
     .map((d) => Obj.parse(JSON.parse(JSON.stringify(d))));
 }

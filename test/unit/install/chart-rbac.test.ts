@@ -4,21 +4,15 @@
 // ClusterRole grants everything. Either way the grants cover every child the operator declares.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { loadAllYaml } from "@kubernetes/client-node";
 import { z } from "zod";
-import { helmBinary } from "../../../hack/gen-manifests.js";
 import { parseOperatorArgs } from "../../../operator/config.js";
 import { resourceInfo } from "../../../operator/kit/resources.js";
 import { desiredChildren } from "../../../operator/reconcile/desired-children.js";
 import { generatedPeerSecret } from "../../../operator/reconcile/peer-secret.js";
 import { target } from "../operator/fixtures.js";
+import { CHART_NAMESPACE, renderChart } from "../../support/chart-render.js";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
-const release = "hasan";
-const releaseNs = "hasan-system";
+const releaseNs = CHART_NAMESPACE;
 
 const Rule = z.object({
   apiGroups: z.array(z.string()),
@@ -34,23 +28,6 @@ const Rbac = z.object({
   subjects: z.array(z.object({ kind: z.string(), name: z.string(), namespace: z.string() })).optional(),
 });
 type Rbac = z.infer<typeof Rbac>;
-
-/** Every object `helm template` renders with `--set` values. */
-function renderChart(set: string[] = []): unknown[] {
-  const out = execFileSync(
-    helmBinary(),
-    [
-      "template",
-      release,
-      path.join(repoRoot, "charts/hasan"),
-      "--namespace",
-      releaseNs,
-      ...set.flatMap((s) => ["--set", s]),
-    ],
-    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
-  );
-  return loadAllYaml(out) as unknown[];
-}
 
 /** The operator's RBAC objects (the CSI controller's, hasan-csi-controller*, are chart-csi.test.ts's). */
 function render(set: string[] = []): Rbac[] {

@@ -110,3 +110,18 @@ test("--target-resources takes JSON requests and limits; malformed JSON or an un
     /--target-resources/,
   );
 });
+
+test("--metrics-scrapers takes NetworkPolicyPeers as JSON and reaches the policy options; bad ones are refused naming the flag", () => {
+  const peers = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }];
+  const c = parseOperatorArgs(["--metrics-scrapers", JSON.stringify(peers)], {});
+  assert.deepEqual(networkPolicyOptions(c)?.metricsScrapers, peers);
+  assert.equal(networkPolicyOptions(parseOperatorArgs([], {}))?.metricsScrapers, undefined);
+  assert.throws(
+    () => parseOperatorArgs(["--metrics-scrapers", "[{"], {}),
+    /--metrics-scrapers: must be JSON/,
+  );
+  assert.throws(
+    () => parseOperatorArgs(["--metrics-scrapers", '[{"ipBlock":{"cidr":"10.0.0.1/8"}}]'], {}),
+    /--metrics-scrapers/,
+  );
+});

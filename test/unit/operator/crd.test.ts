@@ -138,3 +138,24 @@ test("capacity the target cannot serve is refused: under 1Mi or not a multiple o
   }
   assert.ok(HASanTargetSpecSchema.safeParse({ capacity: "1Mi" }).success);
 });
+
+test("every field of the CRD has a description, so kubectl explain explains all of them", () => {
+  const missing: string[] = [];
+  const walk = (node: Node, path: string): void => {
+    for (const [key, child] of Object.entries((node.properties ?? {}) as Record<string, Node>)) {
+      if (typeof child.description !== "string" || child.description.length < 3)
+        missing.push(`${path}.${key}`);
+      walk(child, `${path}.${key}`);
+    }
+    if (node.items) walk(node.items as Node, `${path}[]`);
+    if (typeof node.additionalProperties === "object") walk(node.additionalProperties as Node, `${path}{}`);
+  };
+  walk(root(), "");
+  // The API server forbids a description on metadata (kubectl explain describes it anyway).
+  assert.deepEqual(missing, [".metadata"]);
+});
+
+test("kubectl get hasan and kubectl get storage list HASanTargets (CRD categories)", () => {
+  const names = (hasanTargetCrd().spec as Node).names as Node;
+  assert.deepEqual(names.categories, ["hasan", "storage"]);
+});

@@ -202,3 +202,29 @@ test("spec.network.iscsiFrom accepts selectors together, IPv6 blocks and excepts
   });
   assert.equal(r.success, true, JSON.stringify(r.error?.issues));
 });
+
+test("with metrics scrapers, Prometheus reaches the agent port (for /metrics) and nobody else more", () => {
+  const prometheus: Source = {
+    kind: "pod",
+    namespace: "monitoring",
+    namespaceLabels: nsLabels("monitoring"),
+    labels: { "app.kubernetes.io/name": "prometheus" },
+    ip: "10.244.3.9",
+  };
+  const scrapers = [
+    {
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } },
+      podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+    },
+  ];
+  const without = policiesFor().policies;
+  const { policies } = policiesFor({}, { ...withOperator, metricsScrapers: scrapers });
+  for (const n of ["a", "b"] as const) {
+    const dest = targetPod(n);
+    assert.equal(ingressAllowed(without, dest, prometheus, 8080), false, "no scrapers: denied");
+    assert.equal(ingressAllowed(policies, dest, prometheus, 8080), true, `agent port of ${n}`);
+    assert.equal(ingressAllowed(policies, dest, prometheus, 3261), false, "not the peer port");
+    assert.equal(ingressAllowed(policies, dest, stranger, 8080), false, "other pods still denied");
+    assert.equal(ingressAllowed(policies, dest, operatorPod, 8080), true, "the operator still allowed");
+  }
+});
