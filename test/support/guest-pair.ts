@@ -7,7 +7,7 @@ import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { Guest, HOST_FROM_GUEST } from "./guest.js";
+import { Guest, HOST_FROM_GUEST, type GuestOptions } from "./guest.js";
 import {
   describeView,
   fioLoopScript,
@@ -40,9 +40,24 @@ function chapArgs(_n: Node, dir: string): string[] {
   ];
 }
 
+export interface GuestPairOptions {
+  /** more arguments for both nodes (after the CHAP ones), such as --serial */
+  extraArgs?: (n: Node, dir: string) => string[];
+  /** what the guest boots with besides its name (shared directories, memory) */
+  guest?: Omit<GuestOptions, "name">;
+}
+
 export class GuestPair {
-  readonly pair = new IscsiPairHarness({ sizeBytes: 64 << 20, sessionsPerNode: 1, extraArgs: chapArgs });
+  readonly pair: IscsiPairHarness;
   guest!: Guest;
+
+  constructor(private readonly o: GuestPairOptions = {}) {
+    this.pair = new IscsiPairHarness({
+      sizeBytes: 64 << 20,
+      sessionsPerNode: 1,
+      extraArgs: (n, dir) => [...chapArgs(n, dir), ...(o.extraArgs?.(n, dir) ?? [])],
+    });
+  }
 
   /** Starts both nodes and boots the guest at the same time; returns once the pair is in sync. */
   async setup(name: string): Promise<void> {
@@ -50,7 +65,7 @@ export class GuestPair {
     await Promise.all([
       this.pair.start("a"),
       this.pair.start("b"),
-      (async () => (this.guest = await Guest.boot({ name })))(),
+      (async () => (this.guest = await Guest.boot({ ...this.o.guest, name })))(),
     ]);
     await this.pair.waitInSync();
   }

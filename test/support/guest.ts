@@ -61,6 +61,16 @@ export interface GuestOptions {
   /** where the console log goes (a new temporary directory by default) */
   dir?: string;
   bootTimeoutMs?: number;
+  /**
+   * Host directories the guest mounts read-only (9p over virtio) once it is up, each at
+   * `guestPath` (by default the same path as on the host, so symbolic links between them resolve).
+   */
+  shares?: readonly GuestShare[];
+}
+
+export interface GuestShare {
+  hostPath: string;
+  guestPath?: string;
 }
 
 export interface ExecResult {
@@ -94,6 +104,12 @@ export class Guest {
     const img = await guestImage();
     const g = new Guest(o);
     await g.start(img);
+    try {
+      await g.mountShares();
+    } catch (e) {
+      await g.stop();
+      throw e;
+    }
     return g;
   }
 
@@ -115,6 +131,10 @@ export class Guest {
       ...["-kernel", img.kernel, "-initrd", img.initrd, "-append", append],
       ...["-drive", `file=${img.disk},if=virtio,format=raw,snapshot=on`],
       ...["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="],
+      ...(this.o.shares ?? []).flatMap((s, i) => [
+        "-virtfs",
+        `local,path=${s.hostPath},mount_tag=share${i},security_model=none,readonly=on`,
+      ]),
     ];
     const log = createWriteStream(this.consoleLog, { flags: "a" });
     this.qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -151,6 +171,21 @@ export class Guest {
     }
     this.socket.on("data", (d: Buffer) => this.onData(d));
     this.socket.on("close", () => this.waiting?.(new Error(`guest ${this.o.name} closed its connection`)));
+  }
+
+  /** Mounts every share (the guest kernel has 9p as modules). */
+  private async mountShares(): Promise<void> {
+    const shares = this.o.shares ?? [];
+    if (!shares.length) return;
+    const lines = ["set -e", "modprobe -a 9pnet_virtio 9p"];
+    shares.forEach((s, i) => {
+      const at = s.guestPath ?? s.hostPath;
+      lines.push(
+        `mkdir -p '${at}'`,
+        `mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 share${i} '${at}'`,
+      );
+    });
+    await this.run(lines.join("\n"));
   }
 
   private onData(d: Buffer): void {
