@@ -4,13 +4,13 @@
  * volumes are a GuestPair's real pair.
  *
  * The guest mounts the repository (dist/, node_modules/, operator/csi/proto/) and the host's node
- * binary read-only over 9p, so what runs there is exactly what was built here. Calls reach the
- * node service through test/support/csi-call.ts run in the guest; the controller service listens
- * on a loopback TCP port of the host, which the guest reaches as 10.0.2.2.
+ * binary read-only over 9p, so what runs there is exactly what was built here. The test calls the
+ * node service over gRPC through a forwarded port; the controller service listens on a loopback
+ * TCP port of the host, which the guest reaches as 10.0.2.2.
  */
 import { realpathSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
 import type { HASanTarget } from "../../operator/api/target.js";
 import { ControllerService } from "../../operator/csi/controller/service.js";
@@ -18,11 +18,10 @@ import type { ListedTarget, TargetStore } from "../../operator/csi/controller/ta
 import type { TargetManifest } from "../../operator/csi/controller/volume.js";
 import type { VolumeRef } from "../../operator/csi/controller/naming.js";
 import { identityHandlers } from "../../operator/csi/identity.js";
-import { loadCsiServices } from "../../operator/csi/proto.js";
+import { csiClients, loadCsiServices } from "../../operator/csi/proto.js";
 import { serve, shutdown } from "../../operator/csi/server.js";
 import { serialFromUid } from "../../operator/reconcile/names.js";
 import { KubeApiError } from "../../operator/kit/kube-client.js";
-import { CsiCallResultSchema, type CsiCallResult } from "./csi-call.js";
 import { HOST_FROM_GUEST, type Guest, type GuestShare } from "./guest.js";
 import type { Chap } from "./guest-iscsi.js";
 import { freePort } from "./processes.js";
@@ -49,14 +48,26 @@ export function csiGuestShares(): GuestShare[] {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** The node service (dist/operator/csi/main.js --mode node) in a guest, and calls to it. */
+/** The guest port the relay to the node service's socket listens on (forwarded to the host). */
+export const NODE_RELAY_PORT = 10100;
+
+export type CsiCallResult =
+  { ok: true; response: Record<string, unknown> } | { ok: false; code: string; details: string };
+
+/**
+ * The node service (dist/operator/csi/main.js --mode node) in a guest booted with
+ * `forwardPorts: [NODE_RELAY_PORT]`, and gRPC calls to it from the host through a relay in the
+ * guest (test/support/unix-relay.ts) from that port to its unix socket.
+ */
 export class GuestCsiNode {
+  private client: Record<string, grpc.Client> = {};
+
   constructor(
     readonly guest: Guest,
     readonly nodeId: string,
   ) {}
 
-  /** Starts the node service and returns once it serves (node under TCG takes a while to load). */
+  /** Starts the node service and the relay; returns once both serve (node under TCG loads slowly). */
   async start(): Promise<void> {
     await this.guest.run(
       [
@@ -65,12 +76,19 @@ export class GuestCsiNode {
         `nohup ${GUEST_NODE} dist/operator/csi/main.js --mode node --endpoint ${NODE_ENDPOINT} ` +
           `--node-id ${q(this.nodeId)} --state-dir ${NODE_STATE_DIR} >${NODE_LOG} 2>&1 &`,
         `echo $! >/run/csi/node.pid`,
-        `for i in $(seq 240); do grep -q '"msg":"serving"' ${NODE_LOG} && exit 0;` +
+        `nohup ${GUEST_NODE} dist/test/support/unix-relay.js ${NODE_RELAY_PORT} ${NODE_SOCKET} >/run/csi/relay.log 2>&1 &`,
+        `for i in $(seq 600); do grep -q '"msg":"serving"' ${NODE_LOG} && grep -q relaying /run/csi/relay.log && exit 0;` +
           ` kill -0 $(cat /run/csi/node.pid) || break; sleep 0.5; done`,
-        `cat ${NODE_LOG}; exit 1`,
+        `cat ${NODE_LOG} /run/csi/relay.log; exit 1`,
       ].join("\n"),
-      { timeoutMs: 180_000 },
+      { timeoutMs: 400_000 },
     );
+    const clients = csiClients();
+    const address = `127.0.0.1:${this.guest.hostPort(NODE_RELAY_PORT)}`;
+    this.client = {
+      Node: new clients.Node(address, grpc.credentials.createInsecure()),
+      Identity: new clients.Identity(address, grpc.credentials.createInsecure()),
+    };
   }
 
   /** The node service's log (JSON lines, one per call). */
@@ -78,20 +96,30 @@ export class GuestCsiNode {
     return await this.guest.run(`cat ${NODE_LOG} 2>/dev/null || true`);
   }
 
-  /** One CSI call to the node service (or its Identity service) from inside the guest. */
-  async call(
+  /** One CSI call to the node service (or its Identity service), as kubelet makes it. */
+  call(
     method: string,
     request: object,
     service: "Node" | "Identity" = "Node",
     timeoutMs = 600_000,
   ): Promise<CsiCallResult> {
-    const body = Buffer.from(JSON.stringify(request)).toString("base64");
-    const out = await this.guest.run(
-      `cd ${q(repoRoot)} && echo ${body} | base64 -d | ${GUEST_NODE} dist/test/support/csi-call.js ${NODE_ENDPOINT} ${service} ${method}`,
-      { timeoutMs },
+    const client = this.client[service];
+    if (!client) throw new Error("the node service is not started");
+    const f = (client as unknown as Record<string, unknown>)[method];
+    if (typeof f !== "function") throw new Error(`${service} has no method ${method}`);
+    return new Promise<CsiCallResult>((resolve) =>
+      (f as (r: object, o: object, cb: (e: grpc.ServiceError | null, r: unknown) => void) => void).call(
+        client,
+        request,
+        { deadline: Date.now() + timeoutMs },
+        (e, r) =>
+          resolve(
+            e
+              ? { ok: false, code: grpc.status[e.code] ?? String(e.code), details: e.details }
+              : { ok: true, response: r as Record<string, unknown> },
+          ),
+      ),
     );
-    const last = out.trim().split("\n").pop() ?? "";
-    return CsiCallResultSchema.parse(JSON.parse(last));
   }
 
   /** A call that must succeed; returns its response. */
@@ -101,8 +129,10 @@ export class GuestCsiNode {
     return r.response;
   }
 
-  /** Stops the node service (SIGTERM, as kubelet's pod deletion would). */
+  /** Closes the clients and stops the node service (SIGTERM, as a pod deletion would). */
   async stop(): Promise<void> {
+    for (const c of Object.values(this.client)) c.close();
+    this.client = {};
     await this.guest.exec(
       "p=$(cat /run/csi/node.pid 2>/dev/null) && kill $p && while kill -0 $p 2>/dev/null; do sleep 0.2; done",
     );

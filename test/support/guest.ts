@@ -12,7 +12,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { stopProcess } from "./processes.js";
+import { freePort, stopProcess } from "./processes.js";
 import { repoRoot } from "./target-process.js";
 
 /** The host's loopback as the guest sees it. */
@@ -66,6 +66,8 @@ export interface GuestOptions {
    * `guestPath` (by default the same path as on the host, so symbolic links between them resolve).
    */
   shares?: readonly GuestShare[];
+  /** Guest TCP ports reachable from the host's loopback (see `hostPort`). */
+  forwardPorts?: readonly number[];
 }
 
 export interface GuestShare {
@@ -90,6 +92,7 @@ export class Guest {
   private busy: Promise<unknown> = Promise.resolve();
   private readonly commands: WriteStream;
   private exited: string | null = null;
+  private readonly forwarded = new Map<number, number>();
 
   private constructor(readonly o: GuestOptions) {
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), `hasan-guest-${o.name}-`));
@@ -125,12 +128,18 @@ export class Guest {
       `hasan.port=${port}`,
       `hasan.initiator=${this.initiator}`,
     ].join(" ");
+    let netdev = "user,id=n0";
+    for (const g of this.o.forwardPorts ?? []) {
+      const h = await freePort();
+      this.forwarded.set(g, h);
+      netdev += `,hostfwd=tcp:127.0.0.1:${h}-:${g}`;
+    }
     const args = [
       ...["-accel", "tcg", "-cpu", "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"],
       ...["-m", String(this.o.memoryMb ?? 1024), "-smp", "1", "-nographic", "-no-reboot"],
       ...["-kernel", img.kernel, "-initrd", img.initrd, "-append", append],
       ...["-drive", `file=${img.disk},if=virtio,format=raw,snapshot=on`],
-      ...["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="],
+      ...["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,romfile="],
       ...(this.o.shares ?? []).flatMap((s, i) => [
         "-virtfs",
         `local,path=${s.hostPath},mount_tag=share${i},security_model=none,readonly=on`,
@@ -171,6 +180,13 @@ export class Guest {
     }
     this.socket.on("data", (d: Buffer) => this.onData(d));
     this.socket.on("close", () => this.waiting?.(new Error(`guest ${this.o.name} closed its connection`)));
+  }
+
+  /** The host loopback port that reaches guest port `guestPort` (one of `forwardPorts`). */
+  hostPort(guestPort: number): number {
+    const h = this.forwarded.get(guestPort);
+    if (h === undefined) throw new Error(`guest ${this.o.name}: port ${guestPort} is not forwarded`);
+    return h;
   }
 
   /** Mounts every share (the guest kernel has 9p as modules). */

@@ -1,0 +1,229 @@
+/**
+ * The CSI driver's node service inside a Linux guest (real kernel initiator, dm-multipath, ext4)
+ * serving a volume of a real pair of target processes, as kubelet drives it: NodeStageVolume and
+ * NodePublishVolume of a Filesystem volume, then of a Block volume; each time a workload writes
+ * and verifies while the pair's node that orders writes is killed and comes back; then
+ * NodeUnpublishVolume and NodeUnstageVolume leave no iSCSI session, no multipath map, no node
+ * record, no mount and no staging record behind.
+ *
+ * The volume is created by the driver's own ControllerService over an in-memory TargetStore whose
+ * target is the GuestPair's pair (test/support/guest-csi.ts), so the volume_context is the one the
+ * controller writes for an operator-made pair.
+ *
+ * Not covered here: growth seen by the filesystem (NodeExpandVolume against a LUN that grew live).
+ */
+import { strict as assert } from "node:assert";
+import { after, before, describe, it, type TestContext } from "node:test";
+import { pino } from "pino";
+import { ControllerService } from "../../operator/csi/controller/service.js";
+import { GuestPair, pairChap, sleep } from "../support/guest-pair.js";
+import { describeView, fioLoopScript, fioStop, waitForMultipath } from "../support/guest-iscsi.js";
+import {
+  GuestCsiNode,
+  NODE_RELAY_PORT,
+  NODE_STATE_DIR,
+  PairTargetStore,
+  csiGuestShares,
+  nodeStageSecrets,
+  pairSerialArgs,
+} from "../support/guest-csi.js";
+import { MOUNT, stopWorkload, workloadFiles, workloadScript } from "../support/guest-volume.js";
+import type { Node } from "../support/pair-fixture.js";
+
+const KUBELET = "/var/lib/kubelet";
+
+interface Volume {
+  volume_id: string;
+  volume_context: Record<string, string>;
+}
+
+describe(
+  "the node service in a guest: stage, publish, a node failure under load, clean teardown",
+  {
+    timeout: 3_600_000,
+  },
+  () => {
+    let gp: GuestPair;
+    let node: GuestCsiNode;
+    let controller: ControllerService;
+
+    before(async () => {
+      gp = new GuestPair({
+        extraArgs: () => pairSerialArgs(),
+        guest: { shares: csiGuestShares(), forwardPorts: [NODE_RELAY_PORT] },
+      });
+      await gp.setup("csi-failover");
+      const store = new PairTargetStore(gp.pair.iqn, () => gp.portals().map((p) => `${p.host}:${p.port}`));
+      controller = new ControllerService(
+        store,
+        { defaultNamespace: "apps", createWaitMs: 10_000, pollMs: 100 },
+        pino({ level: "silent" }),
+      );
+      node = new GuestCsiNode(gp.guest, "guest-node");
+      await node.start();
+    });
+
+    after(async () => {
+      if (node)
+        process.stderr.write(
+          `--- node service log ---\n${(await node.log().catch(() => "")).slice(-8000)}\n`,
+        );
+      await gp?.cleanup();
+    });
+
+    async function createVolume(name: string, capability: object): Promise<Volume> {
+      const r = (await controller.createVolume(
+        {
+          name,
+          capacity_range: { required_bytes: String(32 << 20), limit_bytes: "0" },
+          volume_capabilities: [capability],
+          parameters: {},
+          secrets: {},
+          mutable_parameters: {},
+        },
+        { deadline: undefined, signal: new AbortController().signal },
+      )) as { volume: Volume };
+      return r.volume;
+    }
+
+    /** Kills the node ordering writes, waits for the guest to fail its path, brings it back in sync. */
+    async function failAndRestore(t: TestContext): Promise<Node> {
+      const victim = await gp.optimizedNode();
+      const other: Node = victim === "a" ? "b" : "a";
+      await gp.pair.kill(victim);
+      await gp.waitServingAlone(other, 60_000);
+      await gp.waitPathFailed(victim, 90_000);
+      t.diagnostic(`node ${victim} killed; node ${other} serving alone; the guest failed the path`);
+      await sleep(10_000);
+      await gp.pair.start(victim);
+      await gp.pair.waitInSync(180_000);
+      const back = await waitForMultipath(gp.guest, { paths: 2, timeoutMs: 120_000 });
+      t.diagnostic(`node ${victim} back and in sync: ${describeView([back])}`);
+      return victim;
+    }
+
+    /** Nothing of the volume left in the guest. */
+    async function assertNothingLeft(v: Volume, paths: string[]): Promise<void> {
+      const sessions = await gp.guest.exec("iscsiadm -m session");
+      assert.doesNotMatch(sessions.output, /tcp: \[/, `no iSCSI session: ${sessions.output}`);
+      const maps = await gp.guest.run("multipath -ll 2>/dev/null; dmsetup ls --target multipath 2>/dev/null");
+      assert.doesNotMatch(maps, /dm-\d|\(\d+:\d+\)/, `no multipath map: ${maps}`);
+      assert.doesNotMatch(maps, new RegExp(v.volume_context.wwid!), "no map of the volume's WWID");
+      const records = await gp.guest.exec(`iscsiadm -m node -T ${v.volume_context.iqn}`);
+      assert.equal(records.code, 21, `no node record (iscsiadm exit 21): ${records.output}`);
+      const mounts = await gp.guest.run("findmnt -rn -o TARGET");
+      for (const p of paths) assert.ok(!mounts.split("\n").includes(p), `${p} is not mounted`);
+      const gone = await gp.guest.run(
+        `for p in ${paths.join(" ")}; do [ -e $p ] && echo "$p exists"; done; ls ${NODE_STATE_DIR}`,
+      );
+      assert.equal(gone.trim(), "", `paths and staging records removed: ${gone}`);
+    }
+
+    it("Filesystem (ext4): files written with checksums through a node failure, then a clean teardown", async (t) => {
+      const capability = {
+        mount: { fs_type: "ext4", mount_flags: [] },
+        access_mode: { mode: "SINGLE_NODE_WRITER" },
+      };
+      const v = await createVolume("pvc-fs", capability);
+      const staging = `${KUBELET}/plugins/kubernetes.io/csi/iscsi.hasan.dev/fs/globalmount`;
+      const target = MOUNT; // the workload's directory (guest-volume.ts)
+      const secrets = nodeStageSecrets(pairChap);
+      await node.ok("NodeStageVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        secrets,
+      });
+      const view = await waitForMultipath(gp.guest, { paths: 2 });
+      assert.equal(view.map.wwid, v.volume_context.wwid, "the map is named by the volume's WWID");
+      assert.match(await gp.guest.run(`findmnt -n -o FSTYPE --mountpoint ${staging}`), /ext4/);
+      // Staging again (kubelet retries) finds it done.
+      await node.ok("NodeStageVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        secrets,
+      });
+      await node.ok("NodePublishVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        target_path: target,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        readonly: false,
+      });
+      await gp.guest.run(workloadScript());
+      await sleep(10_000);
+      const before = await workloadFiles(gp.guest);
+      await failAndRestore(t);
+      const during = await workloadFiles(gp.guest);
+      await sleep(5_000);
+      const wl = await stopWorkload(gp.guest);
+      t.diagnostic(`workload: ${wl.files} files (${before} before the failure, ${during} by the resync)`);
+      assert.ok(wl.files > before, "the workload went on across the failure");
+      const sums = await gp.guest.run("sha256sum -c --quiet /tmp/wl.sums && echo all checksums good", {
+        timeoutMs: 600_000,
+      });
+      assert.match(sums, /all checksums good/);
+      const stats = await node.ok("NodeGetVolumeStats", { volume_id: v.volume_id, volume_path: target });
+      t.diagnostic(`NodeGetVolumeStats: ${JSON.stringify(stats)}`);
+      await node.ok("NodeUnpublishVolume", { volume_id: v.volume_id, target_path: target });
+      await node.ok("NodeUnstageVolume", { volume_id: v.volume_id, staging_target_path: staging });
+      await assertNothingLeft(v, [target, staging]);
+      const kernel = await gp.guest.run(
+        "dmesg | grep -E 'I/O error, dev dm-|Buffer I/O error on dev dm-|EXT4-fs error' || true",
+      );
+      assert.equal(kernel.trim(), "", "no I/O or filesystem error on the map");
+    });
+
+    it("Block: fio with verification on the published device through a node failure, then a clean teardown", async (t) => {
+      const capability = { block: {}, access_mode: { mode: "SINGLE_NODE_WRITER" } };
+      const v = await createVolume("pvc-block", capability);
+      const staging = `${KUBELET}/plugins/kubernetes.io/csi/volumeDevices/staging/pvc-block`;
+      const target = `${KUBELET}/plugins/kubernetes.io/csi/volumeDevices/publish/pvc-block/pod-1`;
+      await node.ok("NodeStageVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        secrets: nodeStageSecrets(pairChap),
+      });
+      await node.ok("NodePublishVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        target_path: target,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        readonly: false,
+      });
+      assert.match(await gp.guest.run(`stat -L -c %F ${target}`), /block special file/);
+      await waitForMultipath(gp.guest, { paths: 2 });
+      await gp.guest.run(fioLoopScript(target));
+      await sleep(8_000);
+      await failAndRestore(t);
+      await sleep(5_000);
+      const fio = await fioStop(gp.guest);
+      t.diagnostic(`fio: ${fio.rounds} verified rounds, ${fio.writtenMiB} MiB, ${fio.errors} errors`);
+      assert.equal(fio.failed, false, fio.text);
+      assert.equal(fio.errors, 0, fio.text);
+      assert.ok(fio.rounds >= 2, `fio ran across the failure: ${fio.text}`);
+      const stats = await node.ok("NodeGetVolumeStats", { volume_id: v.volume_id, volume_path: target });
+      assert.deepEqual(
+        (stats as { usage: { total: string }[] }).usage.map((u) => u.total),
+        [String(64 << 20)],
+        "a block volume's stats are the LUN's size",
+      );
+      await node.ok("NodeUnpublishVolume", { volume_id: v.volume_id, target_path: target });
+      await node.ok("NodeUnstageVolume", { volume_id: v.volume_id, staging_target_path: staging });
+      await assertNothingLeft(v, [target]);
+      await gp.pair.waitInSync(180_000);
+      assert.equal(
+        await gp.pair.fileHash("a"),
+        await gp.pair.fileHash("b"),
+        "the LUN files are byte-identical",
+      );
+    });
+  },
+);
