@@ -9,8 +9,9 @@
  * The volume is created by the driver's own ControllerService over an in-memory TargetStore whose
  * target is the GuestPair's pair (test/support/guest-csi.ts), so the volume_context is the one the
  * controller writes for an operator-made pair.
- *
- * Not covered here: growth seen by the filesystem (NodeExpandVolume against a LUN that grew live).
+ * The Filesystem volume also grows: ControllerExpandVolume, the pair's LUN grown (both nodes
+ * restarted with a larger --size: the pair cannot grow a LUN live yet), NodeExpandVolume (rescan,
+ * multipathd resize, resize2fs online), and 32 MiB written into the new space.
  */
 import { strict as assert } from "node:assert";
 import { after, before, describe, it, type TestContext } from "node:test";
@@ -102,8 +103,12 @@ describe(
       return victim;
     }
 
-    /** Nothing of the volume left in the guest. */
-    async function assertNothingLeft(v: Volume, paths: string[]): Promise<void> {
+    /**
+     * Nothing of the volume left in the guest: no session, map, node record or staging record;
+     * the target path (NodePublishVolume made it) gone; the staging directory, which kubelet makes
+     * and removes (CSI: the CO owns it), unmounted and empty.
+     */
+    async function assertNothingLeft(v: Volume, target: string, staging: string): Promise<void> {
       const sessions = await gp.guest.exec("iscsiadm -m session");
       assert.doesNotMatch(sessions.output, /tcp: \[/, `no iSCSI session: ${sessions.output}`);
       const maps = await gp.guest.run("multipath -ll 2>/dev/null; dmsetup ls --target multipath 2>/dev/null");
@@ -111,12 +116,12 @@ describe(
       assert.doesNotMatch(maps, new RegExp(v.volume_context.wwid!), "no map of the volume's WWID");
       const records = await gp.guest.exec(`iscsiadm -m node -T ${v.volume_context.iqn}`);
       assert.equal(records.code, 21, `no node record (iscsiadm exit 21): ${records.output}`);
-      const mounts = await gp.guest.run("findmnt -rn -o TARGET");
-      for (const p of paths) assert.ok(!mounts.split("\n").includes(p), `${p} is not mounted`);
-      const gone = await gp.guest.run(
-        `for p in ${paths.join(" ")}; do [ -e $p ] && echo "$p exists"; done; ls ${NODE_STATE_DIR}`,
+      const mounts = (await gp.guest.run("findmnt -rn -o TARGET")).split("\n");
+      for (const p of [target, staging]) assert.ok(!mounts.includes(p), `${p} is not mounted`);
+      const left = await gp.guest.run(
+        `[ -e ${target} ] && echo "${target} exists"; ls -A ${staging} 2>/dev/null; ls ${NODE_STATE_DIR}; true`,
       );
-      assert.equal(gone.trim(), "", `paths and staging records removed: ${gone}`);
+      assert.equal(left.trim(), "", `target path, staging contents and staging records removed: ${left}`);
     }
 
     it("Filesystem (ext4): files written with checksums through a node failure, then a clean teardown", async (t) => {
@@ -167,11 +172,60 @@ describe(
         timeoutMs: 600_000,
       });
       assert.match(sums, /all checksums good/);
+      // Growth: the controller records the larger capacity, the pair's LUN grows (both nodes
+      // restarted with it while the map queues I/O), and NodeExpandVolume makes the guest see the
+      // new size and grows ext4 online.
+      const grown = 96 << 20;
+      const range = { required_bytes: String(grown), limit_bytes: "0" };
+      const expanded = (await controller.expandVolume({
+        volume_id: v.volume_id,
+        capacity_range: range,
+        volume_capability: capability,
+      })) as { node_expansion_required: boolean };
+      assert.equal(expanded.node_expansion_required, true);
+      const dfSize = async () =>
+        Number((await gp.guest.run(`df -B1 --output=size ${target} | tail -1`)).trim());
+      const sizeBefore = await dfSize();
+      await gp.restartWithSize(grown);
+      await waitForMultipath(gp.guest, { paths: 2, timeoutMs: 180_000 });
+      const nodeExpanded = await node.ok("NodeExpandVolume", {
+        volume_id: v.volume_id,
+        volume_path: target,
+        staging_target_path: staging,
+        capacity_range: range,
+        volume_capability: capability,
+      });
+      assert.equal(nodeExpanded.capacity_bytes, String(grown), "the map has the LUN's new size");
+      const sizeAfter = await dfSize();
+      t.diagnostic(`ext4 grew from ${sizeBefore} to ${sizeAfter} bytes`);
+      assert.ok(
+        sizeAfter >= sizeBefore + (24 << 20),
+        `ext4 grew by the LUN's growth: ${sizeBefore} -> ${sizeAfter}`,
+      );
+      assert.deepEqual(
+        await node.ok("NodeExpandVolume", {
+          volume_id: v.volume_id,
+          volume_path: target,
+          capacity_range: range,
+        }),
+        nodeExpanded,
+        "expanding again finds nothing left to grow",
+      );
+      await gp.guest.run(
+        `head -c ${32 << 20} /dev/urandom >/tmp/big && cp /tmp/big ${target}/big && sync && cmp /tmp/big ${target}/big && rm ${target}/big`,
+        { timeoutMs: 600_000 },
+      );
+      assert.match(
+        await gp.guest.run("sha256sum -c --quiet /tmp/wl.sums && echo all checksums good", {
+          timeoutMs: 600_000,
+        }),
+        /all checksums good/,
+      );
       const stats = await node.ok("NodeGetVolumeStats", { volume_id: v.volume_id, volume_path: target });
       t.diagnostic(`NodeGetVolumeStats: ${JSON.stringify(stats)}`);
       await node.ok("NodeUnpublishVolume", { volume_id: v.volume_id, target_path: target });
       await node.ok("NodeUnstageVolume", { volume_id: v.volume_id, staging_target_path: staging });
-      await assertNothingLeft(v, [target, staging]);
+      await assertNothingLeft(v, target, staging);
       const kernel = await gp.guest.run(
         "dmesg | grep -E 'I/O error, dev dm-|Buffer I/O error on dev dm-|EXT4-fs error' || true",
       );
@@ -212,12 +266,12 @@ describe(
       const stats = await node.ok("NodeGetVolumeStats", { volume_id: v.volume_id, volume_path: target });
       assert.deepEqual(
         (stats as { usage: { total: string }[] }).usage.map((u) => u.total),
-        [String(64 << 20)],
+        [String(gp.sizeBytes)],
         "a block volume's stats are the LUN's size",
       );
       await node.ok("NodeUnpublishVolume", { volume_id: v.volume_id, target_path: target });
       await node.ok("NodeUnstageVolume", { volume_id: v.volume_id, staging_target_path: staging });
-      await assertNothingLeft(v, [target]);
+      await assertNothingLeft(v, target, staging);
       await gp.pair.waitInSync(180_000);
       assert.equal(
         await gp.pair.fileHash("a"),

@@ -51,12 +51,39 @@ export class GuestPair {
   readonly pair: IscsiPairHarness;
   guest!: Guest;
 
+  /** The LUN size both nodes are started with (restartWithSize changes it). */
+  private lunBytes = 64 << 20;
+
   constructor(private readonly o: GuestPairOptions = {}) {
     this.pair = new IscsiPairHarness({
-      sizeBytes: 64 << 20,
+      sizeBytes: this.lunBytes,
       sessionsPerNode: 1,
-      extraArgs: (n, dir) => [...chapArgs(n, dir), ...(o.extraArgs?.(n, dir) ?? [])],
+      // --size last: the target takes the last of a repeated flag, so it overrides the harness's.
+      extraArgs: (n, dir) => [
+        ...chapArgs(n, dir),
+        ...(o.extraArgs?.(n, dir) ?? []),
+        ...["--size", String(this.lunBytes)],
+      ],
     });
+  }
+
+  get sizeBytes(): number {
+    return this.lunBytes;
+  }
+
+  /**
+   * Grows the LUN the only way a pair can without live growth: both nodes stop (SIGTERM), then
+   * both start with the larger --size (each grows its LUN file) and meet again. The guest's
+   * multipath queues I/O while no path is up (no_path_retry) and iscsid logs in again by itself.
+   */
+  async restartWithSize(bytes: number): Promise<void> {
+    if (bytes <= this.lunBytes) throw new Error(`a LUN of ${this.lunBytes} bytes cannot shrink to ${bytes}`);
+    await this.pair.waitInSync(180_000);
+    await this.pair.stop("a");
+    await this.pair.stop("b");
+    this.lunBytes = bytes;
+    await Promise.all([this.pair.start("a"), this.pair.start("b")]);
+    await this.pair.waitInSync(180_000);
   }
 
   /** Starts both nodes and boots the guest at the same time; returns once the pair is in sync. */
