@@ -279,5 +279,48 @@ describe(
         "the LUN files are byte-identical",
       );
     });
+
+    it("staged while a node of the pair is down: served by one path at once, the second joins once the node is back", async (t) => {
+      const capability = {
+        mount: { fs_type: "ext4", mount_flags: [] },
+        access_mode: { mode: "SINGLE_NODE_WRITER" },
+      };
+      const v = await createVolume("pvc-degraded", capability);
+      const staging = `${KUBELET}/plugins/kubernetes.io/csi/iscsi.hasan.dev/degraded/globalmount`;
+      const target = `${KUBELET}/pods/pod-2/volumes/kubernetes.io~csi/pvc-degraded/mount`;
+      const optimized = await gp.optimizedNode();
+      const down: Node = optimized === "a" ? "b" : "a";
+      await gp.pair.kill(down);
+      await gp.waitServingAlone(optimized, 60_000);
+      await node.ok("NodeStageVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        secrets: nodeStageSecrets(pairChap),
+      });
+      const one = await waitForMultipath(gp.guest, { paths: 1 });
+      t.diagnostic(`staged with node ${down} down: ${describeView([one])}`);
+      assert.equal(one.map.wwid, v.volume_context.wwid);
+      await node.ok("NodePublishVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        target_path: target,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        readonly: false,
+      });
+      await gp.guest.run(
+        `head -c 1M /dev/urandom >${target}/f && sync && sha256sum ${target}/f >/tmp/deg.sums`,
+      );
+      await gp.pair.start(down);
+      await gp.pair.waitInSync(180_000);
+      const both = await waitForMultipath(gp.guest, { paths: 2, timeoutMs: 180_000 });
+      t.diagnostic(`node ${down} back: ${describeView([both])}`);
+      assert.match(await gp.guest.run("sha256sum -c /tmp/deg.sums"), /OK/);
+      await node.ok("NodeUnpublishVolume", { volume_id: v.volume_id, target_path: target });
+      await node.ok("NodeUnstageVolume", { volume_id: v.volume_id, staging_target_path: staging });
+      await assertNothingLeft(v, target, staging);
+    });
   },
 );
