@@ -292,6 +292,7 @@ describe(
       const down: Node = optimized === "a" ? "b" : "a";
       await gp.pair.kill(down);
       await gp.waitServingAlone(optimized, 60_000);
+      const started = Date.now();
       await node.ok("NodeStageVolume", {
         volume_id: v.volume_id,
         staging_target_path: staging,
@@ -299,6 +300,13 @@ describe(
         volume_context: v.volume_context,
         secrets: nodeStageSecrets(pairChap),
       });
+      const stageMs = Date.now() - started;
+      t.diagnostic(`NodeStageVolume with a portal down: ${stageMs} ms`);
+      // kubelet gives up on a NodeStageVolume after 2 minutes (and calls again, from the start).
+      assert.ok(
+        stageMs < 100_000,
+        `staging with a node down answers well within kubelet's 2 minutes: ${stageMs} ms`,
+      );
       const one = await waitForMultipath(gp.guest, { paths: 1 });
       t.diagnostic(`staged with node ${down} down: ${describeView([one])}`);
       assert.equal(one.map.wwid, v.volume_context.wwid);

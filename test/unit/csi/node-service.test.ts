@@ -52,6 +52,7 @@ test("stage a blank Filesystem volume: records with CHAP and logins on both port
   const perPortal = (p: string) => [
     `iscsiadm -m node -T ${IQN} -p ${p} -o new`,
     rec(p, "node.startup", "manual"),
+    rec(p, "node.session.initial_login_retry_max", "2"),
     rec(p, "node.session.auth.authmethod", "CHAP"),
     rec(p, "node.session.auth.username", "u"),
     rec(p, "node.session.auth.password", "secret-123456"),
