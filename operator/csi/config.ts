@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ConfigError, parseFlagsAndEnv } from "../kit/flags-and-env.js";
-import { socketPath } from "./server.js";
+import { parseEndpoint } from "./server.js";
 
 const millis = z.coerce.number().int().min(100, "must be at least 100 ms").max(3_600_000);
 
@@ -9,14 +9,13 @@ export const CsiConfigSchema = z
     mode: z.enum(["controller", "node"], { message: "must be controller or node" }),
     endpoint: z
       .string()
-      .refine((e) => {
+      .superRefine((e, ctx) => {
         try {
-          socketPath(e);
-          return true;
-        } catch {
-          return false;
+          parseEndpoint(e);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
         }
-      }, "must be unix:///absolute/path.sock")
+      })
       .default("unix:///csi/csi.sock"),
     nodeId: z.string().min(1).max(128).optional(),
     kubeconfig: z.string().min(1).optional(),
@@ -52,7 +51,7 @@ const flags = {
   proto: { type: "string" },
 } as const;
 
-export const usage = `usage: hasan-csi --mode controller|node [--endpoint unix:///csi/csi.sock]
+export const usage = `usage: hasan-csi --mode controller|node [--endpoint unix:///csi/csi.sock|tcp://127.0.0.1:PORT]
        controller: [--kubeconfig FILE] [--default-namespace NS] [--namespace NS]
                    [--create-wait-ms MS] [--poll-ms MS]
        node:       --node-id ID [--state-dir DIR] [--device-wait-ms MS]

@@ -10,6 +10,8 @@ import { driverVersion, identityHandlers } from "./identity.js";
 import { FileStagingStore, HostFs } from "./node/host.js";
 import { ExecRunner } from "./node/runner.js";
 import { nodeHandlers } from "./node/service.js";
+import { repairSessions, SESSION_REPAIR_MS } from "./node/repair.js";
+import { VolumeLocks } from "./locks.js";
 import { loadCsiServices } from "./proto.js";
 import { serve, shutdown, type ServiceBinding } from "./server.js";
 
@@ -61,10 +63,17 @@ async function main(): Promise<void> {
       deviceWaitMs: cfg.deviceWaitMs,
       log,
     };
+    const locks = new VolumeLocks();
     bindings.push(
       { definition: services.Identity, handlers: identityHandlers(version, async () => true) },
-      { definition: services.Node, handlers: nodeHandlers(deps, cfg.nodeId!) },
+      { definition: services.Node, handlers: nodeHandlers(deps, cfg.nodeId!, locks) },
     );
+    const repair = setInterval(() => {
+      repairSessions(deps, locks).catch((e: unknown) =>
+        log.warn({ err: (e as Error).message }, "session repair failed"),
+      );
+    }, SESSION_REPAIR_MS);
+    repair.unref();
   }
   const server = await serve(cfg.endpoint, bindings, log);
   log.info({ driver: DRIVER_NAME, version, endpoint: cfg.endpoint }, "serving");

@@ -79,15 +79,42 @@ export function socketPath(endpoint: string): string {
   return m[2]!;
 }
 
-/** Serves the bindings on a unix socket (a stale socket file from an earlier run is removed first). */
+export type Endpoint = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$/;
+
+/**
+ * unix:///path.sock, or tcp://HOST:PORT with HOST on the loopback (127.x.x.x, [::1], localhost):
+ * the CSI API carries node-stage secrets and trusts its caller, so it is never offered to a
+ * network. A TCP endpoint serves a process on the same machine that cannot share a socket file,
+ * such as a virtual machine whose user-mode network reaches the host's loopback.
+ */
+export function parseEndpoint(endpoint: string): Endpoint {
+  if (endpoint.startsWith("unix:")) return { kind: "unix", path: socketPath(endpoint) };
+  const m = /^tcp:\/\/(.+):(\d{1,5})$/.exec(endpoint);
+  if (!m)
+    throw new Error(`endpoint must be unix:///absolute/path.sock or tcp://127.0.0.1:PORT, not ${endpoint}`);
+  const port = Number(m[2]);
+  if (!LOOPBACK.test(m[1]!) || port < 1 || port > 65535)
+    throw new Error(
+      `a tcp endpoint must be a loopback address and a port (tcp://127.0.0.1:PORT), not ${endpoint}`,
+    );
+  return { kind: "tcp", host: m[1]!, port };
+}
+
+/**
+ * Serves the bindings on a unix socket (a stale socket file from an earlier run is removed first)
+ * or a loopback TCP port.
+ */
 export async function serve(endpoint: string, bindings: ServiceBinding[], log: Logger): Promise<grpc.Server> {
-  const path = socketPath(endpoint);
-  await rm(path, { force: true });
+  const e = parseEndpoint(endpoint);
+  if (e.kind === "unix") await rm(e.path, { force: true });
   const server = new grpc.Server();
   for (const b of bindings)
     server.addService(b.definition, unaryImplementation(b.definition, b.handlers, log));
+  const address = e.kind === "unix" ? `unix://${e.path}` : `${e.host}:${e.port}`;
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) =>
       err ? reject(err) : resolve(),
     ),
   );

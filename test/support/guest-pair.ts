@@ -7,7 +7,7 @@ import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { Guest, HOST_FROM_GUEST } from "./guest.js";
+import { Guest, HOST_FROM_GUEST, type GuestOptions } from "./guest.js";
 import {
   describeView,
   fioLoopScript,
@@ -40,9 +40,51 @@ function chapArgs(_n: Node, dir: string): string[] {
   ];
 }
 
+export interface GuestPairOptions {
+  /** more arguments for both nodes (after the CHAP ones), such as --serial */
+  extraArgs?: (n: Node, dir: string) => string[];
+  /** what the guest boots with besides its name (shared directories, memory) */
+  guest?: Omit<GuestOptions, "name">;
+}
+
 export class GuestPair {
-  readonly pair = new IscsiPairHarness({ sizeBytes: 64 << 20, sessionsPerNode: 1, extraArgs: chapArgs });
+  readonly pair: IscsiPairHarness;
   guest!: Guest;
+
+  /** The LUN size both nodes are started with (restartWithSize changes it). */
+  private lunBytes = 64 << 20;
+
+  constructor(private readonly o: GuestPairOptions = {}) {
+    this.pair = new IscsiPairHarness({
+      sizeBytes: this.lunBytes,
+      sessionsPerNode: 1,
+      // --size last: the target takes the last of a repeated flag, so it overrides the harness's.
+      extraArgs: (n, dir) => [
+        ...chapArgs(n, dir),
+        ...(o.extraArgs?.(n, dir) ?? []),
+        ...["--size", String(this.lunBytes)],
+      ],
+    });
+  }
+
+  get sizeBytes(): number {
+    return this.lunBytes;
+  }
+
+  /**
+   * Grows the LUN the only way a pair can without live growth: both nodes stop (SIGTERM), then
+   * both start with the larger --size (each grows its LUN file) and meet again. The guest's
+   * multipath queues I/O while no path is up (no_path_retry) and iscsid logs in again by itself.
+   */
+  async restartWithSize(bytes: number): Promise<void> {
+    if (bytes <= this.lunBytes) throw new Error(`a LUN of ${this.lunBytes} bytes cannot shrink to ${bytes}`);
+    await this.pair.waitInSync(180_000);
+    await this.pair.stop("a");
+    await this.pair.stop("b");
+    this.lunBytes = bytes;
+    await Promise.all([this.pair.start("a"), this.pair.start("b")]);
+    await this.pair.waitInSync(180_000);
+  }
 
   /** Starts both nodes and boots the guest at the same time; returns once the pair is in sync. */
   async setup(name: string): Promise<void> {
@@ -50,7 +92,7 @@ export class GuestPair {
     await Promise.all([
       this.pair.start("a"),
       this.pair.start("b"),
-      (async () => (this.guest = await Guest.boot({ name })))(),
+      (async () => (this.guest = await Guest.boot({ ...this.o.guest, name })))(),
     ]);
     await this.pair.waitInSync();
   }

@@ -12,7 +12,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { stopProcess } from "./processes.js";
+import { freePort, stopProcess } from "./processes.js";
 import { repoRoot } from "./target-process.js";
 
 /** The host's loopback as the guest sees it. */
@@ -61,6 +61,18 @@ export interface GuestOptions {
   /** where the console log goes (a new temporary directory by default) */
   dir?: string;
   bootTimeoutMs?: number;
+  /**
+   * Host directories the guest mounts read-only (9p over virtio) once it is up, each at
+   * `guestPath` (by default the same path as on the host, so symbolic links between them resolve).
+   */
+  shares?: readonly GuestShare[];
+  /** Guest TCP ports reachable from the host's loopback (see `hostPort`). */
+  forwardPorts?: readonly number[];
+}
+
+export interface GuestShare {
+  hostPath: string;
+  guestPath?: string;
 }
 
 export interface ExecResult {
@@ -80,6 +92,7 @@ export class Guest {
   private busy: Promise<unknown> = Promise.resolve();
   private readonly commands: WriteStream;
   private exited: string | null = null;
+  private readonly forwarded = new Map<number, number>();
 
   private constructor(readonly o: GuestOptions) {
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), `hasan-guest-${o.name}-`));
@@ -94,6 +107,12 @@ export class Guest {
     const img = await guestImage();
     const g = new Guest(o);
     await g.start(img);
+    try {
+      await g.mountShares();
+    } catch (e) {
+      await g.stop();
+      throw e;
+    }
     return g;
   }
 
@@ -109,12 +128,22 @@ export class Guest {
       `hasan.port=${port}`,
       `hasan.initiator=${this.initiator}`,
     ].join(" ");
+    let netdev = "user,id=n0";
+    for (const g of this.o.forwardPorts ?? []) {
+      const h = await freePort();
+      this.forwarded.set(g, h);
+      netdev += `,hostfwd=tcp:127.0.0.1:${h}-:${g}`;
+    }
     const args = [
       ...["-accel", "tcg", "-cpu", "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"],
       ...["-m", String(this.o.memoryMb ?? 1024), "-smp", "1", "-nographic", "-no-reboot"],
       ...["-kernel", img.kernel, "-initrd", img.initrd, "-append", append],
       ...["-drive", `file=${img.disk},if=virtio,format=raw,snapshot=on`],
-      ...["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="],
+      ...["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,romfile="],
+      ...(this.o.shares ?? []).flatMap((s, i) => [
+        "-virtfs",
+        `local,path=${s.hostPath},mount_tag=share${i},security_model=none,readonly=on`,
+      ]),
     ];
     const log = createWriteStream(this.consoleLog, { flags: "a" });
     this.qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -151,6 +180,28 @@ export class Guest {
     }
     this.socket.on("data", (d: Buffer) => this.onData(d));
     this.socket.on("close", () => this.waiting?.(new Error(`guest ${this.o.name} closed its connection`)));
+  }
+
+  /** The host loopback port that reaches guest port `guestPort` (one of `forwardPorts`). */
+  hostPort(guestPort: number): number {
+    const h = this.forwarded.get(guestPort);
+    if (h === undefined) throw new Error(`guest ${this.o.name}: port ${guestPort} is not forwarded`);
+    return h;
+  }
+
+  /** Mounts every share (the guest kernel has 9p as modules). */
+  private async mountShares(): Promise<void> {
+    const shares = this.o.shares ?? [];
+    if (!shares.length) return;
+    const lines = ["set -e", "modprobe -a 9pnet_virtio 9p"];
+    shares.forEach((s, i) => {
+      const at = s.guestPath ?? s.hostPath;
+      lines.push(
+        `mkdir -p '${at}'`,
+        `mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 share${i} '${at}'`,
+      );
+    });
+    await this.run(lines.join("\n"));
   }
 
   private onData(d: Buffer): void {

@@ -1,4 +1,15 @@
-import { mkdir, open, readFile, rename, rmdir, stat, statfs, unlink, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rmdir,
+  stat,
+  statfs,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { FILESYSTEMS } from "../capabilities.js";
@@ -84,6 +95,8 @@ export interface StagingStore {
   read(volumeId: string): Promise<StagedVolume | undefined>;
   write(v: StagedVolume): Promise<void>;
   delete(volumeId: string): Promise<void>;
+  /** Every staged volume (the session repair goes through them). */
+  list(): Promise<StagedVolume[]>;
 }
 
 /** One JSON file per volume under a directory of the node (a hostPath, so it outlives the pod). */
@@ -116,5 +129,22 @@ export class FileStagingStore implements StagingStore {
     await unlink(this.file(volumeId)).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOENT") throw e;
     });
+  }
+
+  async list(): Promise<StagedVolume[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw e;
+    }
+    const out: StagedVolume[] = [];
+    for (const n of names.filter((n) => n.endsWith(".json"))) {
+      const id = Buffer.from(n.slice(0, -".json".length), "base64url").toString();
+      const v = await this.read(id);
+      if (v) out.push(v);
+    }
+    return out;
   }
 }

@@ -49,11 +49,23 @@ export const showRecord = (iqn: string, portal: string) => node(iqn, portal);
 export const newRecord = (iqn: string, portal: string) => [...node(iqn, portal), "-o", "new"];
 
 /**
+ * How often iscsid retries a first login that times out (open-iscsi's default is 8, each attempt
+ * up to the 15 s login timeout): a portal whose node is down held NodeStageVolume for about two
+ * minutes, as long as kubelet waits for it. With 2 it gives up in about 30 s, staging goes on with
+ * the other portal, and the session repair logs in once the node is back.
+ */
+export const INITIAL_LOGIN_RETRIES = "2";
+
+/**
  * The settings of a record: CHAP from the stage secrets or none; manual startup, since kubelet
- * stages the volume again after a reboot and a session without a user must not come back by itself.
+ * stages the volume again after a reboot and a session without a user must not come back by itself;
+ * few retries of the first login.
  */
 export function recordSettings(iqn: string, portal: string, chap: Chap | undefined): string[][] {
-  const cmds = [update(iqn, portal, "node.startup", "manual")];
+  const cmds = [
+    update(iqn, portal, "node.startup", "manual"),
+    update(iqn, portal, "node.session.initial_login_retry_max", INITIAL_LOGIN_RETRIES),
+  ];
   if (!chap) return [...cmds, update(iqn, portal, "node.session.auth.authmethod", "None")];
   cmds.push(
     update(iqn, portal, "node.session.auth.authmethod", "CHAP"),

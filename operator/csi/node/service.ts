@@ -17,9 +17,11 @@ import { stageVolume, unstageVolume } from "./stage.js";
 
 export const NODE_CAPABILITIES = ["STAGE_UNSTAGE_VOLUME", "GET_VOLUME_STATS", "EXPAND_VOLUME"] as const;
 
-/** The Node service: requests parsed here, one operation per volume at a time, the work in the modules. */
-export function nodeHandlers(d: NodeDeps, nodeId: string): Handlers {
-  const locks = new VolumeLocks();
+/**
+ * The Node service: requests parsed here, one operation per volume at a time (`locks`, shared
+ * with the session repair), the work in the modules.
+ */
+export function nodeHandlers(d: NodeDeps, nodeId: string, locks = new VolumeLocks()): Handlers {
   return {
     NodeStageVolume: async (req) => {
       const r = parseRequest(NodeStageVolumeRequestSchema, req);

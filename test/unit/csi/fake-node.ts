@@ -154,4 +154,7 @@ export class FakeNode implements CommandRunner, NodeFs, StagingStore {
   async delete(id: string) {
     this.staged.delete(id);
   }
+  async list() {
+    return [...this.staged.values()];
+  }
 }

@@ -102,10 +102,17 @@ test("flags: node mode without --node-id is refused naming the flag", () => {
   assert.throws(() => parseCsiArgs(["--mode", "node"], {}), /--node-id: is required in node mode/);
 });
 
-test("flags: a tcp endpoint is refused; a unix one and the environment are taken", () => {
-  assert.throws(
-    () => parseCsiArgs(["--mode", "controller", "--endpoint", "tcp://0.0.0.0:10000"], {}),
-    /--endpoint/,
+test("flags: a tcp endpoint off the loopback is refused; a loopback one, a unix one and the environment are taken", () => {
+  for (const e of [
+    "tcp://0.0.0.0:10000",
+    "tcp://10.0.0.5:10000",
+    "tcp://127.0.0.1:70000",
+    "http://127.0.0.1:1",
+  ])
+    assert.throws(() => parseCsiArgs(["--mode", "controller", "--endpoint", e], {}), /--endpoint/, e);
+  assert.equal(
+    parseCsiArgs(["--mode", "controller", "--endpoint", "tcp://127.0.0.1:10000"], {}).endpoint,
+    "tcp://127.0.0.1:10000",
   );
   const c = parseCsiArgs(["--mode", "node"], {
     HASAN_CSI_NODE_ID: "n1",
@@ -113,4 +120,28 @@ test("flags: a tcp endpoint is refused; a unix one and the environment are taken
   });
   assert.equal(c.nodeId, "n1");
   assert.equal(c.endpoint, "unix:///csi/x.sock");
+});
+
+test("over gRPC: a loopback tcp endpoint serves the same services", async () => {
+  const probe = await import("node:net").then(
+    (net) =>
+      new Promise<number>((resolve) => {
+        const s = net.createServer().listen(0, "127.0.0.1", () => {
+          const port = (s.address() as { port: number }).port;
+          s.close(() => resolve(port));
+        });
+      }),
+  );
+  const tcp = await serve(
+    `tcp://127.0.0.1:${probe}`,
+    [{ definition: services.Identity, handlers: identityHandlers("1.2.3", async () => true) }],
+    log,
+  );
+  const client = new clients.Identity(`127.0.0.1:${probe}`, grpc.credentials.createInsecure());
+  try {
+    assert.equal((await call(client, "GetPluginInfo", {})).name, "iscsi.hasan.dev");
+  } finally {
+    client.close();
+    await shutdown(tcp);
+  }
 });

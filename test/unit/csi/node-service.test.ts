@@ -2,6 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import { nodeHandlers } from "../../../operator/csi/node/service.js";
+import { repairSessions } from "../../../operator/csi/node/repair.js";
+import { VolumeLocks } from "../../../operator/csi/locks.js";
 import { CsiError } from "../../../operator/csi/errors.js";
 import { DEVICE, FakeNode, IQN, PORTALS, WWID } from "./fake-node.js";
 
@@ -50,6 +52,7 @@ test("stage a blank Filesystem volume: records with CHAP and logins on both port
   const perPortal = (p: string) => [
     `iscsiadm -m node -T ${IQN} -p ${p} -o new`,
     rec(p, "node.startup", "manual"),
+    rec(p, "node.session.initial_login_retry_max", "2"),
     rec(p, "node.session.auth.authmethod", "CHAP"),
     rec(p, "node.session.auth.username", "u"),
     rec(p, "node.session.auth.password", "secret-123456"),
@@ -314,4 +317,36 @@ test("node info names the node and its topology segment", async () => {
     max_volumes_per_node: "0",
     accessible_topology: { segments: { "topology.iscsi.hasan.dev/node": "node-1" } },
   });
+});
+
+test("session repair: a portal that was down at staging is logged in to once it answers, with the staging record", async () => {
+  const n = new FakeNode();
+  n.loginFails.set(PORTALS[1]!, 8);
+  await call(n, "NodeStageVolume", stageRequest());
+  const deps = n.deps();
+  const locks = new VolumeLocks();
+  assert.deepEqual(await repairSessions(deps, locks), [], "still down: nothing logged in");
+  n.loginFails.delete(PORTALS[1]!);
+  const before = n.changes().length;
+  assert.deepEqual(await repairSessions(deps, locks), [PORTALS[1]]);
+  assert.deepEqual(n.changes().slice(before), [`iscsiadm -m node -T ${IQN} -p ${PORTALS[1]} --login`]);
+  assert.deepEqual([...n.sessions].sort(), [...PORTALS].sort());
+  assert.deepEqual(await repairSessions(deps, locks), [], "both up: nothing to do");
+});
+
+test("session repair: leaves volumes busy with a call and unstaged volumes alone", async () => {
+  const n = new FakeNode();
+  n.loginFails.set(PORTALS[1]!, 8);
+  await call(n, "NodeStageVolume", stageRequest());
+  n.loginFails.delete(PORTALS[1]!);
+  const locks = new VolumeLocks();
+  let inside: string[] | undefined;
+  await locks.run("apps/pvc-1", async () => {
+    inside = await repairSessions(n.deps(), locks);
+  });
+  assert.deepEqual(inside, [], "busy: skipped");
+  await call(n, "NodeUnstageVolume", { volume_id: "apps/pvc-1", staging_target_path: STAGING });
+  const before = n.commands.length;
+  assert.deepEqual(await repairSessions(n.deps(), locks), []);
+  assert.equal(n.commands.length, before, "no command for an unstaged volume");
 });
