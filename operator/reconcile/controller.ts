@@ -17,7 +17,7 @@ import {
   wasEverSynchronized,
 } from "../status/conditions.js";
 import { recordEvent } from "../status/events.js";
-import type { ObservedNode, ObservedPair } from "../status/observed.js";
+import type { ObservedNode, ObservedPair } from "../pair/observed.js";
 import {
   agentUrl,
   observeNode,
@@ -26,8 +26,8 @@ import {
   type PodView,
   type ServiceView,
 } from "../status/observe.js";
-import { pairFacts, partnerOf } from "../status/pair-facts.js";
-import { evictionDecision } from "../webhook/eviction-decision.js";
+import { pairFacts, partnerOf } from "../pair/facts.js";
+import { evictionDecision } from "../pair/eviction-decision.js";
 import { applyAll, driftPath } from "./apply.js";
 import { AGENT_TOKEN_SECRET } from "./agent-token-secret.js";
 import { authStatus, chapSecretName, chapSource } from "./auth.js";
@@ -51,10 +51,10 @@ import {
   NODE_NAMES,
   childName,
   type NodeName,
-} from "./names.js";
+} from "../pair/names.js";
 import { createdOnceChildren, ensureGeneratedSecrets } from "./generated-secrets.js";
 import { ensurePeerSecret, peerSecretSource } from "./peer-secret.js";
-import { podAction, protocolUpgradeReplaces } from "./pod-action.js";
+import { podAction, protocolUpgradeReplaces } from "../pair/pod-action.js";
 import { pruneChildren } from "./prune.js";
 import { KeyedLock } from "../kit/keyed-lock.js";
 import { targetImageProblem } from "./image-policy.js";

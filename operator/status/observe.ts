@@ -1,7 +1,7 @@
-import type { NodeName } from "../reconcile/names.js";
-import { PORT_AGENT, PORT_ISCSI } from "../reconcile/names.js";
+import type { NodeName } from "../pair/names.js";
+import { PORT_AGENT, PORT_ISCSI } from "../pair/names.js";
 import type { AgentRead } from "./agent-client.js";
-import type { ObservedNode } from "./observed.js";
+import type { ObservedNode } from "../pair/observed.js";
 
 /** The parts of a core/v1 Pod the operator reads. */
 export interface PodView {

@@ -1,11 +1,11 @@
 import { API_VERSION, KIND } from "../api/target.js";
 import type { HASanTargetStatus } from "../api/status.js";
 import type { KubeClient } from "../kit/kube-client.js";
-import { NODE_NAMES, childName } from "../reconcile/names.js";
+import { NODE_NAMES, childName } from "../pair/names.js";
 import { wasEverSynchronized } from "../status/conditions.js";
 import type { AgentStatusCache } from "../status/agent-client.js";
 import type { AgentTokens } from "../status/agent-token.js";
-import type { ObservedNode } from "../status/observed.js";
+import type { ObservedNode } from "../pair/observed.js";
 import {
   agentUrl,
   observeNode,
@@ -14,8 +14,8 @@ import {
   type PodView,
   type ServiceView,
 } from "../status/observe.js";
-import type { EvictedPod, PairLiveStatus } from "./eviction-decision.js";
-import { targetOfPod } from "./eviction-decision.js";
+import type { EvictedPod, PairLiveStatus } from "../pair/eviction-decision.js";
+import { targetOfPod } from "../pair/eviction-decision.js";
 
 /** Live state of a pod's pair for an eviction review: pods and Services read now, agents asked within maxAgeMs. */
 export class LivePairReader {

@@ -63,3 +63,10 @@ export function commonLabels(m: Meta): Record<string, string> {
 export function shortHash(value: unknown): string {
   return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
 }
+
+/** The key of the agent token Secret. */
+export const AGENT_TOKEN_KEY = "token";
+
+export function agentTokenSecretName(t: Pick<HASanTarget, "metadata">): string {
+  return childName.agentToken(t.metadata);
+}
