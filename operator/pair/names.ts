@@ -21,7 +21,9 @@ export const PORT_ISCSI = 3260;
 export const PORT_PEER = 3261;
 export const PORT_AGENT = 8080;
 
-type Meta = HASanTarget["metadata"];
+/** The HASanTarget metadata child names derive from. */
+export type TargetMeta = HASanTarget["metadata"];
+type Meta = TargetMeta;
 
 /** Names of everything the operator creates for one HASanTarget; one place so prune and apply agree. */
 export const childName = {

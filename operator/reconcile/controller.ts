@@ -6,7 +6,7 @@ import type { OperatorMetrics } from "../http/metrics.js";
 import { ResilientInformer, type CacheLifecycle } from "../kit/informer.js";
 import { isNotFound, type KubeClient } from "../kit/kube-client.js";
 import { WorkQueue, type WorkResult } from "../kit/work-queue.js";
-import { AgentStatusCache, resolveSplitBrain, type AgentRead } from "../status/agent-client.js";
+import { AgentStatusCache, resolveSplitBrain } from "../status/agent-client.js";
 import { AgentTokens } from "../status/agent-token.js";
 import {
   authDisabledEvent,
@@ -20,9 +20,10 @@ import { recordEvent } from "../status/events.js";
 import type { ObservedNode, ObservedPair } from "../pair/observed.js";
 import {
   agentUrl,
-  observeNode,
-  shouldReadAgent,
+  observePair,
+  readPairChildren,
   type AgentAddressMode,
+  type PairChildSource,
   type PodView,
   type ServiceView,
 } from "../status/observe.js";
@@ -48,7 +49,6 @@ import {
   FIELD_MANAGER,
   LABEL_APP,
   LABEL_TARGET,
-  NODE_NAMES,
   childName,
   type NodeName,
 } from "../pair/names.js";
@@ -120,6 +120,11 @@ export class HASanTargetController {
    * CHAP user names read from a generated CHAP Secret (by target uid): that Secret is never
    * rewritten, so it is read again only on periodic passes (a user's Secret is read every pass).
    */
+  /** the pairs' pods and Services as the caches hold them */
+  private readonly cachedChildren: PairChildSource = {
+    pod: (namespace, name) => this.pods.get(name, namespace),
+    service: (namespace, name) => this.services.get(name, namespace),
+  };
   private readonly generatedChapUsers = new Map<string, NonNullable<ObservedForChildren["chap"]>>();
 
   constructor(
@@ -248,14 +253,7 @@ export class HASanTargetController {
     }
 
     // Observe.
-    const serviceIPs: Partial<Record<NodeName, string>> = {};
-    const pods: Partial<Record<NodeName, PodView>> = {};
-    for (const n of NODE_NAMES) {
-      const ip = this.services.get(childName.service(t.metadata, n), namespace)?.spec?.clusterIP;
-      if (ip && ip !== "None") serviceIPs[n] = ip;
-      const pod = this.pods.get(childName.pod(t.metadata, n), namespace);
-      if (pod) pods[n] = pod;
-    }
+    const { pods, serviceIPs } = await readPairChildren(this.cachedChildren, t.metadata);
     // The informer holds whole pods; PodView names only what status needs.
     if (madeOpenBeforeChapDefault(t, Object.values(pods) as PodArgsView[])) {
       await this.client.mergePatch(API_VERSION, KIND, namespace, name, {
@@ -264,22 +262,9 @@ export class HASanTargetController {
       log.warn("target made before CHAP was the default: kept without CHAP (status.auth.keptOpen)");
       return {}; // the update comes back through the informer
     }
-    const reads = await Promise.all(
-      NODE_NAMES.map(async (n): Promise<AgentRead | undefined> => {
-        const url = agentUrl(this.o.agentAddress, pods[n], serviceIPs[n]);
-        if (!url || !shouldReadAgent(pods[n])) return undefined;
-        return await this.tokens.readStatus(
-          this.agents,
-          t.metadata,
-          url,
-          Math.min(500, this.o.activePollMs / 2),
-        );
-      }),
+    const nodes = await observePair({ pods, serviceIPs }, this.o.agentAddress, (url) =>
+      this.tokens.readStatus(this.agents, t.metadata, url, Math.min(500, this.o.activePollMs / 2)),
     );
-    const nodes = NODE_NAMES.map((n, i) => observeNode(n, pods[n], serviceIPs[n], reads[i])) as [
-      ObservedNode,
-      ObservedNode,
-    ];
     const facts = pairFacts(nodes);
     const owner = t.metadata.uid;
     const generation = t.metadata.generation ?? 0;
