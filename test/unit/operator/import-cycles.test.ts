@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { findCycle, folderEdges, relativeImports, tsFilesUnder } from "./import-graph.js";
+import { findCycle, folderEdges, layeringTable, relativeImports, tsFilesUnder } from "./import-graph.js";
 
 const operatorDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../operator");
 
@@ -18,6 +18,38 @@ test("no import cycle between the operator's folders (operator/README.md lists w
   const imports = operatorImports();
   assert.ok(imports.size > 50, `read ${imports.size} sources under ${operatorDir}`);
   assert.deepEqual(findCycle(folderEdges(imports)), undefined);
+});
+
+test("every operator folder imports only what the layering table in operator/README.md allows", () => {
+  const table = layeringTable(fs.readFileSync(path.join(operatorDir, "README.md"), "utf8"));
+  assert.ok(table.size >= 8, `read ${table.size} rows of the layering table`);
+  const refused: string[] = [];
+  for (const [from, out] of folderEdges(operatorImports())) {
+    const allowed = table.get(from);
+    if (allowed === undefined) refused.push(`${from}/ is not in the layering table`);
+    else if (allowed !== "*")
+      for (const [to, why] of out) if (!allowed.has(to)) refused.push(`${from} → ${to}: ${why}`);
+  }
+  assert.deepEqual(refused, []);
+});
+
+test("the layering table reads folder lists, nothing and anything", () => {
+  const readme = [
+    "### Layering",
+    "| folder | may import |",
+    "| --- | --- |",
+    "| `api/`, `kit/` | nothing of the operator |",
+    "| `status/` | `pair/`, `kit/` |",
+    "| `main.ts`, `scripts/` | anything |",
+    "## Next",
+    "| `x/` | `y/` |",
+  ].join("\n");
+  const t = layeringTable(readme);
+  assert.deepEqual(t.get("api"), new Set());
+  assert.deepEqual(t.get("status"), new Set(["pair", "kit"]));
+  assert.equal(t.get("."), "*");
+  assert.equal(t.get("scripts"), "*");
+  assert.equal(t.has("x"), false);
 });
 
 test("a cycle through two or three folders is found and named file by file", () => {

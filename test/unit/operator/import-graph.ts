@@ -80,3 +80,21 @@ export function findCycle(edges: ReadonlyMap<string, ReadonlyMap<string, string>
   }
   return undefined;
 }
+
+/**
+ * The "may import" table under "### Layering" in operator/README.md: folder → the folders it may
+ * import, or "*" for anything. Files at the top of operator/ are the folder ".".
+ */
+export function layeringTable(readme: string): Map<string, Set<string> | "*"> {
+  const section = readme.split(/^### Layering$/m)[1]?.split(/^#{2,3} /m)[0] ?? "";
+  const table = new Map<string, Set<string> | "*">();
+  const folders = (cell: string) =>
+    [...cell.matchAll(/`([^`]+)`/g)].map((m) => (m[1]!.endsWith("/") ? m[1]!.slice(0, -1) : "."));
+  for (const line of section.split("\n")) {
+    const cells = line.split("|").map((c) => c.trim());
+    if (cells.length < 4 || !cells[1]!.includes("`")) continue;
+    const allowed: Set<string> | "*" = cells[2]!.startsWith("anything") ? "*" : new Set(folders(cells[2]!));
+    for (const f of folders(cells[1]!)) table.set(f, allowed);
+  }
+  return table;
+}
