@@ -1,11 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
-import { KubeClient } from "../../../operator/kit/kube-client.js";
 import { Reflector, type ChangeKind } from "../../../operator/kit/reflector.js";
 import { createLogger } from "../../../target/log.js";
+import { clientOf, until } from "./local-api.js";
 
 const Item = z.looseObject({
   metadata: z.looseObject({
@@ -51,25 +50,23 @@ function fakeApi(state: {
   return { server, requests, open };
 }
 
-async function start(server: http.Server): Promise<KubeClient> {
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "c", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: "u" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return new KubeClient(kc);
+/** A reflector of pods on the fake API, recording its changes as "upsert a", "delete b". */
+async function watched(api: ReturnType<typeof fakeApi>) {
+  const changes: string[] = [];
+  const r = new Reflector<Item>(
+    await clientOf(api.server),
+    "/api/v1/pods",
+    Item,
+    (kind: ChangeKind, o) => changes.push(`${kind} ${o.metadata.name}`),
+    createLogger("test"),
+  );
+  return { r, changes };
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function shutDown(r: Reflector<Item>, api: ReturnType<typeof fakeApi>): void {
+  r.stop();
+  for (const res of api.open) res.end();
+  api.server.close();
 }
 
 const item = (name: string, rv: string) => ({ metadata: { name, namespace: "ns", resourceVersion: rv } });
@@ -92,15 +89,7 @@ test("a reflector validates what it keeps, resumes each watch from the last reso
       },
     ],
   });
-  const client = await start(api.server);
-  const changes: string[] = [];
-  const r = new Reflector<Item>(
-    client,
-    "/api/v1/pods",
-    Item,
-    (kind: ChangeKind, o) => changes.push(`${kind} ${o.metadata.name}`),
-    createLogger("test"),
-  );
+  const { r, changes } = await watched(api);
   r.start();
   try {
     await r.hasSynced();
@@ -115,9 +104,7 @@ test("a reflector validates what it keeps, resumes each watch from the last reso
     assert.deepEqual([...r.store.keys()], ["ns/b"]);
     assert.equal(r.store.get("ns/b")?.metadata.uid, "", "objects are kept as the schema parses them");
   } finally {
-    r.stop();
-    for (const res of api.open) res.end();
-    api.server.close();
+    shutDown(r, api);
   }
 });
 
@@ -137,15 +124,7 @@ test("410 Gone, as a watch ERROR event or as the HTTP status, lists again at onc
       },
     ],
   });
-  const client = await start(api.server);
-  const changes: string[] = [];
-  const r = new Reflector<Item>(
-    client,
-    "/api/v1/pods",
-    Item,
-    (kind, o) => changes.push(`${kind} ${o.metadata.name}`),
-    createLogger("test"),
-  );
+  const { r, changes } = await watched(api);
   const started = Date.now();
   r.start();
   try {
@@ -163,9 +142,7 @@ test("410 Gone, as a watch ERROR event or as the HTTP status, lists again at onc
     assert.deepEqual(changes.slice(0, 4), ["upsert a", "upsert b", "upsert b", "delete a"]);
     assert.deepEqual([...r.store.keys()], ["ns/b"]);
   } finally {
-    r.stop();
-    for (const res of api.open) res.end();
-    api.server.close();
+    shutDown(r, api);
   }
 });
 
@@ -177,7 +154,7 @@ test("a failing watch is retried with growing delays, and one that works again r
   const api = fakeApi({ items: () => [], rv: () => "10", watches: [fail, fail, fail] });
   const at: number[] = [];
   api.server.on("request", () => at.push(Date.now()));
-  const client = await start(api.server);
+  const client = await clientOf(api.server);
   const r = new Reflector<Item>(client, "/api/v1/pods", Item, () => undefined, createLogger("test"), {
     backoffMs: { base: 100, max: 1000 },
   });
@@ -190,8 +167,6 @@ test("a failing watch is retried with growing delays, and one that works again r
     assert.ok(gaps[0]! >= 90 && gaps[1]! >= 190 && gaps[2]! >= 390, `gaps ${gaps.join(", ")} ms`);
     assert.ok(gaps[2]! > gaps[0]!, "delays grow");
   } finally {
-    r.stop();
-    for (const res of api.open) res.end();
-    api.server.close();
+    shutDown(r, api);
   }
 });
