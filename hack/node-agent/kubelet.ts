@@ -1,4 +1,4 @@
-import type { KubeClient } from "./kube/client.js";
+import type { KubeClient } from "../../operator/kit/kube-client.js";
 import type { Pod } from "./kube/schemas.js";
 import { allocateIP } from "./net/ip-alloc.js";
 import type { NodeHeartbeat } from "./nodes/heartbeat.js";

@@ -7,8 +7,8 @@ import { startKubeletServer } from "./control/kubelet-server.js";
 import { controlApp, listen } from "./control/server.js";
 import type { PodRef } from "./control/api.js";
 import { run } from "./exec.js";
-import { KubeClient } from "./kube/client.js";
-import { Reflector } from "./kube/reflector.js";
+import { KubeClient } from "../../operator/kit/kube-client.js";
+import { Reflector } from "../../operator/kit/reflector.js";
 import { EndpointSlice, PersistentVolume, Pod, Service } from "./kube/schemas.js";
 import { Kubelet, type ManagedNode } from "./kubelet.js";
 import { ensureDnsService, dnsServiceKey } from "./net/dns-service.js";
@@ -48,7 +48,7 @@ async function cleanLeftovers(): Promise<void> {
 async function main(): Promise<void> {
   const cfg = parseConfig(process.argv.slice(2));
   const log = createLogger("node-agent");
-  const client = await KubeClient.fromKubeconfig(cfg.kubeconfig);
+  const client = KubeClient.fromOptions({ kubeconfig: cfg.kubeconfig });
   await cleanLeftovers();
   await ensureHostRoutes(cfg.podCidr);
 

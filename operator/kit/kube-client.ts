@@ -1,6 +1,7 @@
 import https from "node:https";
 import http from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
+import type { z } from "zod";
 import { resourceOfPath, resourcePath } from "./resources.js";
 
 /** An error answer of the API server (the Status object's code, reason and message). */
@@ -34,6 +35,13 @@ export interface ListResult<T> {
   items: T[];
 }
 
+/** Content types of the three patch flavours. */
+export const PATCH = {
+  merge: "application/merge-patch+json",
+  strategic: "application/strategic-merge-patch+json",
+  json: "application/json-patch+json",
+} as const;
+
 interface RequestOptions {
   body?: unknown;
   contentType?: string;
@@ -65,21 +73,26 @@ export class KubeClient {
     this.agent.destroy();
   }
 
-  async request<T>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+  /** The URL and authenticated options of one call (credentials are applied per call: tokens rotate). */
+  private async prepare(method: string, path: string, query: RequestOptions["query"] = {}) {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error("kubeconfig has no current cluster");
     const url = new URL(cluster.server.replace(/\/$/, "") + path);
-    for (const [k, v] of Object.entries(o.query ?? {}))
-      if (v !== undefined) url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
     const opts: https.RequestOptions = { method, headers: { accept: "application/json" } };
     await this.kubeConfig.applyToHTTPSOptions(opts);
+    const lib = url.protocol === "http:" ? http : https;
+    return { url, opts, lib };
+  }
+
+  async request<T>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    const { url, opts, lib } = await this.prepare(method, path, o.query);
     const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
     const headers = (opts.headers ?? {}) as Record<string, string>;
     if (payload !== undefined) {
       headers["content-type"] = o.contentType ?? "application/json";
       headers["content-length"] = String(Buffer.byteLength(payload));
     }
-    const lib = url.protocol === "http:" ? http : https;
     return await new Promise<T>((resolve, reject) => {
       const req = lib.request(
         url,
@@ -132,6 +145,64 @@ export class KubeClient {
       if (isNotFound(e)) return undefined;
       throw e;
     }
+  }
+
+  /** A call whose answer is validated with schema (a ZodError when it does not match). */
+  async parsed<T>(schema: z.ZodType<T>, method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    return schema.parse(await this.request<unknown>(method, path, o));
+  }
+
+  /** GET path validated with schema; a 404 yields undefined. */
+  async getParsed<T>(schema: z.ZodType<T>, path: string): Promise<T | undefined> {
+    try {
+      return await this.parsed(schema, "GET", path);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Streams a watch: onLine gets each JSON line until the server ends the stream (resolves), the
+   * call fails (rejects; an HTTP error as KubeApiError) or signal aborts (resolves). Watches use
+   * their own connection, never the keep-alive pool, so a long watch holds no pooled socket.
+   */
+  async watch(
+    path: string,
+    query: RequestOptions["query"],
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { url, opts, lib } = await this.prepare("GET", path, { ...query, watch: true });
+    await new Promise<void>((resolve, reject) => {
+      const req = lib.request(url, { ...opts, agent: undefined, signal }, (res) => {
+        const code = res.statusCode ?? 0;
+        if (code !== 200) {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            reject(new KubeApiError(code, "", `WATCH ${path}: HTTP ${code}: ${text.slice(0, 500)}`, text));
+          });
+          return;
+        }
+        let buffered = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          buffered += chunk;
+          let nl: number;
+          while ((nl = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (line) onLine(line);
+          }
+        });
+        res.on("end", () => resolve());
+        res.on("error", (err) => (signal.aborted ? resolve() : reject(err)));
+      });
+      req.on("error", (err) => (signal.aborted ? resolve() : reject(err)));
+      req.end();
+    });
   }
 
   list<T>(

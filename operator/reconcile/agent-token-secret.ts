@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { MIN_AGENT_TOKEN_BYTES } from "../../target/config.js";
-import { AGENT_TOKEN_KEY, agentTokenSecretName } from "./auth.js";
+import { AGENT_TOKEN_KEY, agentTokenSecretName } from "../pair/names.js";
 import type { CreatedOnceSecret } from "./created-once-secret.js";
 
 export function freshAgentToken(): string {

@@ -1,4 +1,4 @@
-import { shortHash } from "./names.js";
+import { shortHash } from "../pair/names.js";
 import type { KubeObject } from "./desired-children.js";
 
 /**

@@ -1,7 +1,7 @@
 import type { KubeClient } from "../kit/kube-client.js";
 import type { ApplyCache } from "./apply-cache.js";
 import type { KubeObject } from "./desired-children.js";
-import { FIELD_MANAGER } from "./names.js";
+import { FIELD_MANAGER } from "../pair/names.js";
 
 /**
  * Server-side apply of each object under the operator's one field manager, skipping objects the

@@ -6,7 +6,7 @@
  */
 import type { AuthStatus } from "../api/status.js";
 import type { HASanTarget } from "../api/target.js";
-import { ANNOTATION_CHAP_DEFAULT, childName } from "./names.js";
+import { ANNOTATION_CHAP_DEFAULT, childName } from "../pair/names.js";
 
 /**
  * Where the CHAP credentials come from: the user's Secret, a generated one, or none at all
@@ -70,10 +70,5 @@ export function authStatus(t: HASanTarget): AuthStatus {
   };
 }
 
-/** The key of the agent token Secret, and where the pods mount it. */
-export const AGENT_TOKEN_KEY = "token";
+/** Where the pods mount the agent token Secret. */
 export const AGENT_TOKEN_DIR = "/etc/hasan/agent";
-
-export function agentTokenSecretName(t: Pick<HASanTarget, "metadata">): string {
-  return childName.agentToken(t.metadata);
-}

@@ -14,7 +14,7 @@
 import type { HASanTarget } from "../api/target.js";
 import { isConflict, type KubeClient } from "../kit/kube-client.js";
 import { ownerReference, type KubeObject } from "./desired-children.js";
-import { FIELD_MANAGER, commonLabels } from "./names.js";
+import { FIELD_MANAGER, commonLabels } from "../pair/names.js";
 
 /** What the operator reads of a Secret. */
 export interface SecretView {

@@ -17,8 +17,9 @@ import {
   serialFromUid,
   shortHash,
   type NodeName,
-} from "./names.js";
-import { AGENT_TOKEN_DIR, AGENT_TOKEN_KEY, agentTokenSecretName, chapSecretName } from "./auth.js";
+} from "../pair/names.js";
+import { AGENT_TOKEN_DIR, chapSecretName } from "./auth.js";
+import { AGENT_TOKEN_KEY, agentTokenSecretName } from "../pair/names.js";
 import { networkPolicies, type NetworkPolicyOptions } from "./network-policies.js";
 import { persistentVolumeLabels } from "./pv-ownership.js";
 

@@ -2,7 +2,7 @@ import type { HASanTarget } from "../api/target.js";
 import { FINALIZER } from "../api/target.js";
 import type { KubeClient } from "../kit/kube-client.js";
 import { persistentVolumeName } from "./desired-children.js";
-import { NODE_NAMES, childName } from "./names.js";
+import { NODE_NAMES, childName } from "../pair/names.js";
 import { pvCleanup, type LivePersistentVolume } from "./pv-ownership.js";
 
 export type ReclaimPolicy = "Retain" | "Delete";

@@ -22,7 +22,7 @@ import {
   nodeLabels,
   selectorLabels,
   type NodeName,
-} from "./names.js";
+} from "../pair/names.js";
 
 /** Where the operator runs, so the agent port admits it and nobody else. */
 export interface OperatorPods {

@@ -17,7 +17,7 @@ import {
   type SecretView,
 } from "./created-once-secret.js";
 import { peerSecretName, type KubeObject } from "./desired-children.js";
-import { childName } from "./names.js";
+import { childName } from "../pair/names.js";
 
 export type { SecretView } from "./created-once-secret.js";
 

@@ -1,7 +1,7 @@
 import type { HASanTarget } from "../api/target.js";
 import type { KubeClient } from "../kit/kube-client.js";
 import type { KubeObject } from "./desired-children.js";
-import { LABEL_NAMESPACE, LABEL_TARGET } from "./names.js";
+import { LABEL_NAMESPACE, LABEL_TARGET } from "../pair/names.js";
 import { pvOwnership } from "./pv-ownership.js";
 
 /**

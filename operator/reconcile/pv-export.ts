@@ -11,7 +11,7 @@ import type { KubeClient } from "../kit/kube-client.js";
 import type { ApplyCache } from "./apply-cache.js";
 import { driftPath } from "./apply.js";
 import type { KubeObject } from "./desired-children.js";
-import { FIELD_MANAGER } from "./names.js";
+import { FIELD_MANAGER } from "../pair/names.js";
 import { pvAction, type LivePersistentVolume } from "./pv-ownership.js";
 
 export type PvSyncResult =

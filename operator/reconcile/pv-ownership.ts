@@ -5,7 +5,7 @@
  * finalizer do the I/O.
  */
 import type { HASanTarget } from "../api/target.js";
-import { LABEL_NAMESPACE, LABEL_TARGET, LABEL_TARGET_UID, commonLabels } from "./names.js";
+import { LABEL_NAMESPACE, LABEL_TARGET, LABEL_TARGET_UID, commonLabels } from "../pair/names.js";
 
 /** What the decisions need of a live PV. */
 export interface LivePersistentVolume {

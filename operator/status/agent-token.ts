@@ -4,7 +4,7 @@
  * refuses it (401/403) makes the operator read the Secret again and retry once.
  */
 import type { KubeClient } from "../kit/kube-client.js";
-import { AGENT_TOKEN_KEY, agentTokenSecretName } from "../reconcile/auth.js";
+import { AGENT_TOKEN_KEY, agentTokenSecretName } from "../pair/names.js";
 import type { AgentRead, AgentStatusCache } from "./agent-client.js";
 import { AgentAuthError } from "./agent-client.js";
 

@@ -1,8 +1,8 @@
 import type { Condition, ConditionType, HASanTargetStatus, NodeStatus, Phase } from "../api/status.js";
-import { formatBytes, percent } from "./format.js";
-import { nodeStatusOf, whyUnknown } from "./node-status.js";
-import type { ObservedNode, ObservedPair } from "./observed.js";
-import { lostPartnerText, pairFacts, resyncText, type PairFacts } from "./pair-facts.js";
+import { formatBytes, percent } from "../pair/format.js";
+import { nodeStatusOf, whyUnknown } from "../pair/node-status.js";
+import type { ObservedNode, ObservedPair } from "../pair/observed.js";
+import { lostPartnerText, pairFacts, resyncText, type PairFacts } from "../pair/facts.js";
 
 /** A condition before it is stamped with a transition time. */
 export interface ConditionDraft {

@@ -1,7 +1,13 @@
-import type { NodeName } from "../reconcile/names.js";
-import { PORT_AGENT, PORT_ISCSI } from "../reconcile/names.js";
+import {
+  NODE_NAMES,
+  PORT_AGENT,
+  PORT_ISCSI,
+  childName,
+  type NodeName,
+  type TargetMeta,
+} from "../pair/names.js";
 import type { AgentRead } from "./agent-client.js";
-import type { ObservedNode } from "./observed.js";
+import type { ObservedNode } from "../pair/observed.js";
 
 /** The parts of a core/v1 Pod the operator reads. */
 export interface PodView {
@@ -65,4 +71,58 @@ export function observeNode(
 /** Reads an agent only for a pod that can answer (scheduled, running, not gone). */
 export function shouldReadAgent(pod: PodView | undefined): boolean {
   return !!pod && pod.status?.phase === "Running" && !!pod.status.podIP;
+}
+
+type Maybe<T> = T | undefined | Promise<T | undefined>;
+
+/** Where a pair's pods and Services are read from: the controller's caches, or the API server now. */
+export interface PairChildSource {
+  pod(namespace: string, name: string): Maybe<PodView>;
+  service(namespace: string, name: string): Maybe<ServiceView>;
+}
+
+/** A pair's pods and Service clusterIPs, by node. */
+export interface PairChildren {
+  pods: Partial<Record<NodeName, PodView>>;
+  serviceIPs: Partial<Record<NodeName, string>>;
+}
+
+/** Reads both nodes' pods and Services; a headless Service ("None") gives no IP. */
+export async function readPairChildren(source: PairChildSource, meta: TargetMeta): Promise<PairChildren> {
+  const children: PairChildren = { pods: {}, serviceIPs: {} };
+  await Promise.all(
+    NODE_NAMES.map(async (n) => {
+      const [pod, service] = await Promise.all([
+        source.pod(meta.namespace, childName.pod(meta, n)),
+        source.service(meta.namespace, childName.service(meta, n)),
+      ]);
+      const ip = service?.spec?.clusterIP;
+      if (ip && ip !== "None") children.serviceIPs[n] = ip;
+      if (pod) children.pods[n] = pod;
+    }),
+  );
+  return children;
+}
+
+/**
+ * Observes both nodes of a pair: each node's pod and portal, and what its agent says (asked only
+ * where a pod can answer, through readAgent).
+ */
+export async function observePair(
+  children: PairChildren,
+  agentAddress: AgentAddressMode,
+  readAgent: (url: string) => Promise<AgentRead>,
+): Promise<[ObservedNode, ObservedNode]> {
+  const { pods, serviceIPs } = children;
+  const reads = await Promise.all(
+    NODE_NAMES.map(async (n): Promise<AgentRead | undefined> => {
+      const url = agentUrl(agentAddress, pods[n], serviceIPs[n]);
+      if (!url || !shouldReadAgent(pods[n])) return undefined;
+      return await readAgent(url);
+    }),
+  );
+  return NODE_NAMES.map((n, i) => observeNode(n, pods[n], serviceIPs[n], reads[i])) as [
+    ObservedNode,
+    ObservedNode,
+  ];
 }

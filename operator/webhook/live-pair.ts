@@ -1,21 +1,19 @@
 import { API_VERSION, KIND } from "../api/target.js";
 import type { HASanTargetStatus } from "../api/status.js";
 import type { KubeClient } from "../kit/kube-client.js";
-import { NODE_NAMES, childName } from "../reconcile/names.js";
 import { wasEverSynchronized } from "../status/conditions.js";
 import type { AgentStatusCache } from "../status/agent-client.js";
 import type { AgentTokens } from "../status/agent-token.js";
-import type { ObservedNode } from "../status/observed.js";
 import {
-  agentUrl,
-  observeNode,
-  shouldReadAgent,
+  observePair,
+  readPairChildren,
   type AgentAddressMode,
+  type PairChildSource,
   type PodView,
   type ServiceView,
 } from "../status/observe.js";
-import type { EvictedPod, PairLiveStatus } from "./eviction-decision.js";
-import { targetOfPod } from "./eviction-decision.js";
+import type { EvictedPod, PairLiveStatus } from "../pair/eviction-decision.js";
+import { targetOfPod } from "../pair/eviction-decision.js";
 
 /** Live state of a pod's pair for an eviction review: pods and Services read now, agents asked within maxAgeMs. */
 export class LivePairReader {
@@ -43,25 +41,18 @@ export class LivePairReader {
     }>(API_VERSION, KIND, pod.namespace, who.target);
     if (!target) return undefined;
     const meta = { ...target.metadata, uid: target.metadata.uid ?? "" };
-    const nodes = await Promise.all(
-      NODE_NAMES.map(async (n): Promise<ObservedNode> => {
-        const [p, svc] = await Promise.all([
-          this.client.getOrUndefined<PodView>("v1", "Pod", pod.namespace, childName.pod(meta, n)),
-          this.client.getOrUndefined<ServiceView>("v1", "Service", pod.namespace, childName.service(meta, n)),
-        ]);
-        const ip = svc?.spec?.clusterIP;
-        const url = agentUrl(this.agentAddress, p, ip);
-        const read =
-          url && shouldReadAgent(p)
-            ? this.tokens
-              ? await this.tokens.readStatus(this.agents, meta, url, this.maxAgeMs)
-              : await this.agents.get(url, this.maxAgeMs)
-            : undefined;
-        return observeNode(n, p, ip, read);
-      }),
+    const live: PairChildSource = {
+      pod: (ns, name) => this.client.getOrUndefined<PodView>("v1", "Pod", ns, name),
+      service: (ns, name) => this.client.getOrUndefined<ServiceView>("v1", "Service", ns, name),
+    };
+    const children = await readPairChildren(live, meta);
+    const nodes = await observePair(children, this.agentAddress, (url) =>
+      this.tokens
+        ? this.tokens.readStatus(this.agents, meta, url, this.maxAgeMs)
+        : this.agents.get(url, this.maxAgeMs),
     );
     return {
-      nodes: nodes as [ObservedNode, ObservedNode],
+      nodes,
       everSynchronized: wasEverSynchronized(target.status?.conditions),
     };
   }

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Logger } from "../../target/log.js";
 import type { OperatorMetrics } from "../http/metrics.js";
 import { AdmissionReviewSchema, admissionResponse, type AdmissionAnswer } from "./admission.js";
-import { evictionDecision, type EvictedPod, type PairLiveStatus } from "./eviction-decision.js";
+import { evictionDecision, type EvictedPod, type PairLiveStatus } from "../pair/eviction-decision.js";
 
 export interface EvictionSources {
   pod(namespace: string, name: string): Promise<EvictedPod | undefined>;

@@ -14,7 +14,7 @@ import { conditionsFrom } from "../../operator/status/conditions.js";
 import { createWebhookApp, listenTls, EVICTION_PATH } from "../../operator/webhook/server.js";
 import { WorkQueue } from "../../operator/kit/work-queue.js";
 import type { HASanTarget } from "../../operator/api/target.js";
-import type { ObservedNode } from "../../operator/status/observed.js";
+import type { ObservedNode } from "../../operator/pair/observed.js";
 import type { TargetStatus } from "../../target/agent/status-schema.js";
 
 const target: HASanTarget = {

@@ -20,7 +20,7 @@ import type { VolumeRef } from "../../operator/csi/controller/naming.js";
 import { identityHandlers } from "../../operator/csi/identity.js";
 import { csiClients, loadCsiServices } from "../../operator/csi/proto.js";
 import { serve, shutdown } from "../../operator/csi/server.js";
-import { serialFromUid } from "../../operator/reconcile/names.js";
+import { serialFromUid } from "../../operator/pair/names.js";
 import { KubeApiError } from "../../operator/kit/kube-client.js";
 import { HOST_FROM_GUEST, type Guest, type GuestShare } from "./guest.js";
 import type { Chap } from "./guest-iscsi.js";

@@ -264,10 +264,4 @@ export const TokenRequestStatus = z.looseObject({
 
 export const Node = z.looseObject({ metadata: ObjectMeta });
 
-export function listOf<T extends z.ZodType>(item: T) {
-  return z.looseObject({ metadata: z.looseObject({ resourceVersion: z.string() }), items: z.array(item) });
-}
-
-export const WatchEvent = z.looseObject({ type: z.string(), object: z.unknown() });
-
 export const Status = z.looseObject({ kind: z.string().optional() });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ApiError, type KubeClient } from "../kube/client.js";
+import { PATCH, isNotFound, type KubeClient } from "../../../operator/kit/kube-client.js";
 import { Node } from "../kube/schemas.js";
 import { leaseManifest, nodeManifest, nodeStatus, type NodeIdentity } from "./node-object.js";
 import type { Logger } from "../../../target/log.js";
@@ -25,11 +25,14 @@ export class NodeHeartbeat {
   }
 
   async register(): Promise<void> {
-    const existing = await this.client.get(Node, `/api/v1/nodes/${this.id.name}`);
+    const existing = await this.client.getParsed(Node, `/api/v1/nodes/${this.id.name}`);
     const manifest = nodeManifest(this.id);
     const node = existing
-      ? await this.client.request(Node, "PATCH", `/api/v1/nodes/${this.id.name}`, manifest, "merge")
-      : await this.client.request(Node, "POST", "/api/v1/nodes", manifest);
+      ? await this.client.parsed(Node, "PATCH", `/api/v1/nodes/${this.id.name}`, {
+          body: manifest,
+          contentType: PATCH.merge,
+        })
+      : await this.client.parsed(Node, "POST", "/api/v1/nodes", { body: manifest });
     this.uid = node.metadata.uid;
   }
 
@@ -53,16 +56,14 @@ export class NodeHeartbeat {
     try {
       await this.renewLease(now);
       if (now.getTime() - this.lastStatus >= statusEveryMs) {
-        await this.client.raw(
-          "PATCH",
-          `/api/v1/nodes/${this.id.name}/status`,
-          { status: nodeStatus(this.id, now, this.bootID) },
-          "strategic",
-        );
+        await this.client.request("PATCH", `/api/v1/nodes/${this.id.name}/status`, {
+          body: { status: nodeStatus(this.id, now, this.bootID) },
+          contentType: PATCH.strategic,
+        });
         this.lastStatus = now.getTime();
       }
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) await this.register().catch(() => undefined);
+      if (isNotFound(err)) await this.register().catch(() => undefined);
       this.log.warn({ err: String(err), node: this.id.name }, "heartbeat failed");
     }
   }
@@ -71,10 +72,15 @@ export class NodeHeartbeat {
     const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.id.name}`;
     const lease = leaseManifest(this.id.name, this.uid, now);
     try {
-      await this.client.raw("PATCH", path, { spec: (lease as { spec: unknown }).spec }, "merge");
+      await this.client.request("PATCH", path, {
+        body: { spec: (lease as { spec: unknown }).spec },
+        contentType: PATCH.merge,
+      });
     } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-      await this.client.raw("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", lease);
+      if (!isNotFound(err)) throw err;
+      await this.client.request("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", {
+        body: lease,
+      });
     }
   }
 }

@@ -1,6 +1,6 @@
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ApiError, type KubeClient } from "../kube/client.js";
+import { KubeApiError, PATCH, isNotFound, type KubeClient } from "../../../operator/kit/kube-client.js";
 import type { Container, Pod } from "../kube/schemas.js";
 import { clusterDomain } from "../net/cluster-dns.js";
 import { createPodNetwork, deletePodNetwork, podNetworkNames, type PodNetwork } from "../net/pod-network.js";
@@ -295,15 +295,13 @@ export class PodWorker {
           ...(status.podIPs ? { podIPs: [...status.podIPs, { $patch: "replace" }] } : {}),
         },
       };
-      await this.deps.client.raw(
-        "PATCH",
-        `/api/v1/namespaces/${m.namespace}/pods/${m.name}/status`,
-        patch,
-        "strategic",
-      );
+      await this.deps.client.request("PATCH", `/api/v1/namespaces/${m.namespace}/pods/${m.name}/status`, {
+        body: patch,
+        contentType: PATCH.strategic,
+      });
       this.lastPublished = body;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return;
+      if (isNotFound(err)) return;
       this.log.warn({ err: String(err) }, "pod status update failed; retrying");
       setTimeout(() => this.schedulePublish(), 1000);
     }
@@ -364,15 +362,12 @@ export class PodWorker {
 export async function finalizePod(client: KubeClient, pod: Pod, log: Logger): Promise<void> {
   const m = pod.metadata;
   try {
-    await client.raw("DELETE", `/api/v1/namespaces/${m.namespace}/pods/${m.name}`, {
-      apiVersion: "v1",
-      kind: "DeleteOptions",
-      gracePeriodSeconds: 0,
-      preconditions: { uid: m.uid },
+    await client.request("DELETE", `/api/v1/namespaces/${m.namespace}/pods/${m.name}`, {
+      body: { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0, preconditions: { uid: m.uid } },
     });
     log.info("pod finalized");
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 409)) return;
+    if (err instanceof KubeApiError && (err.code === 404 || err.code === 409)) return;
     log.warn({ err: String(err) }, "pod finalize failed");
   }
 }

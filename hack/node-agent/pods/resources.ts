@@ -1,4 +1,4 @@
-import type { KubeClient } from "../kube/client.js";
+import type { KubeClient } from "../../../operator/kit/kube-client.js";
 import { KeyedData } from "../kube/schemas.js";
 import { decodeData, type DataMap } from "./env.js";
 
@@ -14,7 +14,10 @@ export class PodResources {
 
   async configMap(name: string): Promise<DataMap | undefined> {
     if (!this.configMaps.has(name)) {
-      const obj = await this.client.get(KeyedData, `/api/v1/namespaces/${this.namespace}/configmaps/${name}`);
+      const obj = await this.client.getParsed(
+        KeyedData,
+        `/api/v1/namespaces/${this.namespace}/configmaps/${name}`,
+      );
       this.configMaps.set(name, obj && decodeData(obj, false));
     }
     return this.configMaps.get(name);
@@ -22,7 +25,10 @@ export class PodResources {
 
   async secret(name: string): Promise<DataMap | undefined> {
     if (!this.secrets.has(name)) {
-      const obj = await this.client.get(KeyedData, `/api/v1/namespaces/${this.namespace}/secrets/${name}`);
+      const obj = await this.client.getParsed(
+        KeyedData,
+        `/api/v1/namespaces/${this.namespace}/secrets/${name}`,
+      );
       this.secrets.set(name, obj && decodeData(obj, true));
     }
     return this.secrets.get(name);

@@ -1,6 +1,6 @@
 import { mkdir, rm, writeFile, chmod, open } from "node:fs/promises";
 import path from "node:path";
-import type { KubeClient } from "../kube/client.js";
+import type { KubeClient } from "../../../operator/kit/kube-client.js";
 import {
   PersistentVolume,
   PersistentVolumeClaim,
@@ -149,21 +149,23 @@ async function requestToken(
 ) {
   const ns = ctx.pod.metadata.namespace ?? "default";
   const sa = ctx.pod.spec.serviceAccountName ?? "default";
-  const res = await ctx.client.request(
+  const res = await ctx.client.parsed(
     TokenRequestStatus,
     "POST",
     `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`,
     {
-      apiVersion: "authentication.k8s.io/v1",
-      kind: "TokenRequest",
-      spec: {
-        audiences: audience ? [audience] : [],
-        expirationSeconds: expiration ?? 3607,
-        boundObjectRef: {
-          apiVersion: "v1",
-          kind: "Pod",
-          name: ctx.pod.metadata.name,
-          uid: ctx.pod.metadata.uid,
+      body: {
+        apiVersion: "authentication.k8s.io/v1",
+        kind: "TokenRequest",
+        spec: {
+          audiences: audience ? [audience] : [],
+          expirationSeconds: expiration ?? 3607,
+          boundObjectRef: {
+            apiVersion: "v1",
+            kind: "Pod",
+            name: ctx.pod.metadata.name,
+            uid: ctx.pod.metadata.uid,
+          },
         },
       },
     },
@@ -173,7 +175,7 @@ async function requestToken(
 
 async function claimPath(ctx: VolumeContext, claim: string): Promise<string> {
   const ns = ctx.pod.metadata.namespace ?? "default";
-  const pvc = await ctx.client.get(
+  const pvc = await ctx.client.getParsed(
     PersistentVolumeClaim,
     `/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim}`,
   );
@@ -181,7 +183,7 @@ async function claimPath(ctx: VolumeContext, claim: string): Promise<string> {
   const pvName = pvc.spec.volumeName;
   if (!pvName || pvc.status?.phase !== "Bound")
     throw new VolumeNotReady(`persistentvolumeclaim "${claim}" is not bound`);
-  const pv = await ctx.client.get(PersistentVolume, `/api/v1/persistentvolumes/${pvName}`);
+  const pv = await ctx.client.getParsed(PersistentVolume, `/api/v1/persistentvolumes/${pvName}`);
   const p = pv?.spec.local?.path ?? pv?.spec.hostPath?.path;
   const csiDriver = pv?.spec.csi?.driver;
   if (!p && csiDriver)

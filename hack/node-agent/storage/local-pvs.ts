@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { ApiError, type KubeClient } from "../kube/client.js";
+import { PATCH, isConflict, type KubeClient } from "../../../operator/kit/kube-client.js";
 import type { PersistentVolume } from "../kube/schemas.js";
 import type { Logger } from "../../../target/log.js";
 
@@ -73,9 +73,9 @@ async function createIfMissing(
   body: Record<string, unknown>,
 ): Promise<void> {
   try {
-    await client.raw("POST", collection, body);
+    await client.request("POST", collection, { body });
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 409)) throw err;
+    if (!isConflict(err)) throw err;
   }
 }
 
@@ -90,11 +90,9 @@ export async function recyclePV(client: KubeClient, pv: PersistentVolume, log: L
   for (const entry of await readdir(dir).catch(() => [])) {
     await rm(path.join(dir, entry), { recursive: true, force: true });
   }
-  await client.raw(
-    "PATCH",
-    `/api/v1/persistentvolumes/${pv.metadata.name}`,
-    { spec: { claimRef: null } },
-    "merge",
-  );
+  await client.request("PATCH", `/api/v1/persistentvolumes/${pv.metadata.name}`, {
+    body: { spec: { claimRef: null } },
+    contentType: PATCH.merge,
+  });
   log.info({ pv: pv.metadata.name }, "released local volume wiped and made available");
 }

@@ -5,7 +5,7 @@ import type { HASanTargetSpec } from "../../api/spec.js";
 import { API_VERSION, KIND } from "../../api/target.js";
 import { quantityBytesOrNaN } from "../../api/quantity.js";
 import { wasEverSynchronized } from "../../status/conditions.js";
-import { serialFromUid } from "../../reconcile/names.js";
+import { serialFromUid } from "../../pair/names.js";
 import { naaFromSerial } from "../../../target/scsi/logical-unit.js";
 import {
   ANNOTATION_PARAMETERS,

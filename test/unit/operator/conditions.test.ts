@@ -9,7 +9,7 @@ import {
 } from "../../../operator/status/conditions.js";
 import type { Condition } from "../../../operator/api/status.js";
 import { node } from "./fixtures.js";
-import type { ObservedNode } from "../../../operator/status/observed.js";
+import type { ObservedNode } from "../../../operator/pair/observed.js";
 
 const MiB = 1024 * 1024;
 const cond = (s: PairStatus, type: string) => s.conditions.find((c) => c.type === type)!;

@@ -4,8 +4,8 @@ import {
   evictionDecision,
   type EvictedPod,
   type PairLiveStatus,
-} from "../../../operator/webhook/eviction-decision.js";
-import type { ObservedNode } from "../../../operator/status/observed.js";
+} from "../../../operator/pair/eviction-decision.js";
+import type { ObservedNode } from "../../../operator/pair/observed.js";
 import { node } from "./fixtures.js";
 
 const MiB = 1024 * 1024;

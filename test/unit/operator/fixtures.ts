@@ -2,7 +2,7 @@ import { KubeApiError, type KubeClient } from "../../../operator/kit/kube-client
 import type { TargetStatus, NodeState } from "../../../target/agent/status-schema.js";
 import type { HASanTarget } from "../../../operator/api/target.js";
 import type { HASanTargetSpec } from "../../../operator/api/spec.js";
-import type { ObservedNode } from "../../../operator/status/observed.js";
+import type { ObservedNode } from "../../../operator/pair/observed.js";
 
 export function target(spec: Partial<HASanTargetSpec> = {}, name = "data"): HASanTarget {
   return {

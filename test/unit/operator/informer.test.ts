@@ -1,10 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient } from "../../../operator/kit/kube-client.js";
 import { ResilientInformer } from "../../../operator/kit/informer.js";
 import { createLogger } from "../../../target/log.js";
+import { clientOf, until } from "./local-api.js";
 
 /**
  * A fake API server on 127.0.0.1 for one resource: lists at a resourceVersion, and answers watches
@@ -36,27 +35,6 @@ function fakeApi(script: { watch: (rv: string, res: http.ServerResponse) => void
   return { server, requests };
 }
 
-async function start(server: http.Server): Promise<KubeClient> {
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "c", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: "u" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return new KubeClient(kc);
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test("after a watch error the informer restarts by itself and resumes from the last resourceVersion", async () => {
   let watches = 0;
   const { server, requests } = fakeApi({
@@ -82,7 +60,7 @@ test("after a watch error the informer restarts by itself and resumes from the l
       res.write(""); // keep the watch open
     },
   });
-  const client = await start(server);
+  const client = await clientOf(server);
   const inf = new ResilientInformer(
     client,
     { apiVersion: "v1", kind: "Pod", namespace: "ns" },
@@ -124,7 +102,7 @@ test("410 Gone makes the informer list again, and objects gone meanwhile are rep
       res.write("");
     },
   });
-  const client = await start(server);
+  const client = await clientOf(server);
   const inf = new ResilientInformer(
     client,
     { apiVersion: "v1", kind: "Pod", namespace: "ns" },

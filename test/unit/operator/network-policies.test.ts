@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { desiredChildren, type KubeObject } from "../../../operator/reconcile/desired-children.js";
 import { networkPolicies, type NetworkPolicyOptions } from "../../../operator/reconcile/network-policies.js";
-import { nodeLabels } from "../../../operator/reconcile/names.js";
+import { nodeLabels } from "../../../operator/pair/names.js";
 import { HASanTargetSpecSchema } from "../../../operator/api/spec.js";
 import type { HASanTargetSpec } from "../../../operator/api/spec.js";
 import {

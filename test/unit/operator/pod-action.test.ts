@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { podAction, protocolUpgradeReplaces } from "../../../operator/reconcile/pod-action.js";
+import { podAction, protocolUpgradeReplaces } from "../../../operator/pair/pod-action.js";
 import type { KubeObject } from "../../../operator/reconcile/desired-children.js";
 
 const desired: KubeObject = {

@@ -1,6 +1,6 @@
-import { APP_TARGET, LABEL_APP, LABEL_NODE, LABEL_TARGET, type NodeName } from "../reconcile/names.js";
-import type { ObservedNode } from "../status/observed.js";
-import { pairFacts, partnerOf, progressText } from "../status/pair-facts.js";
+import { APP_TARGET, LABEL_APP, LABEL_NODE, LABEL_TARGET, type NodeName } from "./names.js";
+import type { ObservedNode } from "./observed.js";
+import { pairFacts, partnerOf, progressText } from "./facts.js";
 
 export interface EvictedPod {
   name: string;

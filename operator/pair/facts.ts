@@ -1,5 +1,5 @@
 import type { PairNodeState } from "../api/status.js";
-import type { NodeName } from "../reconcile/names.js";
+import type { NodeName } from "./names.js";
 import { formatBytes, formatDuration, percent } from "./format.js";
 import { nodeServing, nodeState, whyUnknown } from "./node-status.js";
 import type { ObservedNode } from "./observed.js";

@@ -21,7 +21,9 @@ export const PORT_ISCSI = 3260;
 export const PORT_PEER = 3261;
 export const PORT_AGENT = 8080;
 
-type Meta = HASanTarget["metadata"];
+/** The HASanTarget metadata child names derive from. */
+export type TargetMeta = HASanTarget["metadata"];
+type Meta = TargetMeta;
 
 /** Names of everything the operator creates for one HASanTarget; one place so prune and apply agree. */
 export const childName = {
@@ -62,4 +64,11 @@ export function commonLabels(m: Meta): Record<string, string> {
 
 export function shortHash(value: unknown): string {
   return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
+}
+
+/** The key of the agent token Secret. */
+export const AGENT_TOKEN_KEY = "token";
+
+export function agentTokenSecretName(t: Pick<HASanTarget, "metadata">): string {
+  return childName.agentToken(t.metadata);
 }

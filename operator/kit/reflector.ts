@@ -1,7 +1,7 @@
-import type { z } from "zod";
-import { ApiError, type KubeClient } from "./client.js";
-import { listOf, WatchEvent } from "./schemas.js";
-import type { Logger } from "../../../target/log.js";
+import { z } from "zod";
+import type { Logger } from "../../target/log.js";
+import { Backoff } from "./backoff.js";
+import { KubeApiError, type KubeClient } from "./kube-client.js";
 
 export type ChangeKind = "upsert" | "delete";
 type Keyed = { metadata: { name: string; namespace?: string | undefined } };
@@ -10,15 +10,33 @@ export function objectKey(o: Keyed): string {
   return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 }
 
+const WatchEvent = z.looseObject({ type: z.string(), object: z.unknown() });
+const ListMeta = z.looseObject({
+  metadata: z.looseObject({ resourceVersion: z.string() }),
+  items: z.array(z.unknown()),
+});
+
+export interface ReflectorOptions {
+  /** the server ends each watch after this long, so a silently dead connection cannot last (default 300 s) */
+  watchTimeoutSeconds?: number;
+  /** retry delays after failures: base, doubling up to max; reset by a good list or watch (default 1 s → 30 s) */
+  backoffMs?: { base: number; max: number };
+}
+
 /**
- * Keeps a local copy of one resource collection with list + watch, resuming from the last
- * resourceVersion and relisting when the server says it is too old (410).
+ * Keeps a local copy of one resource collection (every object validated with its zod schema) with
+ * list + watch: watches resume from the last resourceVersion seen (bookmarks included), a 410 Gone
+ * (as HTTP status or as a watch ERROR event) lists again and reports what went away meanwhile as
+ * deleted, and failures retry with backoff. A list reports every object as an upsert.
  */
 export class Reflector<T extends Keyed> {
   readonly store = new Map<string, T>();
   private readonly abort = new AbortController();
+  private readonly backoff: Backoff;
   private synced = false;
   private waiters: (() => void)[] = [];
+  /** how many lists were made (the first, and one per 410 Gone) */
+  lists = 0;
 
   constructor(
     private readonly client: KubeClient,
@@ -26,7 +44,10 @@ export class Reflector<T extends Keyed> {
     private readonly schema: z.ZodType<T>,
     private readonly onChange: (kind: ChangeKind, obj: T) => void,
     private readonly log: Logger,
-  ) {}
+    private readonly o: ReflectorOptions = {},
+  ) {
+    this.backoff = new Backoff(o.backoffMs?.base ?? 1000, o.backoffMs?.max ?? 30_000);
+  }
 
   start(): void {
     void this.loop();
@@ -46,19 +67,26 @@ export class Reflector<T extends Keyed> {
       try {
         if (rv === undefined) rv = await this.relist();
         rv = await this.watchFrom(rv);
+        this.backoff.forget("watch");
       } catch (err) {
         if (this.abort.signal.aborted) return;
-        if (err instanceof ApiError && err.status === 410) rv = undefined;
-        else this.log.warn({ err: String(err), path: this.path }, "watch failed; retrying");
-        await new Promise((r) => setTimeout(r, 1000));
+        if (err instanceof KubeApiError && err.code === 410) {
+          rv = undefined;
+          continue; // too old: list again at once
+        }
+        const delay = this.backoff.next("watch");
+        this.log.warn({ err: String(err), path: this.path, delayMs: delay }, "watch failed; retrying");
+        await new Promise((r) => setTimeout(r, delay));
       }
     }
   }
 
   private async relist(): Promise<string> {
-    const list = await this.client.request(listOf(this.schema), "GET", this.path);
+    const list = await this.client.parsed(ListMeta, "GET", this.path);
+    this.lists++;
+    const items = list.items.map((i) => this.schema.parse(i));
     const seen = new Set<string>();
-    for (const item of list.items) {
+    for (const item of items) {
       const key = objectKey(item);
       seen.add(key);
       this.store.set(key, item);
@@ -70,6 +98,7 @@ export class Reflector<T extends Keyed> {
         this.onChange("delete", old);
       }
     }
+    this.backoff.forget("watch");
     if (!this.synced) {
       this.synced = true;
       for (const w of this.waiters.splice(0)) w();
@@ -81,10 +110,14 @@ export class Reflector<T extends Keyed> {
   private async watchFrom(rv: string): Promise<string> {
     let last = rv;
     let gone = false;
-    const sep = this.path.includes("?") ? "&" : "?";
-    const url = `${this.path}${sep}watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=${rv}`;
+    const query = {
+      allowWatchBookmarks: true,
+      timeoutSeconds: this.o.watchTimeoutSeconds ?? 300,
+      resourceVersion: rv,
+    };
     await this.client.watch(
-      url,
+      this.path,
+      query,
       (line) => {
         const event = WatchEvent.parse(JSON.parse(line));
         if (event.type === "ERROR") {
@@ -106,7 +139,7 @@ export class Reflector<T extends Keyed> {
       },
       this.abort.signal,
     );
-    if (gone) throw new ApiError(410, "watch expired", "WATCH", this.path);
+    if (gone) throw new KubeApiError(410, "Expired", `WATCH ${this.path}: expired`, undefined);
     return last;
   }
 }

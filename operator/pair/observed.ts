@@ -1,6 +1,6 @@
 import type { AuthStatus } from "../api/status.js";
 import type { TargetStatus } from "../../target/agent/status-schema.js";
-import type { NodeName } from "../reconcile/names.js";
+import type { NodeName } from "./names.js";
 
 /** What the operator saw of one node in this pass. */
 export interface ObservedNode {

@@ -1,5 +1,9 @@
 import { ANNOTATION_TEMPLATE_HASH } from "./names.js";
-import type { KubeObject } from "./desired-children.js";
+
+/** The parts of a desired target pod the decision reads. */
+export interface DesiredPod {
+  metadata: { name: string; annotations?: Record<string, string> };
+}
 
 export interface ExistingPod {
   metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
@@ -15,7 +19,7 @@ export type PodAction =
  * change rolls through the pair one node at a time, waiting for Working in between.
  */
 export function podAction(
-  desired: KubeObject,
+  desired: DesiredPod,
   existing: ExistingPod | undefined,
   mayDisrupt: boolean,
 ): PodAction {
@@ -40,9 +44,9 @@ export function podAction(
  * pause of I/O while it restarts; its data stays on its volume).
  */
 export function protocolUpgradeReplaces(
-  desired: KubeObject,
+  desired: DesiredPod,
   existing: ExistingPod | undefined,
-  partnerDesired: KubeObject | undefined,
+  partnerDesired: DesiredPod | undefined,
   partner: ExistingPod | undefined,
   partnerAuthErrorKind: string | undefined,
 ): boolean {

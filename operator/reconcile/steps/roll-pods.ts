@@ -1,0 +1,54 @@
+import { wasEverSynchronized } from "../../status/conditions.js";
+import { evictionDecision } from "../../pair/eviction-decision.js";
+import { partnerOf } from "../../pair/facts.js";
+import type { NodeName } from "../../pair/names.js";
+import { podAction, protocolUpgradeReplaces } from "../../pair/pod-action.js";
+import { applyAll } from "../apply.js";
+import type { Step } from "../pass.js";
+
+/**
+ * Creates missing target pods and replaces outdated ones, one node at a time and only when the
+ * pair can spare that node (pod-action.ts). Needs: desired, nodes, facts, secretsError, imageError.
+ */
+export const rollPods: Step = async (pass, c) => {
+  const t = pass.target;
+  const namespace = t.metadata.namespace;
+  const { desired, nodes, facts, log } = pass;
+  const pods = pass.children.pods;
+  const ever = facts.bothWorking || wasEverSynchronized(t.status?.conditions);
+  for (const d of pass.imageError ? [] : desired.filter((x) => x.kind === "Pod")) {
+    const node = d.metadata.labels?.["hasan.dev/node"] as NodeName;
+    const existing = pods[node];
+    const mayDisrupt =
+      evictionDecision(
+        {
+          name: d.metadata.name,
+          namespace,
+          labels: d.metadata.labels ?? {},
+          phase: existing?.status?.phase,
+        },
+        { nodes, everSynchronized: ever },
+      ).allowed ||
+      (facts.serving.length === 0 && !ever) ||
+      protocolUpgradeReplaces(
+        d,
+        existing,
+        desired.find((x) => x.kind === "Pod" && x.metadata.labels?.["hasan.dev/node"] === partnerOf(node)),
+        pods[partnerOf(node)],
+        nodes.find((x) => x.name === partnerOf(node))?.agent?.replication?.peer.authError?.kind,
+      );
+    const action = podAction(d, existing, mayDisrupt);
+    if (action.kind === "create" && pass.secretsError) {
+      log.debug({ pod: d.metadata.name }, "pod waits for its generated Secrets");
+    } else if (action.kind === "create") {
+      pass.applyError = (await applyAll(c.client, [d])) ?? pass.applyError;
+      log.info({ pod: d.metadata.name }, "created target pod");
+    } else if (action.kind === "replace") {
+      await c.client.delete("v1", "Pod", namespace, d.metadata.name);
+      log.info({ pod: d.metadata.name, why: action.why }, "replacing target pod");
+      break; // one node at a time
+    } else if (action.kind === "wait") {
+      log.debug({ pod: d.metadata.name, why: action.why }, "pod waits");
+    }
+  }
+};
