@@ -8,6 +8,7 @@ export const CONDITION_TYPES = [
   "DisruptionAllowed",
   "SplitBrain",
   "AuthenticationRequired",
+  "Capacity",
 ] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
@@ -52,6 +53,11 @@ export const NodeStatusSchema = z.object({
   state: NodeStateSchema,
   generation: z.string().optional().meta({ description: "Generation identifier of this node's data." }),
   outOfSyncBytes: z.int().min(0).optional(),
+  lunSizeBytes: z
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: "Size of the LUN this node serves, as it reports it (grows with spec.capacity)." }),
   resync: NodeResyncSchema.optional(),
   message: z.string().optional(),
 });

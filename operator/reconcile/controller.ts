@@ -29,6 +29,8 @@ import {
 import { pairFacts, partnerOf } from "../status/pair-facts.js";
 import { evictionDecision } from "../webhook/eviction-decision.js";
 import { applyAll, driftPath } from "./apply.js";
+import { CapacityGrowthStep } from "./capacity-step.js";
+import { heldPvcExpansions, runningLunSizes } from "./capacity-growth.js";
 import { AGENT_TOKEN_SECRET } from "./agent-token-secret.js";
 import { authStatus, chapSecretName, chapSource } from "./auth.js";
 import { GENERATED_CHAP_SECRET, chapUsersOf } from "./chap-secret.js";
@@ -107,6 +109,7 @@ export class HASanTargetController {
   /** each pair's agent token, read from its Secret and cached by target uid */
   readonly tokens: AgentTokens;
   private readonly splitBrainPosted = new Map<string, number>();
+  private readonly capacity: CapacityGrowthStep;
   private readonly applied: ApplyCache;
   /**
    * Targets whose created-once Secrets (peer, CHAP, agent token) were seen to exist (by uid): a
@@ -130,6 +133,7 @@ export class HASanTargetController {
   ) {
     this.applied = new ApplyCache(o.driftCheckMs ?? 60_000);
     this.tokens = new AgentTokens(client);
+    this.capacity = new CapacityGrowthStep(client, this.tokens);
     const ns = o.namespace;
     const selector = `${LABEL_APP}=${APP_TARGET}`;
     this.targets = new ResilientInformer(client, { apiVersion: API_VERSION, kind: KIND, namespace: ns }, log);
@@ -300,11 +304,14 @@ export class HASanTargetController {
     // Apply.
     const desired = desiredChildren(
       t,
-      { serviceIPs, chap, bothWorking: facts.bothWorking },
+      { serviceIPs, chap, bothWorking: facts.bothWorking, lunSizes: runningLunSizes(pods) },
       { image: this.o.image, networkPolicies: this.o.networkPolicies, resources: this.o.targetResources },
     );
-    // The exported PV goes its own way (pv-export.ts): applied only when it is ours.
-    const generic = (d: KubeObject) => d.kind !== "Pod" && d.kind !== "PersistentVolume";
+    // The exported PV goes its own way (pv-export.ts): applied only when it is ours. PVC expansions
+    // too (capacity-step.ts): a refused one is reported, and stops no other child.
+    const expansions = heldPvcExpansions(desired, (n) => this.pvcs.get(n, namespace));
+    const generic = (d: KubeObject) =>
+      d.kind !== "Pod" && d.kind !== "PersistentVolume" && !expansions.has(d);
     const watched: Record<string, { get(name: string, namespace?: string): unknown }> = {
       Service: this.services,
       PersistentVolumeClaim: this.pvcs,
@@ -391,6 +398,16 @@ export class HASanTargetController {
     }
 
     await this.resolveSplitBrain(t, nodes, log);
+    // ---- capacity growth (capacity-step.ts)
+    const capacity = await this.capacity.run({
+      t,
+      nodes,
+      expansions,
+      livePvc: (n) => this.pvcs.get(n, namespace),
+      agentUrl: (n) => agentUrl(this.o.agentAddress, pods[n], serviceIPs[n]),
+      log,
+    });
+    // ----
 
     // Status.
     const secret = peerSecretSource(t);
@@ -402,6 +419,7 @@ export class HASanTargetController {
       peerSecret: { name: secret.name, generated: secret.kind === "generated" },
     };
     if (t.spec.splitBrainResolution) pair.splitBrainDiscard = t.spec.splitBrainResolution.discard;
+    pair.capacity = capacity;
     pair.auth = authStatus(t);
     const pvOurs = pvSync !== undefined && pvSync.outcome !== "foreign";
     await this.writeStatus(t, pair, pvOurs ? persistentVolumeName(t) : undefined, log);

@@ -1,6 +1,7 @@
 import type { AuthStatus } from "../api/status.js";
 import type { TargetStatus } from "../../target/agent/status-schema.js";
 import type { NodeName } from "../reconcile/names.js";
+import type { CapacityCondition } from "../reconcile/capacity-growth.js";
 
 /** What the operator saw of one node in this pass. */
 export interface ObservedNode {
@@ -34,4 +35,6 @@ export interface ObservedPair {
   peerSecret?: { name: string; generated: boolean };
   /** how initiators authenticate (auth.ts); absent when the spec could not be read */
   auth?: AuthStatus;
+  /** where growing the LUN to spec.capacity stands (capacity-growth.ts) */
+  capacity?: CapacityCondition;
 }
