@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { Logger } from "./log.js";
 import type { ServeConfig } from "./config.js";
@@ -17,6 +17,7 @@ import type { TargetStatus } from "./agent/status-schema.js";
 import { startPairNode, type PairNode } from "./replication/pair.js";
 import { PeerSecrets } from "./replication/peer-secrets.js";
 import { createWitness } from "./replication/witness.js";
+import { GrowthRefusedError, type GrowthResult } from "./replication/lun-growth.js";
 
 /** A running target: device, SCSI unit, iSCSI portal, agent, and on a pair node the replication. */
 export interface RunningTarget {
@@ -74,6 +75,28 @@ async function startPair(
 }
 
 /**
+ * The size a pair node opens its LUN with: --size, or the LUN file's size when that is larger.
+ * A pair's LUN grows while serving (lun-growth.ts) without --size changing, and it never shrinks,
+ * so after a restart the file tells the size it grew to.
+ */
+async function pairLunSize(config: ServeConfig, logger: Logger): Promise<number> {
+  let fileSize = 0;
+  try {
+    fileSize = (await fsp.stat(config.data)).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  if (fileSize <= config.size) return config.size;
+  if (fileSize % config.blockSize !== 0) {
+    throw new Error(
+      `LUN file ${config.data} holds ${fileSize} bytes, not a multiple of the block size ${config.blockSize}`,
+    );
+  }
+  logger.info({ size: config.size, fileSize }, "the LUN grew while serving: serving the LUN file's size");
+  return fileSize;
+}
+
+/**
  * Starts the target. The data file's lock (data-lock.ts) is taken first, before the data file
  * or any metadata file is opened, and held until `stop()`; throws DataFileLockedError when
  * another process holds it.
@@ -98,7 +121,8 @@ async function serveLocked(
   const started = Date.now();
   const serial = config.serial ?? defaultSerial(config.iqn);
   if (config.node) await adoptLegacyPairMetadata(files, logger);
-  const device = await FileBlockDevice.open(config.data, config.size, logger);
+  const size = config.node ? await pairLunSize(config, logger) : config.size;
+  const device = await FileBlockDevice.open(config.data, size, logger);
   const paired = config.node ? await startPair(config, files, device, logger) : undefined;
   const pair = paired?.pair;
   const unitState: UnitStateStore = pair
@@ -115,6 +139,8 @@ async function serveLocked(
     logger,
   });
   if (pair) {
+    // READ CAPACITY follows the device; initiators hear of it through CAPACITY DATA HAS CHANGED.
+    pair.onGrown(() => scsi.capacityChanged());
     // Initiators learn ALUA changes through a unit attention (2Ah/06h) and re-read the port groups.
     let alua = JSON.stringify(pair.alua());
     pair.onStateChange(() => {
@@ -169,7 +195,7 @@ async function serveLocked(
     return {
       iqn: config.iqn,
       serial,
-      sizeBytes: config.size,
+      sizeBytes: pair ? pair.device.sizeBytes : device.sizeBytes,
       blockSize: config.blockSize,
       portal: `${config.listen.host}:${iscsi.address().port}`,
       uptimeSeconds: (Date.now() - started) / 1000,
@@ -200,12 +226,23 @@ async function serveLocked(
       logger,
       ...(config.agentToken !== undefined ? { token: config.agentToken } : {}),
       ...(pair ? { resolveSplitBrain: (discard: "a" | "b") => pair.resolveSplitBrain(discard) } : {}),
+      ...(pair
+        ? {
+            grow: (sizeBytes: number): Promise<GrowthResult> => {
+              if (sizeBytes % config.blockSize !== 0) {
+                const why = `LUN size ${sizeBytes} is not a multiple of the block size ${config.blockSize}`;
+                return Promise.reject(new GrowthRefusedError(why));
+              }
+              return pair.grow(sizeBytes);
+            },
+          }
+        : {}),
     },
     config.agentListen.host,
     config.agentListen.port,
   );
   logger.info(
-    { portal: `${config.listen.host}:${config.listen.port}`, size: config.size, serial, pair: !!pair },
+    { portal: `${config.listen.host}:${config.listen.port}`, size, serial, pair: !!pair },
     "target serving",
   );
   return {

@@ -9,7 +9,7 @@ import type { PodRef } from "./control/api.js";
 import { run } from "./exec.js";
 import { KubeClient } from "../../operator/kit/kube-client.js";
 import { Reflector } from "../../operator/kit/reflector.js";
-import { EndpointSlice, PersistentVolume, Pod, Service } from "./kube/schemas.js";
+import { EndpointSlice, PersistentVolume, PersistentVolumeClaim, Pod, Service } from "./kube/schemas.js";
 import { Kubelet, type ManagedNode } from "./kubelet.js";
 import { ensureDnsService, dnsServiceKey } from "./net/dns-service.js";
 import { startClusterDns } from "./net/cluster-dns.js";
@@ -21,7 +21,7 @@ import { NodeHeartbeat } from "./nodes/heartbeat.js";
 import { serviceLinkEnv } from "./pods/env.js";
 import { sidecarBinaries } from "./pods/image.js";
 import type { TopLevelEntry } from "./pods/sandbox-script.js";
-import { ensureLocalStorage, recyclePV } from "./storage/local-pvs.js";
+import { ensureLocalStorage, expandLocalClaim, recyclePV, type ClaimView } from "./storage/local-pvs.js";
 
 const zones = ["zone-a", "zone-b", "zone-c"];
 
@@ -170,7 +170,20 @@ async function main(): Promise<void> {
     },
     log,
   );
-  for (const r of [services, slices, pvs]) r.start();
+  // Claims on local PVs that ask for more storage are expanded here (local-pvs.ts).
+  const claims = new Reflector(
+    client,
+    "/api/v1/persistentvolumeclaims",
+    PersistentVolumeClaim,
+    (kind, claim) => {
+      if (kind === "upsert")
+        void expandLocalClaim(client, claim as ClaimView, (n) => pvs.store.get(n), log).catch((err) =>
+          log.warn({ err: String(err) }, "local volume expansion failed"),
+        );
+    },
+    log,
+  );
+  for (const r of [services, slices, pvs, claims]) r.start();
   const dns = await startClusterDns(
     "127.0.0.1",
     cfg.dnsPort,
@@ -219,7 +232,7 @@ async function main(): Promise<void> {
     server.close();
     dns.close();
     for (const k of kubeletServers) k.close();
-    for (const r of [pods, services, slices, pvs]) r.stop();
+    for (const r of [pods, services, slices, pvs, claims]) r.stop();
     for (const n of nodes.values()) n.heartbeat.stop();
     await kubelet.shutdown();
     await removeRules();

@@ -8,6 +8,7 @@ export const CONDITION_TYPES = [
   "DisruptionAllowed",
   "SplitBrain",
   "AuthenticationRequired",
+  "Capacity",
 ] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
@@ -70,6 +71,11 @@ export const NodeStatusSchema = z.object({
     .min(0)
     .optional()
     .meta({ description: "Bytes this node holds that its partner lacks (regions changed since the split)." }),
+  lunSizeBytes: z
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: "Size of the LUN this node serves, as it reports it (grows with spec.capacity)." }),
   resync: NodeResyncSchema.optional().meta({ description: "Progress of the resync this node is part of." }),
   message: z.string().optional().meta({ description: "What the node reports about itself, for people." }),
 });

@@ -34,6 +34,7 @@ export function nodeStatusOf(n: ObservedNode): NodeStatus {
   if (rep) {
     out.generation = rep.generation;
     out.outOfSyncBytes = rep.outOfSyncBytes;
+    if (n.agent) out.lunSizeBytes = n.agent.sizeBytes;
     if (rep.resync) {
       out.resync = {
         doneBytes: rep.resync.doneBytes,

@@ -34,4 +34,14 @@ export interface ObservedPair {
   peerSecret?: { name: string; generated: boolean };
   /** how initiators authenticate (auth.ts); absent when the spec could not be read */
   auth?: AuthStatus;
+  /** where growing the LUN to spec.capacity stands (capacity-growth.ts) */
+  capacity?: CapacityCondition;
+}
+
+/** What the Capacity condition says (stamped like the others by the status writer). */
+export interface CapacityCondition {
+  type: "Capacity";
+  status: "True" | "False";
+  reason: string;
+  message: string;
 }

@@ -10,6 +10,7 @@ import { AgentStatusCache } from "../status/agent-client.js";
 import { AgentTokens } from "../status/agent-token.js";
 import type { PodView, ServiceView } from "../status/observe.js";
 import { ApplyCache } from "./apply-cache.js";
+import { CapacityGrowthStep } from "./capacity-step.js";
 import type { KubeObject } from "./desired-children.js";
 import {
   startPass,
@@ -28,6 +29,7 @@ import {
 } from "./steps/observe.js";
 import { rollPods } from "./steps/roll-pods.js";
 import { checkImagePolicy, ensureGeneratedSecrets, readChapUsers } from "./steps/secrets.js";
+import { growCapacity } from "./steps/capacity.js";
 import { resolveSplitBrainStep } from "./steps/split-brain.js";
 import { writeStatus } from "./steps/write-status.js";
 
@@ -53,6 +55,7 @@ const RECONCILE_STEPS: readonly Step[] = [
   rollPods, // create missing pods; replace outdated ones one node at a time
   pruneStaleChildren, // full pass: delete children no longer desired
   resolveSplitBrainStep, // spec.splitBrainResolution: tell the agent to discard
+  growCapacity, // spec.capacity grew: expand the backing PVCs, then the LUN on both nodes, live
   writeStatus, // status, Events, node-state metrics
 ];
 
@@ -116,6 +119,7 @@ export class HASanTargetController {
       applied: new ApplyCache(o.driftCheckMs ?? 60_000),
       pvLock: new KeyedLock(),
       memory: { secretsSeen: new Set(), generatedChapUsers: new Map(), splitBrainPosted: new Map() },
+      capacity: new CapacityGrowthStep(client, this.tokens),
     };
     this.queue = new WorkQueue((key) => this.reconcileKey(key), {
       concurrency: o.workers ?? 2,

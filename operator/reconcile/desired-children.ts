@@ -63,6 +63,11 @@ export interface ObservedForChildren {
   chap?: { username: string; mutualUsername?: string };
   /** both nodes report Working: the PDB may allow one disruption */
   bothWorking: boolean;
+  /**
+   * The `--size` each existing pod runs with (capacity-growth.ts): kept, so growing spec.capacity
+   * changes no pod template; the LUN grows live instead. A new pod takes spec.capacity.
+   */
+  lunSizes?: Partial<Record<NodeName, string>>;
 }
 
 export interface ChildDefaults {
@@ -195,7 +200,7 @@ export function targetArgs(t: HASanTarget, node: NodeName, peerIP: string, o: Ob
     "--data",
     "/data/lun.img",
     "--size",
-    String(quantityBytes(t.spec.capacity)),
+    o.lunSizes?.[node] ?? String(quantityBytes(t.spec.capacity)),
     "--iqn",
     iqnOf(t),
     "--serial",

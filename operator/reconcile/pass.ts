@@ -10,13 +10,14 @@ import type { OperatorMetrics } from "../http/metrics.js";
 import type { KeyedLock } from "../kit/keyed-lock.js";
 import type { KubeClient } from "../kit/kube-client.js";
 import { pairFacts, type PairFacts } from "../pair/facts.js";
-import type { ObservedNode } from "../pair/observed.js";
+import type { CapacityCondition, ObservedNode } from "../pair/observed.js";
 import type { AgentStatusCache } from "../status/agent-client.js";
 import type { AgentTokens } from "../status/agent-token.js";
 import type { AgentAddressMode, PairChildren, PodView, ServiceView } from "../status/observe.js";
 import type { ApplyCache } from "./apply-cache.js";
 import type { KubeObject, ObservedForChildren } from "./desired-children.js";
 import type { NetworkPolicyOptions } from "./network-policies.js";
+import type { CapacityGrowthStep } from "./capacity-step.js";
 import type { PvSyncResult } from "./pv-export.js";
 
 export interface ControllerOptions {
@@ -85,6 +86,8 @@ export interface ReconcileContext {
   /** exported PVs are read and written under their name's lock (pv-export.ts) */
   pvLock: KeyedLock;
   memory: TargetMemory;
+  /** grows pairs' LUNs to spec.capacity (capacity-step.ts) */
+  capacity: CapacityGrowthStep;
 }
 
 /** What one pass has learned so far; each step reads what earlier steps left and adds its part. */
@@ -106,7 +109,11 @@ export interface Pass {
   specError?: string;
   applyError?: string;
   desired: KubeObject[];
+  /** desired PVCs asking for more than their live PVC: applied by the capacity step, on their own */
+  expansions: Set<KubeObject>;
   pvSync?: PvSyncResult;
+  /** where growing the LUN to spec.capacity stands */
+  capacity?: CapacityCondition;
 }
 
 /** "done" ends the pass there (nothing queued again: a watch event brings the next one). */
@@ -123,6 +130,7 @@ export function startPass(raw: RawTarget, log: Logger): Pass {
     facts: pairFacts(nodes),
     periodic: false,
     desired: [],
+    expansions: new Set(),
   };
 }
 

@@ -269,6 +269,7 @@ export function conditionsFrom(o: ObservedPair, previous?: readonly Condition[])
       disruptionAllowed(o, f, ever),
       splitBrain(o, f),
       ...[authenticationRequired(o)].filter((c): c is ConditionDraft => !!c),
+      ...(o.capacity ? [o.capacity] : []),
     ],
     nodes: o.nodes.map(nodeStatusOf),
     syncProgress: syncProgressOf(f, o.nodes),

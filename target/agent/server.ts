@@ -5,6 +5,9 @@ import type { Logger } from "../log.js";
 import type { TargetStatus } from "./status-schema.js";
 import type { Registry } from "./metrics.js";
 import { bearerAuth } from "./bearer-auth.js";
+import { DeviceUnavailableError } from "../store/block-device.js";
+import { GrowthRefusedError, type GrowthResult } from "../replication/lun-growth.js";
+import { PeerLostError, PeerRequestError } from "../replication/peer-connection.js";
 
 /** The agent HTTP API of one target: health, readiness, status, metrics and pair administration. */
 export interface AgentOptions {
@@ -21,6 +24,8 @@ export interface AgentOptions {
   logger: Logger;
   /** present on a pair node: discards this node's or the partner's divergent data after a split brain */
   resolveSplitBrain?: (discard: "a" | "b") => Promise<string>;
+  /** present on a pair node: grows the pair's LUN on both nodes (lun-growth.ts) */
+  grow?: (sizeBytes: number) => Promise<GrowthResult>;
   /**
    * `--agent-token-file`: when set, every endpoint but the probes (/healthz, /readyz,
    * /disruption-safe) and /metrics asks for `Authorization: Bearer <token>` (bearer-auth.ts).
@@ -31,6 +36,25 @@ export interface AgentOptions {
 }
 
 const SplitBrainResolutionSchema = z.object({ discard: z.enum(["a", "b"]) }).strict();
+export const CapacityRequestSchema = z
+  .object({ sizeBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) })
+  .strict();
+export type CapacityRequest = z.infer<typeof CapacityRequestSchema>;
+export const CapacityReplySchema = z.object({
+  ok: z.literal(true),
+  sizeBytes: z.number().int().positive(),
+  grew: z.boolean(),
+  message: z.string(),
+});
+export type CapacityReply = z.infer<typeof CapacityReplySchema>;
+
+/** The HTTP status of a failed growth: refused (409), not possible right now (503), failed (500). */
+function growthFailureStatus(e: unknown): number {
+  if (e instanceof GrowthRefusedError) return 409;
+  if (e instanceof PeerRequestError) return e.unavailable ? 503 : 409;
+  if (e instanceof DeviceUnavailableError || e instanceof PeerLostError) return 503;
+  return 500;
+}
 
 export function createAgentApp(o: AgentOptions): express.Express {
   const app = express();
@@ -86,6 +110,31 @@ export function createAgentApp(o: AgentOptions): express.Express {
       res.json({ ok: true, message });
     } catch (e) {
       res.status(409).json({ error: (e as Error).message });
+    }
+  });
+  // Grows the LUN; answers once the pair holds the new size (or why it does not). Idempotent.
+  app.post("/capacity", async (req: Request, res: Response) => {
+    if (!o.grow) {
+      res.status(404).json({ error: "this target is not a pair node" });
+      return;
+    }
+    const body = CapacityRequestSchema.safeParse(req.body);
+    if (!body.success) {
+      res.status(400).json({ error: 'body must be {"sizeBytes": <bytes>}', issues: body.error.issues });
+      return;
+    }
+    try {
+      const r = await o.grow(body.data.sizeBytes);
+      if (r.grew) o.logger.info({ sizeBytes: r.sizeBytes }, "LUN growth requested and done");
+      const reply: CapacityReply = { ok: true, ...r };
+      res.json(reply);
+    } catch (e) {
+      const status = growthFailureStatus(e);
+      o.logger.warn(
+        { sizeBytes: body.data.sizeBytes, err: (e as Error).message, status },
+        "LUN growth refused",
+      );
+      res.status(status).json({ error: (e as Error).message });
     }
   });
   app.use((req, res) => {

@@ -22,10 +22,20 @@ export class ActiveExtents {
     /** regions per extent (at least 1) */
     readonly regionsPerExtent: number,
     /** regions of the device */
-    readonly regions: number,
+    private regionCount: number,
   ) {
     if (!Number.isInteger(regionsPerExtent) || regionsPerExtent < 1)
       throw new Error(`invalid extent size ${regionsPerExtent}`);
+  }
+
+  get regions(): number {
+    return this.regionCount;
+  }
+
+  /** The device grew to `regions` regions. */
+  grow(regions: number): void {
+    if (regions < this.regionCount) throw new Error(`extents cannot shrink to ${regions} regions`);
+    this.regionCount = regions;
   }
 
   /** The regions of the extents around regions [first, last]. */

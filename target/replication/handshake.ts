@@ -7,6 +7,7 @@
 import { DirtyBitmap } from "../store/dirty-bitmap.js";
 import { HandshakeMailbox } from "./handshake-mailbox.js";
 import { planLink, viewOf } from "./link-plan.js";
+import type { LunGrowth } from "./lun-growth.js";
 import type { PairCore } from "./pair-core.js";
 import type { PartnerLoss } from "./partner-loss.js";
 import type { PeerConnection } from "./peer-connection.js";
@@ -22,6 +23,7 @@ export class Handshake {
     private readonly loss: PartnerLoss,
     private readonly resync: ResyncSession,
     private readonly units: UnitStateRouting,
+    private readonly growth: LunGrowth,
     private readonly messages: PeerMessageContext,
     /** tells the peer link that a connection ended (node a dials again) */
     private readonly connectionEnded: (c: PeerConnection) => void,
@@ -96,10 +98,21 @@ export class Handshake {
       );
       const theirs = await mailbox.take("syncState", HANDSHAKE_STEP_MS, c);
       if (core.conn !== c) return;
+      if (theirs.body.regionSize === core.regionSize && theirs.body.sizeBytes > core.sizeBytes) {
+        // The partner grew while this node was away (or a growth was cut short): this node grows
+        // to the partner's size before it serves. The new space is zeros here; what the partner
+        // wrote there is dirty in its bitmap and resyncs.
+        core.log.info(
+          { from: core.sizeBytes, to: theirs.body.sizeBytes },
+          "handshake: growing the LUN to the partner's size",
+        );
+        await this.growth.growLocal(theirs.body.sizeBytes);
+        if (core.conn !== c) return;
+      }
       const plan = planLink({
         node: core.node,
         gen: core.gen,
-        mine,
+        mine: { ...mine, sizeBytes: core.sizeBytes },
         theirs: {
           generation: theirs.body.generation,
           regionSize: theirs.body.regionSize,

@@ -64,19 +64,24 @@ export function viewOf(gen: GenerationRecord): GenerationView {
   };
 }
 
+/**
+ * The sizes differ only when one node grew without the other (alone, or a growth cut short by a
+ * lost link): the smaller node grows to the larger size before planning (handshake.ts), so this
+ * node's side always has the larger size, and the smaller side's bitmap (sent before it grew)
+ * covers only its old regions; the regions past them are clear on its side.
+ */
 export function planLink(input: LinkPlanInput): LinkPlan {
   const { node, mine, theirs } = input;
-  if (theirs.regionSize !== mine.regionSize || theirs.sizeBytes !== mine.sizeBytes) {
+  if (theirs.regionSize !== mine.regionSize || theirs.sizeBytes > mine.sizeBytes) {
     return {
       kind: "refuse",
       reason: `partner uses ${theirs.sizeBytes}-byte LUN with ${theirs.regionSize}-byte regions, this node ${mine.sizeBytes} with ${mine.regionSize}`,
     };
   }
   const regions = regionCount(mine.sizeBytes, mine.regionSize);
-  const bitmapBytes = Math.ceil(regions / 8);
-  if (theirs.bits.length !== bitmapBytes)
+  if (theirs.bits.length !== Math.ceil(regionCount(theirs.sizeBytes, theirs.regionSize) / 8))
     return { kind: "refuse", reason: "partner's bitmap has the wrong size" };
-  if (mine.bits.length !== bitmapBytes)
+  if (mine.bits.length > Math.ceil(regions / 8))
     return { kind: "refuse", reason: "this node's bitmap has the wrong size" };
 
   const myView = viewOf(input.gen);

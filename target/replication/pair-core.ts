@@ -43,8 +43,9 @@ export class PairCore {
   readonly log: Logger;
   readonly local: BlockDevice;
   readonly regionSize: number;
-  readonly regions: number;
-  readonly sizeBytes: number;
+  /** regions and bytes of the LUN: they change only when the LUN grows (lun-growth.ts) */
+  regions: number;
+  sizeBytes: number;
   readonly metadata: PairMetadataFiles;
   /** Extents with mutations in flight or recently written (their bits are durable). */
   readonly hot: ActiveExtents;

@@ -14,7 +14,10 @@ import type { Mutation, Sequencer } from "./sequencer.js";
 export function pairDevice(core: PairCore, seq: Sequencer, close: () => Promise<void>): BlockDevice {
   const d = new PairDevice(core, seq);
   return {
-    sizeBytes: core.sizeBytes,
+    // The LUN may grow (lun-growth.ts): the SCSI layer always sees the current size.
+    get sizeBytes() {
+      return core.sizeBytes;
+    },
     read: (offset, length) => d.read(offset, length),
     write: (offset, data, options) => d.mutate({ kind: "write", offset, data, fua: !!options?.fua }),
     flush: () => d.flush(),

@@ -61,6 +61,7 @@ import type { AluaState, PortGroupInfo } from "../scsi/port-groups.js";
 import { asResyncTarget } from "./generation-transitions.js";
 import { BitmapSettler } from "./bitmap-settler.js";
 import { Handshake } from "./handshake.js";
+import { LunGrowth, type GrowthResult } from "./lun-growth.js";
 import { PairCore } from "./pair-core.js";
 import { pairDevice } from "./pair-device.js";
 import { PairUnitStateStore } from "./pair-unit-state.js";
@@ -113,6 +114,14 @@ export interface PairNode {
   portGroups(): PortGroupInfo[];
   /** Persistent and SPC-2 reservations shared by both nodes (give it to the SCSI layer). */
   unitState(): UnitStateStore;
+  /**
+   * Grows the pair's LUN to `sizeBytes` bytes on both nodes, in the order of the writes (or on
+   * this node alone while it serves alone; the partner then grows when it returns). Idempotent;
+   * a smaller size is refused (GrowthRefusedError). See lun-growth.ts.
+   */
+  grow(sizeBytes: number): Promise<GrowthResult>;
+  /** Subscribes to this node's LUN growth (done and durable); returns the unsubscribe function. */
+  onGrown(fn: (sizeBytes: number) => void): () => void;
   /** Resolves a split brain by discarding the changes of node `discard`. */
   resolveSplitBrain(discard: NodeName): Promise<string>;
   /** The peer link's listen address (node b), for tests that bind port 0. */
@@ -136,6 +145,7 @@ class PairNodeImpl implements PairNode {
   private readonly units: UnitStateRouting;
   private readonly loss: PartnerLoss;
   private readonly settler: BitmapSettler;
+  private readonly growth: LunGrowth;
   private resync!: ResyncSession;
   private handshake!: Handshake;
   private peerLink!: PeerLink;
@@ -172,6 +182,7 @@ class PairNodeImpl implements PairNode {
     this.seq = new Sequencer(this.core);
     this.settler = new BitmapSettler(this.core, HOT_IDLE_MS);
     this.units = new UnitStateRouting(this.core);
+    this.growth = new LunGrowth(this.core);
     this.loss = new PartnerLoss(this.core, o.witness, {
       witnessTimeoutMs: o.witnessTimeoutMs ?? 5000,
       fenceMarginMs: Math.max(250, this.heartbeatMs),
@@ -225,11 +236,13 @@ class PairNodeImpl implements PairNode {
       this.loss,
       this.resync,
       this.units,
+      this.growth,
       {
         core,
         seq: this.seq,
         units: this.units,
         resync: this.resync,
+        growth: this.growth,
         resolveSplitBrain: (discard) => this.resolveSplitBrain(discard),
       },
       (c) => this.peerLink.connectionEnded(c),
@@ -317,6 +330,14 @@ class PairNodeImpl implements PairNode {
 
   unitState(): UnitStateStore {
     return this.core.units;
+  }
+
+  grow(sizeBytes: number): Promise<GrowthResult> {
+    return this.growth.grow(sizeBytes);
+  }
+
+  onGrown(fn: (sizeBytes: number) => void): () => void {
+    return this.growth.onGrown(fn);
   }
 
   portGroups(): PortGroupInfo[] {

@@ -6,6 +6,7 @@
  */
 import { DeviceUnavailableError } from "../store/block-device.js";
 import type { HandshakeMailbox } from "./handshake-mailbox.js";
+import type { LunGrowth } from "./lun-growth.js";
 import type { PairCore } from "./pair-core.js";
 import type { Link } from "./pair-state.js";
 import type { PeerConnection } from "./peer-connection.js";
@@ -20,6 +21,7 @@ export interface PeerMessageContext {
   seq: Sequencer;
   units: UnitStateRouting;
   resync: ResyncSession;
+  growth: LunGrowth;
   resolveSplitBrain(discard: NodeName): Promise<string>;
 }
 
@@ -76,6 +78,13 @@ const HANDLERS: Handlers = {
       return;
     }
     d.x.core.local.unmap(m.body.offset, m.body.length).then(d.ok, d.fail);
+  },
+  // The sequencer drained its mutations before sending it: nothing writes here meanwhile.
+  grow: (d) => {
+    d.x.growth.growLocal(d.m.body.sizeBytes).then(d.ok, d.fail);
+  },
+  forwardGrow: (d) => {
+    d.x.growth.growAsSequencer(d.m.body.sizeBytes).then(d.ok, d.fail);
   },
   forwardWrite: (d) => forwarded(d),
   forwardUnmap: (d) => forwarded(d),

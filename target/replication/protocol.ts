@@ -23,8 +23,10 @@ export const MAGIC = 0x48534e31;
  * acknowledgements (read leases). Version 3: every frame after the handshake travels in a sealed
  * record (AES-256-GCM with per-direction session keys, frame-seal.ts). The hellos keep version 2's
  * format, so a node of either version reads the other's hello and refuses its version clearly.
+ * Version 4: the LUN grows live (`grow`, `forwardGrow`), and the handshake grows the smaller node
+ * to its partner's size instead of refusing a partner of another size.
  */
-export const PEER_PROTOCOL_VERSION = 3;
+export const PEER_PROTOCOL_VERSION = 4;
 /** Secrets one node accepts at once (current, previous, and room for one more): proofs per hello. */
 export const MAX_PEER_SECRETS = 3;
 export const HEADER_BYTES = 20;
@@ -102,6 +104,10 @@ export const MessageBodies = {
   /** "apply": an operation for the sequencer (body: UnitOp); "state": the sequencer's new state and unit attentions */
   unitState: z.object({ op: z.enum(["apply", "state"]), body: z.unknown() }).strict(),
   discardRequest: z.object({ discard: node }).strict(),
+  /** the sequencer's order to grow the LUN to `sizeBytes` (the sequencer's I/O is drained) */
+  grow: z.object({ sizeBytes: length }).strict(),
+  /** asks the sequencer to grow the pair's LUN to `sizeBytes` */
+  forwardGrow: z.object({ sizeBytes: length }).strict(),
 } as const;
 
 export type MessageType = keyof typeof MessageBodies;
@@ -125,6 +131,8 @@ const TYPE_CODES: Record<MessageType, number> = {
   reply: 16,
   unitState: 17,
   discardRequest: 18,
+  grow: 19,
+  forwardGrow: 20,
 };
 const TYPE_BY_CODE = new Map<number, MessageType>(
   Object.entries(TYPE_CODES).map(([k, v]) => [v, k as MessageType]),
@@ -161,6 +169,8 @@ export const RECEIVERS = {
   forwardWrite: "sequencer",
   forwardUnmap: "sequencer",
   forwardCompareAndWrite: "sequencer",
+  grow: "follower",
+  forwardGrow: "sequencer",
   resyncChunk: "resyncTarget",
   resyncDone: "resyncTarget",
 } as const satisfies Readonly<Record<MessageType, Receiver>>;

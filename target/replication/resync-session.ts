@@ -22,7 +22,10 @@ export class ResyncSession {
   ) {
     this.receiver = new ResyncReceiver({
       regionSize: core.regionSize,
-      sizeBytes: core.sizeBytes,
+      // The LUN may have grown since this session was made.
+      get sizeBytes() {
+        return core.sizeBytes;
+      },
       local: core.local,
       outOfSync: core.outOfSync,
       store: core.store,

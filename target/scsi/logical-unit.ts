@@ -49,6 +49,13 @@ export interface HasanScsiTarget extends ScsiTarget {
   asymmetricAccessStateChanged(): Promise<void>;
   /** Raises REPORTED LUNS DATA HAS CHANGED on every nexus. */
   reportedLunsChanged(): Promise<void>;
+  /**
+   * The device grew: READ CAPACITY already reports its new size (the capacity follows the
+   * device); raises CAPACITY DATA HAS CHANGED (2Ah/09h) on every I_T nexus of this target. On a
+   * pair each node raises it on its own nexuses when its own copy grows, so this is not routed
+   * through the shared unit state.
+   */
+  capacityChanged(): void;
 }
 
 /** IEEE company identifier used in NAA designators. */
@@ -107,10 +114,14 @@ class LogicalUnit implements HasanScsiTarget {
     this.unitState = o.unitState;
     this.logger = o.logger;
     this.index = buildOpcodeIndex(COMMANDS);
+    const device = o.device;
     this.ctx = {
-      device: o.device,
+      device,
       blockSize,
-      blockCount: Math.floor(o.device.sizeBytes / blockSize),
+      // The device may grow while serving (capacityChanged).
+      get blockCount() {
+        return Math.floor(device.sizeBytes / blockSize);
+      },
       limits: limitsFor(blockSize),
       serial: o.serial,
       vendor: o.vendor ?? "HASAN",
@@ -177,6 +188,17 @@ class LogicalUnit implements HasanScsiTarget {
   async reportedLunsChanged(): Promise<void> {
     const [asc, ascq] = UA.reportedLunsDataChanged;
     await this.ctx.broadcastUnitAttention(asc, ascq, null);
+  }
+
+  capacityChanged(): void {
+    const ua = UA.capacityDataChanged;
+    // Connected nexuses, and those gone with news pending (they hear it when they return).
+    const ids = new Set([...this.nexuses.keys(), ...this.pending.keys()]);
+    for (const id of ids) this.push(id, ua);
+    this.logger.info(
+      { blocks: this.ctx.blockCount, blockSize: this.ctx.blockSize, nexuses: ids.size },
+      "capacity changed: CAPACITY DATA HAS CHANGED raised",
+    );
   }
 
   private queueUnitAttention(ua: UnitAttention): void {

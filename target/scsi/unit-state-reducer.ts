@@ -40,6 +40,7 @@ export const UA = {
   reservationsReleased: [0x2a, 0x04],
   registrationsPreempted: [0x2a, 0x05],
   asymmetricAccessStateChanged: [0x2a, 0x06],
+  capacityDataChanged: [0x2a, 0x09],
   reportedLunsDataChanged: [0x3f, 0x0e],
 } as const satisfies Record<string, readonly [number, number]>;
 

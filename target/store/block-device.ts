@@ -30,6 +30,11 @@ export interface BlockDevice {
    * GET LBA STATUS reports whole runs with it; without it, one block at a time from isMapped.
    */
   allocationAt?(offset: number): Promise<AllocationRun | undefined>;
+  /**
+   * Optional: grows the device to `sizeBytes` (never shrinks); `sizeBytes` reports the new size
+   * once it resolves. The new space reads as zeros.
+   */
+  grow?(sizeBytes: number): Promise<void>;
   close(): Promise<void>;
 }
 

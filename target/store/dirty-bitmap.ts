@@ -12,16 +12,39 @@ import { constants as fsc, promises as fsp } from "node:fs";
 import type { MetadataFiles } from "./metadata-files.js";
 
 export class DirtyBitmap {
-  readonly bytes: Uint8Array;
+  /** The bits; replaced (never shrunk) when the LUN grows. */
+  private bits: Uint8Array;
+  private count_: number;
 
-  constructor(
-    readonly regions: number,
-    bytes?: Uint8Array,
-  ) {
+  constructor(regions: number, bytes?: Uint8Array) {
     if (!Number.isSafeInteger(regions) || regions < 0) throw new Error(`invalid region count ${regions}`);
-    this.bytes = new Uint8Array(Math.ceil(regions / 8));
-    if (bytes) this.bytes.set(bytes.subarray(0, this.bytes.length));
+    this.count_ = regions;
+    this.bits = new Uint8Array(Math.ceil(regions / 8));
+    if (bytes) this.bits.set(bytes.subarray(0, this.bits.length));
     this.maskTail();
+  }
+
+  get bytes(): Uint8Array {
+    return this.bits;
+  }
+
+  get regions(): number {
+    return this.count_;
+  }
+
+  /**
+   * Extends the bitmap in place to `regions` regions (the LUN grew); the new regions are clear.
+   * Everyone holding this bitmap sees the new size. A bitmap never shrinks.
+   */
+  grow(regions: number): void {
+    if (!Number.isSafeInteger(regions) || regions < this.count_) {
+      throw new Error(`a dirty bitmap of ${this.count_} regions cannot become ${regions}`);
+    }
+    if (regions === this.count_) return;
+    const next = new Uint8Array(Math.ceil(regions / 8));
+    next.set(this.bits);
+    this.bits = next;
+    this.count_ = regions;
   }
 
   /** Bits past `regions` in the last byte stay zero so counts and comparisons are exact. */
@@ -209,6 +232,21 @@ export class DirtyRegionStore {
   markAllDurable(bits: DirtyBitmap): Promise<void> {
     this.image.merge(bits);
     return this.requestFlush();
+  }
+
+  /**
+   * Extends the bitmap (in memory and in its file) to `regions` regions, all new ones clear, and
+   * resolves once the file has its new size on disk. Waits for a flush in progress, so no page of
+   * the old size is written after the file grew.
+   */
+  async grow(regions: number): Promise<void> {
+    if (regions === this.image.regions) return;
+    while (this.flushing) await this.flushing;
+    // From here to requestFlush no flush can start: the swap is synchronous.
+    this.image.grow(regions);
+    this.onDisk.grow(regions);
+    // onDiskBefore keeps the old length: every page past it counts as changed and is written.
+    await this.requestFlush();
   }
 
   /** Clears a bit; it reaches the disk with the next flush. */

@@ -48,7 +48,7 @@ export class FileBlockDevice implements BlockDevice {
   private constructor(
     readonly path: string,
     private readonly fh: fsp.FileHandle,
-    readonly sizeBytes: number,
+    private size: number,
     private readonly logger?: Logger,
     options: FileBlockDeviceOptions = {},
   ) {
@@ -86,6 +86,26 @@ export class FileBlockDevice implements BlockDevice {
       await fh.close();
       throw err;
     }
+  }
+
+  get sizeBytes(): number {
+    return this.size;
+  }
+
+  /**
+   * Grows the LUN file to `sizeBytes` (sparse: the new space reads as zeros) and resolves once the
+   * new size is durable. Growing to the current size does nothing; a LUN never shrinks.
+   */
+  async grow(sizeBytes: number): Promise<void> {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < this.size) {
+      throw new Error(`LUN file ${this.path} holds ${this.size} bytes; it cannot become ${sizeBytes}`);
+    }
+    if (sizeBytes === this.size) return;
+    const from = this.size;
+    await this.fh.truncate(sizeBytes);
+    await this.fh.datasync();
+    this.size = sizeBytes;
+    this.logger?.info({ path: this.path, from, to: sizeBytes }, "grew LUN file");
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -233,7 +253,7 @@ export class FileBlockDevice implements BlockDevice {
   /** The run of allocated or deallocated bytes at `offset` (SEEK_DATA / SEEK_HOLE). */
   async allocationAt(offset: number): Promise<AllocationRun | undefined> {
     const tool = await this.extentTool();
-    if (!tool || offset >= this.sizeBytes) return undefined;
+    if (!tool || offset >= this.size) return undefined;
     try {
       const data = await tool.nextData(offset);
       if (data === null || data >= this.sizeBytes) return { mapped: false, length: this.sizeBytes - offset };

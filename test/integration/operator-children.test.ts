@@ -101,6 +101,7 @@ test("a HASanTarget gets two pods on different nodes, PVCs, Services, RBAC, witn
     const types = (status.conditions ?? []).map((c) => c.type).sort();
     assert.deepEqual(types, [
       "AuthenticationRequired",
+      "Capacity",
       "Degraded",
       "DisruptionAllowed",
       "Ready",

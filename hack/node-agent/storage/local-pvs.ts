@@ -3,6 +3,7 @@ import path from "node:path";
 import { PATCH, isConflict, type KubeClient } from "../../../operator/kit/kube-client.js";
 import type { PersistentVolume } from "../kube/schemas.js";
 import type { Logger } from "../../../target/log.js";
+import { parseQuantity } from "../../../target/quantity.js";
 
 export const storageClassName = "local-path";
 export const localPVLabel = "hasan.dev/local-pv";
@@ -19,6 +20,8 @@ export function storageClassManifest(): Record<string, unknown> {
     // The scheduler picks the node first, then a PV on it: pods and their data stay together.
     volumeBindingMode: "WaitForFirstConsumer",
     reclaimPolicy: "Delete",
+    // The node agent expands claims on local PVs itself (expandLocalClaim), as a resizer would.
+    allowVolumeExpansion: true,
   };
 }
 
@@ -95,4 +98,60 @@ export async function recyclePV(client: KubeClient, pv: PersistentVolume, log: L
     contentType: PATCH.merge,
   });
   log.info({ pv: pv.metadata.name }, "released local volume wiped and made available");
+}
+
+/** What expandLocalClaim reads of a claim (the node agent's reflector holds whole objects). */
+export interface ClaimView {
+  metadata: { name: string; namespace?: string };
+  spec: { volumeName?: string; resources?: { requests?: { storage?: string } } };
+  status?: { phase?: string; capacity?: { storage?: string } };
+}
+
+function bytes(q: string | undefined): number | undefined {
+  if (q === undefined) return undefined;
+  try {
+    return parseQuantity(q);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A bound claim on a local PV that asks for more storage than it holds is expanded the way a
+ * provisioner's resizer would: the PV's capacity, then the claim's status capacity, become the
+ * request. A local PV is a directory without a size limit, so nothing else changes on the node.
+ */
+export async function expandLocalClaim(
+  client: KubeClient,
+  claim: ClaimView,
+  pvOf: (name: string) => PersistentVolume | undefined,
+  log: Logger,
+): Promise<boolean> {
+  const ns = claim.metadata.namespace;
+  const volume = claim.spec.volumeName;
+  const requested = claim.spec.resources?.requests?.storage;
+  const want = bytes(requested);
+  const held = bytes(claim.status?.capacity?.storage);
+  if (!ns || !volume || claim.status?.phase !== "Bound" || want === undefined || held === undefined)
+    return false;
+  if (want <= held) return false;
+  const pv = pvOf(volume);
+  if (pv?.metadata.labels?.[localPVLabel] !== "true") return false;
+  await client.request("PATCH", `/api/v1/persistentvolumes/${volume}`, {
+    body: { spec: { capacity: { storage: requested } } },
+    contentType: PATCH.merge,
+  });
+  await client.request(
+    "PATCH",
+    `/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim.metadata.name}/status`,
+    {
+      body: { status: { capacity: { storage: requested } } },
+      contentType: PATCH.merge,
+    },
+  );
+  log.info(
+    { claim: `${ns}/${claim.metadata.name}`, pv: volume, from: held, to: want },
+    "local volume expanded",
+  );
+  return true;
 }

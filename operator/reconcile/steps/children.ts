@@ -1,21 +1,32 @@
 import { applyAll, driftPath } from "../apply.js";
+import { heldPvcExpansions, runningLunSizes } from "../capacity-growth.js";
 import { desiredChildren, type KubeObject } from "../desired-children.js";
 import { createdOnceChildren } from "../generated-secrets.js";
 import { joinErrors, type Step } from "../pass.js";
 import { pruneChildren } from "../prune.js";
 import { syncExportedPv } from "../pv-export.js";
 
-/** Pods and the exported PV go their own ways (roll-pods.ts, pv-export.ts). */
-const generic = (d: KubeObject) => d.kind !== "Pod" && d.kind !== "PersistentVolume";
+/**
+ * Pods, the exported PV and PVC expansions go their own ways (roll-pods.ts, pv-export.ts,
+ * capacity.ts: a refused expansion is reported and stops no other child).
+ */
+const generic = (held: ReadonlySet<KubeObject>) => (d: KubeObject) =>
+  d.kind !== "Pod" && d.kind !== "PersistentVolume" && !held.has(d);
 
 /** Computes every child the pair should have (desired-children.ts, pure). Needs: children, facts, chap. */
 export const planChildren: Step = (pass, c) => {
   const o = c.options;
   pass.desired = desiredChildren(
     pass.target,
-    { serviceIPs: pass.children.serviceIPs, chap: pass.chap, bothWorking: pass.facts.bothWorking },
+    {
+      serviceIPs: pass.children.serviceIPs,
+      chap: pass.chap,
+      bothWorking: pass.facts.bothWorking,
+      lunSizes: runningLunSizes(pass.children.pods),
+    },
     { image: o.image, networkPolicies: o.networkPolicies, resources: o.targetResources },
   );
+  pass.expansions = heldPvcExpansions(pass.desired, (n) => c.pvcs.get(n, pass.target.metadata.namespace));
   return Promise.resolve();
 };
 
@@ -26,7 +37,7 @@ export const planChildren: Step = (pass, c) => {
 export const correctDrift: Step = async (pass, c) => {
   if (!pass.periodic) return;
   const owner = pass.target.metadata.uid;
-  for (const d of pass.desired.filter(generic)) {
+  for (const d of pass.desired.filter(generic(pass.expansions))) {
     const live = await c.client
       .getOrUndefined(d.apiVersion, d.kind, d.metadata.namespace, d.metadata.name)
       .catch(() => undefined);
@@ -57,7 +68,11 @@ export const applyChildren: Step = async (pass, c) => {
   const owner = pass.target.metadata.uid;
   pass.applyError = joinErrors(
     pass.secretsError,
-    await applyAll(c.client, pass.desired.filter(generic), { owner, applied: c.applied, missing }),
+    await applyAll(c.client, pass.desired.filter(generic(pass.expansions)), {
+      owner,
+      applied: c.applied,
+      missing,
+    }),
   );
 };
 

@@ -29,6 +29,7 @@ export const writeStatus: Step = async (pass, c) => {
   };
   if (t.spec.splitBrainResolution) pair.splitBrainDiscard = t.spec.splitBrainResolution.discard;
   pair.auth = authStatus(t);
+  if (pass.capacity) pair.capacity = pass.capacity;
   const pvOurs = pass.pvSync !== undefined && pass.pvSync.outcome !== "foreign";
   await writeTargetStatus(c, t, pair, pvOurs ? persistentVolumeName(t) : undefined, pass.log);
   c.metrics.setNodeStates(`${t.metadata.namespace}/${t.metadata.name}`, pass.facts.states);
