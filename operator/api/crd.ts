@@ -91,10 +91,14 @@ export const AUTH_RULES: ValidationRule[] = [
 
 export const CAPACITY_RULES: ValidationRule[] = [
   {
-    // isInteger() first: asInteger() fails on fractions and beyond int64, and && absorbs that error.
+    // isInteger() is false for a decimal mantissa with a binary suffix (1.5Gi) even when the value
+    // is whole; such values go through a double, exact up to 2^53 bytes (8 PiB).
     rule:
       `isQuantity(string(self)) && ${quantityOf("self")}.compareTo(quantity('1Mi')) >= 0 && ` +
-      `${quantityOf("self")}.isInteger() && ${quantityOf("self")}.asInteger() % 512 == 0`,
+      `(${quantityOf("self")}.isInteger() ? ${quantityOf("self")}.asInteger() % 512 == 0 : ` +
+      `${quantityOf("self")}.asApproximateFloat() < 9007199254740992.0 && ` +
+      `double(int(${quantityOf("self")}.asApproximateFloat())) == ${quantityOf("self")}.asApproximateFloat() && ` +
+      `int(${quantityOf("self")}.asApproximateFloat()) % 512 == 0)`,
     message: "spec.capacity must be at least 1Mi and a whole number of 512-byte blocks (e.g. 10Gi)",
     reason: "FieldValueInvalid",
   },

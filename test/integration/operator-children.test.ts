@@ -2,7 +2,9 @@
 // pods, pruning of children the spec no longer asks for, status, cleanup on deletion.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { OperatorHarness, type Child } from "./operator-harness.js";
+import { hasanTargetCrd } from "../../operator/api/crd.js";
+import type { KubeObjectLike } from "../../operator/kit/kube-client.js";
+import { installCrd, OperatorHarness, type Child } from "./operator-harness.js";
 
 let h: OperatorHarness;
 const name = "vol";
@@ -267,9 +269,33 @@ test("deleting the target with reclaim policy Retain keeps both PVCs and removes
     }
   }));
 
-test("a spec the API server accepts but the target cannot serve is reported as InvalidSpec, with no pods", () =>
+test("a spec stored before the API server checked it (an older CRD) is reported as InvalidSpec, with no pods", () =>
   h.guard(async () => {
-    await h.applyTarget("odd", { capacity: "1000001" });
+    // The CRD as an older release had it, without the capacity rule, for the time of one create.
+    const crd = hasanTargetCrd() as { spec: { versions: { schema: { openAPIV3Schema: unknown } }[] } };
+    const capacity = (
+      crd.spec.versions[0]!.schema.openAPIV3Schema as {
+        properties: {
+          spec: { properties: { capacity: { "x-kubernetes-validations": { rule: string }[] } } };
+        };
+      }
+    ).properties.spec.properties.capacity;
+    capacity["x-kubernetes-validations"] = capacity["x-kubernetes-validations"].filter(
+      (r) => !r.rule.includes("quantity('1Mi')"),
+    );
+    try {
+      await h.client.apply(crd as unknown as KubeObjectLike, "hasan-operator");
+      await h.waitFor("the older CRD in effect", async () => {
+        try {
+          await h.applyTarget("odd", { capacity: "1000001" });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    } finally {
+      await installCrd(h.client);
+    }
     const ready = await h.waitFor("Ready=False InvalidSpec", async () => {
       const c = (await h.target("odd"))?.status?.conditions?.find((x) => x.type === "Ready");
       return c?.reason === "InvalidSpec" ? c : undefined;

@@ -2,6 +2,9 @@
 // bad specs with messages that name the field and the rule.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { OperatorHarness } from "./operator-harness.js";
 import { KubeApiError } from "../../operator/kit/kube-client.js";
 
@@ -83,6 +86,7 @@ test("capacity below 1Mi or not a whole number of 512-byte blocks is refused by 
   }
   await h.applyTarget("block-size", { capacity: 1048576 + 512 });
   await h.applyTarget("fraction", { capacity: "1.5Gi" });
+  assert.match(await refusal("odd-fraction", { capacity: "1.0001Gi" }), /whole number of 512-byte blocks/);
 });
 
 test("capacity grows but never shrinks; int and string quantities compare by value", async () => {
@@ -134,8 +138,18 @@ test("the status subresource and printer columns are served", async () => {
   assert.match(out.split("\n")[0] ?? "", /NAME\s+PHASE\s+A\s+B\s+SYNC\s+AGE/);
   // No operator watches this namespace: the list says so instead of showing an empty phase.
   assert.match(out.split("\n")[1] ?? "", /^cols\s+Unreconciled\s/);
+  // A fresh discovery cache: kubectl keeps one for minutes, from before the CRD had categories.
+  const cacheDir = mkdtempSync(path.join(tmpdir(), "kubectl-cache-"));
   for (const category of ["hasan", "storage"]) {
-    const listed = await h.cluster.kubectlOk(["get", category, "-n", h.namespace, "-o", "name"]);
+    const listed = await h.cluster.kubectlOk([
+      "get",
+      category,
+      "-n",
+      h.namespace,
+      "-o",
+      "name",
+      `--cache-dir=${cacheDir}`,
+    ]);
     assert.match(listed, /hasantarget\.hasan\.dev\/cols/, `kubectl get ${category}`);
   }
 });
