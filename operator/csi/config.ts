@@ -30,6 +30,8 @@ export const CsiConfigSchema = z
     /** Node mode: longest NodeStageVolume waits for the multipath device. */
     deviceWaitMs: millis.default(60_000),
     proto: z.string().min(1).optional(),
+    /** Node mode: run iscsiadm, multipath, mkfs, mount... directly or in the host's namespaces (runner.ts). */
+    hostCommands: z.enum(["direct", "nsenter"], { message: "must be direct or nsenter" }).default("direct"),
   })
   .superRefine((c, ctx) => {
     if (c.mode === "node" && !c.nodeId)
@@ -49,12 +51,13 @@ const flags = {
   "state-dir": { type: "string" },
   "device-wait-ms": { type: "string" },
   proto: { type: "string" },
+  "host-commands": { type: "string" },
 } as const;
 
 export const usage = `usage: hasan-csi --mode controller|node [--endpoint unix:///csi/csi.sock|tcp://127.0.0.1:PORT]
        controller: [--kubeconfig FILE] [--default-namespace NS] [--namespace NS]
                    [--create-wait-ms MS] [--poll-ms MS]
-       node:       --node-id ID [--state-dir DIR] [--device-wait-ms MS]
+       node:       --node-id ID [--state-dir DIR] [--device-wait-ms MS] [--host-commands direct|nsenter]
 Every flag can also come from HASAN_CSI_<FLAG> (e.g. HASAN_CSI_NODE_ID); flags win.`;
 
 export { ConfigError };

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     );
   } else {
     const deps = {
-      runner: new ExecRunner(),
+      runner: new ExecRunner(undefined, cfg.hostCommands),
       fs: new HostFs(),
       staging: new FileStagingStore(cfg.stateDir),
       sleep: (ms: number) => sleep(ms),

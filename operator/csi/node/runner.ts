@@ -15,11 +15,30 @@ export interface CommandRunner {
   run(cmd: string, args: string[]): Promise<CommandResult>;
 }
 
+/**
+ * Where the node tools run: `direct` (this container's or host's own programs) or `nsenter`: in the
+ * host's mount, network and IPC namespaces (needs hostPID and privilege), so the node plugin uses
+ * exactly the host's iscsiadm, multipath and mkfs, the versions that match its iscsid and
+ * multipathd, and its mounts are the host's.
+ */
+export type HostCommands = "direct" | "nsenter";
+
+/** The program and arguments that run `cmd args` as `mode` says. */
+export function hostCommand(mode: HostCommands, cmd: string, args: string[]): [string, string[]] {
+  return mode === "nsenter"
+    ? ["nsenter", ["--target", "1", "--mount", "--net", "--ipc", "--", cmd, ...args]]
+    : [cmd, args];
+}
+
 /** The real runner. A missing program answers exit code 127 as a shell would. */
 export class ExecRunner implements CommandRunner {
-  constructor(private readonly timeoutMs = 120_000) {}
+  constructor(
+    private readonly timeoutMs = 120_000,
+    private readonly mode: HostCommands = "direct",
+  ) {}
 
-  run(cmd: string, args: string[]): Promise<CommandResult> {
+  run(command: string, commandArgs: string[]): Promise<CommandResult> {
+    const [cmd, args] = hostCommand(this.mode, command, commandArgs);
     return new Promise((resolve) => {
       execFile(cmd, args, { timeout: this.timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
         const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import { nodeHandlers } from "../../../operator/csi/node/service.js";
 import { repairSessions } from "../../../operator/csi/node/repair.js";
+import { hostCommand } from "../../../operator/csi/node/runner.js";
 import { VolumeLocks } from "../../../operator/csi/locks.js";
 import { CsiError } from "../../../operator/csi/errors.js";
 import { DEVICE, FakeNode, IQN, PORTALS, WWID } from "./fake-node.js";
@@ -349,4 +350,12 @@ test("session repair: leaves volumes busy with a call and unstaged volumes alone
   const before = n.commands.length;
   assert.deepEqual(await repairSessions(n.deps(), locks), []);
   assert.equal(n.commands.length, before, "no command for an unstaged volume");
+});
+
+test("with --host-commands nsenter every node tool runs in the host's mount, network and IPC namespaces", () => {
+  assert.deepEqual(hostCommand("nsenter", "iscsiadm", ["-m", "session"]), [
+    "nsenter",
+    ["--target", "1", "--mount", "--net", "--ipc", "--", "iscsiadm", "-m", "session"],
+  ]);
+  assert.deepEqual(hostCommand("direct", "iscsiadm", ["-m", "session"]), ["iscsiadm", ["-m", "session"]]);
 });

@@ -50,6 +50,7 @@ const Workload = z.object({
       spec: z.looseObject({
         serviceAccountName: z.string(),
         hostNetwork: z.boolean().optional(),
+        hostPID: z.boolean().optional(),
         containers: z.array(Container),
         volumes: z.array(z.looseObject({ name: z.string() })),
       }),
@@ -149,6 +150,9 @@ describe("chart: the CSI driver", () => {
     const cfg = parseCsiArgs(plugin.args, { NODE_NAME: "n1" });
     assert.equal(cfg.mode, "node");
     assert.equal(cfg.nodeId, "$(NODE_NAME)", "the kubelet expands the node name");
+    // The host's own iscsiadm, multipath and mkfs, in the host's namespaces (PID 1 is the host's).
+    assert.equal(cfg.hostCommands, "nsenter");
+    assert.equal(pod.hostPID, true);
     const mounts = new Map(plugin.volumeMounts.map((m) => [m.mountPath, m]));
     assert.equal(mounts.get("/var/lib/kubelet")?.mountPropagation, "Bidirectional");
     for (const p of ["/dev", "/sys", "/etc/iscsi", "/run/lock/iscsi", "/csi", "/var/lib/hasan-csi"])
