@@ -8,6 +8,7 @@ import { helmBinary } from "../../hack/gen-manifests.js";
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const CHART_RELEASE = "hasan";
 export const CHART_NAMESPACE = "hasan-system";
+export const CHART_DIR = path.join(repoRoot, "charts/hasan");
 
 /** Every object `helm template` renders with `--set` values. */
 export function renderChart(set: string[] = []): unknown[] {
@@ -16,7 +17,7 @@ export function renderChart(set: string[] = []): unknown[] {
     [
       "template",
       CHART_RELEASE,
-      path.join(repoRoot, "charts/hasan"),
+      CHART_DIR,
       "--namespace",
       CHART_NAMESPACE,
       ...set.flatMap((s) => ["--set", s]),

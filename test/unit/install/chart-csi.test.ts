@@ -6,7 +6,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { parseCsiArgs } from "../../../operator/csi/config.js";
-import { CHART_NAMESPACE, renderChart } from "../../support/chart-render.js";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { CHART_DIR, CHART_NAMESPACE, renderChart } from "../../support/chart-render.js";
 
 const releaseNs = CHART_NAMESPACE;
 
@@ -277,5 +279,19 @@ describe("chart: the CSI driver", () => {
     assert.ok(grantSet(RoleJson.parse(role).rules).has("hasan.dev/hasantargets create"));
     const d = Workload.parse(one(scoped, "Deployment", "hasan-csi-controller"));
     assert.equal(parseCsiArgs(d.spec.template.spec.containers[0]!.args, {}).namespace, "san");
+  });
+});
+
+describe("pod template annotations", () => {
+  it("the webhook CA checksum is a quoted string (a hex digest like 12e45… would read as a number)", () => {
+    const dep = render().find(
+      (o) => o.kind === "Deployment" && o.metadata.name === "hasan-operator",
+    ) as unknown as {
+      spec: { template: { metadata: { annotations: Record<string, unknown> } } };
+    };
+    const sum = dep.spec.template.metadata.annotations["checksum/webhook-ca"];
+    assert.equal(typeof sum, "string");
+    const template = readFileSync(path.join(CHART_DIR, "templates/deployment.yaml"), "utf8");
+    assert.match(template, /checksum\/webhook-ca: \{\{[^}]*\| quote \}\}/);
   });
 });
