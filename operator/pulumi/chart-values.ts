@@ -246,7 +246,14 @@ export const ChartValuesSchema = z
     serviceAccount: z
       .strictObject({ create: z.boolean(), name: z.string(), annotations: stringMap })
       .partial(),
-    rbac: z.strictObject({ create: z.boolean() }).partial(),
+    rbac: z
+      .strictObject({
+        create: z.boolean(),
+        aggregateToDefaultRoles: z.boolean().meta({
+          description: "Add HASanTargets to the built-in view, edit and admin ClusterRoles.",
+        }),
+      })
+      .partial(),
     networkPolicies: z
       .strictObject({
         enabled: z.boolean().meta({
@@ -258,6 +265,9 @@ export const ChartValuesSchema = z
       .partial(),
     webhook: WebhookSchema,
     metrics: MetricsSchema,
+    extraObjects: z.array(z.record(z.string(), z.unknown())).meta({
+      description: "Extra objects rendered with the release (through tpl).",
+    }),
     csi: CsiSchema,
     global: freeForm.meta({ description: "Values shared with subcharts (none so far)." }),
   })

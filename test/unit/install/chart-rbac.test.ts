@@ -192,3 +192,35 @@ it("operator.targetResources reaches the operator as a --target-resources flag i
     limits: { memory: "1Gi" },
   });
 });
+
+describe("namespace users and extra objects", () => {
+  it("adds HASanTargets to the built-in view, edit and admin roles (aggregation), switchable", () => {
+    const roles = renderChart([])
+      .map((o) => Rbac.parse(o))
+      .filter((o) => o.kind === "ClusterRole" && o.metadata.name.includes("hasantargets"));
+    const byName = Object.fromEntries(roles.map((r) => [r.metadata.name, r]));
+    const view = byName["hasan-hasantargets-view"];
+    const edit = byName["hasan-hasantargets-edit"];
+    assert.ok(view && edit);
+    assert.deepEqual(view.rules?.[0]?.verbs, ["get", "list", "watch"]);
+    assert.ok(edit.rules?.[0]?.verbs.includes("delete"));
+    const labels = renderChart([]).filter(
+      (o) => (o as { metadata?: { name?: string } }).metadata?.name === "hasan-hasantargets-edit",
+    ) as { metadata: { labels: Record<string, string> } }[];
+    assert.equal(labels[0]?.metadata.labels["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
+    assert.equal(labels[0]?.metadata.labels["rbac.authorization.k8s.io/aggregate-to-admin"], "true");
+    const off = renderChart(["rbac.aggregateToDefaultRoles=false"]).filter((o) =>
+      JSON.stringify(o).includes("hasantargets-view"),
+    );
+    assert.equal(off.length, 0);
+  });
+
+  it("renders extraObjects through tpl", () => {
+    const objs = renderChart([
+      "extraObjects[0].apiVersion=v1",
+      "extraObjects[0].kind=ConfigMap",
+      "extraObjects[0].metadata.name=extra-{{ .Release.Name }}",
+    ]) as { kind: string; metadata: { name: string } }[];
+    assert.ok(objs.some((o) => o.kind === "ConfigMap" && o.metadata.name === "extra-hasan"));
+  });
+});
