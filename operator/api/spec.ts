@@ -165,6 +165,14 @@ export const PodSpecSchema = z
       description: "Taints the target pods tolerate.",
       "x-kubernetes-list-type": "atomic",
     }),
+    logLevel: z
+      .enum(["debug", "info", "warn", "error"])
+      .optional()
+      .meta({
+        description:
+          "Log level of both target pods (default info; debug logs every login and resync step). " +
+          "A change replaces the pods one at a time, as any pod change does.",
+      }),
     priorityClassName: z.string().min(1).optional().meta({
       description: "PriorityClass of the target pods (a high one keeps storage from being preempted).",
     }),

@@ -79,7 +79,7 @@ export class ResilientInformer<T extends KubeObjectLike> implements CacheLifecyc
   private restartLater(err: unknown): void {
     if (this.stopped) return;
     const delay = this.backoff.next("watch");
-    this.log.warn({ err: String(err), kind: this.o.kind, delayMs: delay }, "watch failed; restarting");
+    this.log.warn({ err, kind: this.o.kind, delayMs: delay }, "watch failed; restarting");
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       this.restarts++;

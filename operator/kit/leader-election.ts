@@ -68,7 +68,7 @@ export class LeaderElector {
       try {
         ok = await this.tryAcquireOrRenew();
       } catch (err) {
-        this.log.warn({ err: String(err) }, "leader election: lease request failed");
+        this.log.warn({ err }, "leader election: lease request failed");
       }
       if (this.stopped) return;
       if (ok) {
@@ -165,7 +165,7 @@ export class LeaderElector {
         },
       });
     } catch (err) {
-      this.log.warn({ err: String(err) }, "could not release the leader lease");
+      this.log.warn({ err }, "could not release the leader lease");
     }
   }
 }

@@ -75,7 +75,7 @@ export class Reflector<T extends Keyed> {
           continue; // too old: list again at once
         }
         const delay = this.backoff.next("watch");
-        this.log.warn({ err: String(err), path: this.path, delayMs: delay }, "watch failed; retrying");
+        this.log.warn({ err, path: this.path, delayMs: delay }, "watch failed; retrying");
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -125,7 +125,7 @@ export class HASanTargetController {
       concurrency: o.workers ?? 2,
       onTake: (_key, waitedMs) => this.metrics.queueWait.observe(waitedMs / 1000),
       onError: (key, err, retryInMs) =>
-        this.log.warn({ target: key, err: String(err), retryInMs }, "reconcile failed"),
+        this.log.warn({ target: key, err, retryInMs }, "reconcile failed"),
     });
     this.metrics.watchQueue(() => this.queue.length);
     this.targets.on((_e, t) => this.queue.add(`${t.metadata.namespace}/${t.metadata.name}`));
@@ -169,7 +169,8 @@ export class HASanTargetController {
   private async reconcileKey(key: string): Promise<WorkResult> {
     const started = process.hrtime.bigint();
     const [namespace = "", name = ""] = key.split("/");
-    const log = this.log.child({ namespace, target: name }); // pino already uses "name" for the logger
+    // One form in every line about a target: target: "namespace/name".
+    const log = this.log.child({ target: key });
     let ok = false;
     try {
       const result = await this.reconcile(namespace, name, log);

@@ -288,7 +288,7 @@ function pod(
       { name: "peer", containerPort: PORT_PEER, protocol: "TCP" },
       { name: "agent", containerPort: PORT_AGENT, protocol: "TCP" },
     ],
-    env: [{ name: "HASAN_LOG_LEVEL", value: "info" }],
+    env: [{ name: "HASAN_LOG_LEVEL", value: t.spec.pod?.logLevel ?? "info" }],
     // Ready means "losing this pod loses no data" (the pair is Working): the pair's
     // PodDisruptionBudget counts Ready pods, so it refuses evictions during a resync, while a node
     // is alone and before a new pair first met, also while the operator is down. The Services

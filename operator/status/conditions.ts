@@ -233,6 +233,21 @@ export function authDisabledEvent(
   return { reason: now.reason, message: now.message };
 }
 
+/** Ready reasons that need the user: each new one (or a new message) becomes a Warning Event. */
+const READY_PROBLEMS = new Set(["InvalidSpec", "ApplyFailed"]);
+
+/** The Warning Event to record when Ready turns to InvalidSpec or ApplyFailed, or its message changes. */
+export function readyProblemEvent(
+  previous: readonly Condition[] | undefined,
+  next: readonly Condition[],
+): { reason: string; message: string } | undefined {
+  const now = next.find((c) => c.type === "Ready");
+  if (!now || now.status !== "False" || !READY_PROBLEMS.has(now.reason)) return undefined;
+  const before = previous?.find((c) => c.type === "Ready");
+  if (before?.reason === now.reason && before.message === now.message) return undefined;
+  return { reason: now.reason, message: now.message };
+}
+
 function phaseOf(o: ObservedPair, f: PairFacts): Phase {
   if (f.splitBrain) return "SplitBrain";
   if (f.bothWorking) return "Ready";

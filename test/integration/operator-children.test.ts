@@ -303,4 +303,16 @@ test("a spec stored before the API server checked it (an older CRD) is reported 
     assert.equal(ready.status, "False");
     assert.match(ready.message, /spec\.capacity: must be at least 1Mi and a multiple of 512 bytes/);
     assert.equal(await h.child("v1", "Pod", "odd-a"), undefined);
+    // The problem is a Warning Event too, one however many passes see it.
+    const events = await h.waitFor("the InvalidSpec Event", async () => {
+      const list = await h.client.list<{ type: string; reason: string; involvedObject: { name: string } }>(
+        "v1",
+        "Event",
+        h.namespace,
+      );
+      const e = list.items.filter((x) => x.involvedObject.name === "odd" && x.reason === "InvalidSpec");
+      return e.length ? e : undefined;
+    });
+    assert.equal(events[0]?.type, "Warning");
+    assert.equal(events.length, 1);
   }));

@@ -36,6 +36,6 @@ export const resolveSplitBrainStep: Step = async (pass, c) => {
       c.options.identity,
     );
   } catch (e) {
-    pass.log.error({ discard, err: String(e) }, "split brain resolution failed");
+    pass.log.error({ discard, err: e }, "split brain resolution failed");
   }
 };

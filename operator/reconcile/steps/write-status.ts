@@ -5,6 +5,7 @@ import { isNotFound } from "../../kit/kube-client.js";
 import type { ObservedPair } from "../../pair/observed.js";
 import {
   authDisabledEvent,
+  readyProblemEvent,
   conditionsFrom,
   nodeTransitions,
   stampConditions,
@@ -92,7 +93,14 @@ export async function writeTargetStatus(
   if (authEvent) {
     log.warn({ reason: authEvent.reason }, authEvent.message);
     await recordEvent(c.client, t, "Warning", authEvent.reason, authEvent.message, identity).catch(
-      (e: unknown) => log.warn({ err: String(e) }, "could not record event"),
+      (e: unknown) => log.warn({ err: e }, "could not record event"),
+    );
+  }
+  const problem = readyProblemEvent(previous?.conditions, next.conditions ?? []);
+  if (problem) {
+    log.warn({ reason: problem.reason }, problem.message);
+    await recordEvent(c.client, t, "Warning", problem.reason, problem.message, identity).catch((e: unknown) =>
+      log.warn({ err: e }, "could not record event"),
     );
   }
   for (const tr of nodeTransitions(previous?.nodes, next.nodes ?? [])) {
@@ -102,7 +110,7 @@ export async function writeTargetStatus(
     try {
       await recordEvent(c.client, t, warn ? "Warning" : "Normal", "NodeStateChanged", message, identity);
     } catch (e) {
-      log.warn({ err: String(e) }, "could not record event");
+      log.warn({ err: e }, "could not record event");
     }
   }
 }

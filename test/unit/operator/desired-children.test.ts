@@ -227,3 +227,18 @@ test("target pods take the operator's targetResources when their spec sets none;
   const own = { requests: { memory: "64Mi" } };
   assert.deepEqual(podResources(target({ pod: { resources: own } })), own);
 });
+
+test("spec.pod.logLevel sets the target pods' log level (info by default)", () => {
+  const level = (spec: Parameters<typeof target>[0]) => {
+    const pod = desiredChildren(
+      target(spec),
+      { serviceIPs: { a: "10.96.0.1", b: "10.96.0.2" }, bothWorking: false, chap: { username: "data" } },
+      { image: "img" },
+    ).find((d) => d.kind === "Pod") as unknown as {
+      spec: { containers: { env: { name: string; value: string }[] }[] };
+    };
+    return pod.spec.containers[0]!.env.find((e) => e.name === "HASAN_LOG_LEVEL")?.value;
+  };
+  assert.equal(level({}), "info");
+  assert.equal(level({ pod: { logLevel: "debug" } }), "debug");
+});
