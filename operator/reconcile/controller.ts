@@ -124,8 +124,7 @@ export class HASanTargetController {
     this.queue = new WorkQueue((key) => this.reconcileKey(key), {
       concurrency: o.workers ?? 2,
       onTake: (_key, waitedMs) => this.metrics.queueWait.observe(waitedMs / 1000),
-      onError: (key, err, retryInMs) =>
-        this.log.warn({ target: key, err, retryInMs }, "reconcile failed"),
+      onError: (key, err, retryInMs) => this.log.warn({ target: key, err, retryInMs }, "reconcile failed"),
     });
     this.metrics.watchQueue(() => this.queue.length);
     this.targets.on((_e, t) => this.queue.add(`${t.metadata.namespace}/${t.metadata.name}`));
