@@ -161,6 +161,8 @@ describe("Helm chart", () => {
       assert.deepEqual(kinds, [
         "CSIDriver iscsi.hasan.dev",
         "ClusterRole hasan-csi-controller",
+        "ClusterRole hasan-hasantargets-edit",
+        "ClusterRole hasan-hasantargets-view",
         "ClusterRole hasan-operator",
         "ClusterRoleBinding hasan-csi-controller",
         "ClusterRoleBinding hasan-operator",
