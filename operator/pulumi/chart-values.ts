@@ -19,6 +19,18 @@ const ImageSchema = z
   })
   .partial();
 
+/** Where and how a Deployment's or DaemonSet's pods run: the same values for every workload. */
+const podSettings = {
+  nodeSelector: stringMap,
+  tolerations: z.array(freeForm),
+  affinity: freeForm.meta({ description: "Pod affinity; replicas prefer different nodes when empty." }),
+  priorityClassName: z.string(),
+  podAnnotations: stringMap,
+  podLabels: stringMap,
+  podSecurityContext: freeForm,
+  securityContext: freeForm,
+};
+
 const OperatorSchema = z
   .strictObject({
     replicas: z.int().min(1).max(10).meta({ description: "Operator replicas; one leads at a time." }),
@@ -54,14 +66,7 @@ const OperatorSchema = z
     }),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]),
     resources: freeForm,
-    nodeSelector: stringMap,
-    tolerations: z.array(freeForm),
-    affinity: freeForm.meta({ description: "Pod affinity; replicas prefer different nodes when empty." }),
-    priorityClassName: z.string(),
-    podAnnotations: stringMap,
-    podLabels: stringMap,
-    podSecurityContext: freeForm,
-    securityContext: freeForm,
+    ...podSettings,
     podDisruptionBudget: z
       .strictObject({ enabled: z.boolean(), minAvailable: z.union([z.int().min(0), z.string()]) })
       .partial(),
@@ -182,14 +187,7 @@ const CsiSchema = z
         }),
         resources: freeForm,
         sidecarResources: freeForm,
-        nodeSelector: stringMap,
-        tolerations: z.array(freeForm),
-        affinity: freeForm.meta({ description: "Pod affinity; replicas prefer different nodes when empty." }),
-        priorityClassName: z.string(),
-        podAnnotations: stringMap,
-        podLabels: stringMap,
-        podSecurityContext: freeForm,
-        securityContext: freeForm,
+        ...podSettings,
       })
       .partial(),
     node: z
