@@ -9,8 +9,8 @@
  * The volume is created by the driver's own ControllerService over an in-memory TargetStore whose
  * target is the GuestPair's pair (test/support/guest-csi.ts), so the volume_context is the one the
  * controller writes for an operator-made pair.
- * The Filesystem volume also grows: ControllerExpandVolume, the pair's LUN grown (both nodes
- * restarted with a larger --size: the pair cannot grow a LUN live yet), NodeExpandVolume (rescan,
+ * The Filesystem volume also grows: ControllerExpandVolume, the pair's LUN grown live (POST
+ * /capacity, as the operator asks; no restart, both paths stay up), NodeExpandVolume (rescan,
  * multipathd resize, resize2fs online), and 32 MiB written into the new space.
  */
 import { strict as assert } from "node:assert";
@@ -172,9 +172,9 @@ describe(
         timeoutMs: 600_000,
       });
       assert.match(sums, /all checksums good/);
-      // Growth: the controller records the larger capacity, the pair's LUN grows (both nodes
-      // restarted with it while the map queues I/O), and NodeExpandVolume makes the guest see the
-      // new size and grows ext4 online.
+      // Growth: the controller records the larger capacity, the pair's LUN grows live (as the
+      // operator asks its agent: no restart, both paths stay up), and NodeExpandVolume makes the
+      // guest see the new size and grows ext4 online.
       const grown = 96 << 20;
       const range = { required_bytes: String(grown), limit_bytes: "0" };
       const expanded = (await controller.expandVolume({
@@ -186,8 +186,7 @@ describe(
       const dfSize = async () =>
         Number((await gp.guest.run(`df -B1 --output=size ${target} | tail -1`)).trim());
       const sizeBefore = await dfSize();
-      await gp.restartWithSize(grown);
-      await waitForMultipath(gp.guest, { paths: 2, timeoutMs: 180_000 });
+      await gp.growLive(grown);
       const nodeExpanded = await node.ok("NodeExpandVolume", {
         volume_id: v.volume_id,
         volume_path: target,

@@ -51,7 +51,7 @@ export class GuestPair {
   readonly pair: IscsiPairHarness;
   guest!: Guest;
 
-  /** The LUN size both nodes are started with (restartWithSize changes it). */
+  /** The LUN size both nodes are started with (growLive changes it). */
   private lunBytes = 64 << 20;
 
   constructor(private readonly o: GuestPairOptions = {}) {
@@ -72,18 +72,27 @@ export class GuestPair {
   }
 
   /**
-   * Grows the LUN the only way a pair can without live growth: both nodes stop (SIGTERM), then
-   * both start with the larger --size (each grows its LUN file) and meet again. The guest's
-   * multipath queues I/O while no path is up (no_path_retry) and iscsid logs in again by itself.
+   * Grows the LUN live, as the operator does: POST /capacity to node a's agent; both nodes grow
+   * without a restart (every session gets CAPACITY DATA HAS CHANGED). Returns once both report it.
    */
-  async restartWithSize(bytes: number): Promise<void> {
-    if (bytes <= this.lunBytes) throw new Error(`a LUN of ${this.lunBytes} bytes cannot shrink to ${bytes}`);
+  async growLive(bytes: number): Promise<void> {
     await this.pair.waitInSync(180_000);
-    await this.pair.stop("a");
-    await this.pair.stop("b");
-    this.lunBytes = bytes;
-    await Promise.all([this.pair.start("a"), this.pair.start("b")]);
-    await this.pair.waitInSync(180_000);
+    const r = await fetch(`${this.pair.agentUrl("a")}/capacity`, {
+      method: "POST",
+      headers: { ...this.pair.agentHeaders(), "content-type": "application/json" },
+      body: JSON.stringify({ sizeBytes: bytes }),
+      signal: AbortSignal.timeout(120_000),
+    });
+    const body = (await r.json()) as { sizeBytes?: number; message?: string };
+    if (r.status !== 200 || body.sizeBytes !== bytes)
+      throw new Error(`growing the pair to ${bytes} bytes: ${r.status} ${JSON.stringify(body)}`);
+    for (const n of ["a", "b"] as const) {
+      const s = (await (
+        await fetch(`${this.pair.agentUrl(n)}/status`, { headers: this.pair.agentHeaders() })
+      ).json()) as { sizeBytes: number };
+      if (s.sizeBytes !== bytes) throw new Error(`node ${n} serves ${s.sizeBytes} bytes, not ${bytes}`);
+    }
+    this.lunBytes = bytes; // a later restart keeps the size
   }
 
   /** Starts both nodes and boots the guest at the same time; returns once the pair is in sync. */
