@@ -40,6 +40,20 @@ const labelList = z.string().transform((s, ctx) => {
   }
   return out;
 });
+/** A flag whose value is JSON, validated by `schema`; `example` shows the form in the error. */
+function jsonFlag<T extends z.ZodType>(schema: T, example: string) {
+  return z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: `must be JSON, e.g. ${example}` });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
 const bool = z.union([z.boolean(), z.enum(["true", "false"]).transform((s) => s === "true")]);
 
 export const OperatorConfigSchema = z
@@ -69,31 +83,15 @@ export const OperatorConfigSchema = z
     operatorNamespace: z.string().min(1).max(63).optional(),
     operatorPodLabels: labelList.optional(),
     /** who may scrape the target pods' /metrics through their NetworkPolicies (JSON NetworkPolicyPeers) */
-    metricsScrapers: z
-      .string()
-      .transform((v, ctx) => {
-        try {
-          return JSON.parse(v) as unknown;
-        } catch {
-          ctx.addIssue({ code: "custom", message: 'must be JSON, e.g. [{"namespaceSelector":{}}]' });
-          return z.NEVER;
-        }
-      })
-      .pipe(z.array(NetworkPolicyPeerSchema).max(16))
-      .optional(),
+    metricsScrapers: jsonFlag(
+      z.array(NetworkPolicyPeerSchema).max(16),
+      '[{"namespaceSelector":{}}]',
+    ).optional(),
     /** requests and limits of target pods whose spec.pod.resources is unset (JSON) */
-    targetResources: z
-      .string()
-      .transform((v, ctx) => {
-        try {
-          return JSON.parse(v) as unknown;
-        } catch {
-          ctx.addIssue({ code: "custom", message: 'must be JSON, e.g. {"requests":{"memory":"192Mi"}}' });
-          return z.NEVER;
-        }
-      })
-      .pipe(ResourceRequirementsSchema.strict())
-      .optional(),
+    targetResources: jsonFlag(
+      ResourceRequirementsSchema.strict(),
+      '{"requests":{"memory":"192Mi"}}',
+    ).optional(),
   })
   .superRefine((c, ctx) => {
     if ((c.operatorNamespace === undefined) !== (c.operatorPodLabels === undefined)) {
