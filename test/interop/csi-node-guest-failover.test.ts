@@ -38,6 +38,12 @@ interface Volume {
   volume_context: Record<string, string>;
 }
 
+/** A single-node ext4 Filesystem volume, as kubelet asks for one. */
+const EXT4 = {
+  mount: { fs_type: "ext4", mount_flags: [] },
+  access_mode: { mode: "SINGLE_NODE_WRITER" },
+};
+
 describe(
   "the node service in a guest: stage, publish, a node failure under load, clean teardown",
   {
@@ -87,6 +93,28 @@ describe(
       return r.volume;
     }
 
+    /** NodeStageVolume with the node-stage Secret a StorageClass hands over (the pair's CHAP). */
+    async function stage(v: Volume, capability: object, staging: string): Promise<void> {
+      await node.ok("NodeStageVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        secrets: nodeStageSecrets(pairChap),
+      });
+    }
+
+    async function publish(v: Volume, capability: object, staging: string, target: string): Promise<void> {
+      await node.ok("NodePublishVolume", {
+        volume_id: v.volume_id,
+        staging_target_path: staging,
+        target_path: target,
+        volume_capability: capability,
+        volume_context: v.volume_context,
+        readonly: false,
+      });
+    }
+
     /** Kills the node ordering writes, waits for the guest to fail its path, brings it back in sync. */
     async function failAndRestore(t: TestContext): Promise<Node> {
       const victim = await gp.optimizedNode();
@@ -125,40 +153,17 @@ describe(
     }
 
     it("Filesystem (ext4): files written with checksums through a node failure, then a clean teardown", async (t) => {
-      const capability = {
-        mount: { fs_type: "ext4", mount_flags: [] },
-        access_mode: { mode: "SINGLE_NODE_WRITER" },
-      };
+      const capability = EXT4;
       const v = await createVolume("pvc-fs", capability);
       const staging = `${KUBELET}/plugins/kubernetes.io/csi/iscsi.hasan.dev/fs/globalmount`;
       const target = MOUNT; // the workload's directory (guest-volume.ts)
-      const secrets = nodeStageSecrets(pairChap);
-      await node.ok("NodeStageVolume", {
-        volume_id: v.volume_id,
-        staging_target_path: staging,
-        volume_capability: capability,
-        volume_context: v.volume_context,
-        secrets,
-      });
+      await stage(v, capability, staging);
       const view = await waitForMultipath(gp.guest, { paths: 2 });
       assert.equal(view.map.wwid, v.volume_context.wwid, "the map is named by the volume's WWID");
       assert.match(await gp.guest.run(`findmnt -n -o FSTYPE --mountpoint ${staging}`), /ext4/);
       // Staging again (kubelet retries) finds it done.
-      await node.ok("NodeStageVolume", {
-        volume_id: v.volume_id,
-        staging_target_path: staging,
-        volume_capability: capability,
-        volume_context: v.volume_context,
-        secrets,
-      });
-      await node.ok("NodePublishVolume", {
-        volume_id: v.volume_id,
-        staging_target_path: staging,
-        target_path: target,
-        volume_capability: capability,
-        volume_context: v.volume_context,
-        readonly: false,
-      });
+      await stage(v, capability, staging);
+      await publish(v, capability, staging, target);
       await gp.guest.run(workloadScript());
       await sleep(10_000);
       const before = await workloadFiles(gp.guest);
@@ -236,21 +241,8 @@ describe(
       const v = await createVolume("pvc-block", capability);
       const staging = `${KUBELET}/plugins/kubernetes.io/csi/volumeDevices/staging/pvc-block`;
       const target = `${KUBELET}/plugins/kubernetes.io/csi/volumeDevices/publish/pvc-block/pod-1`;
-      await node.ok("NodeStageVolume", {
-        volume_id: v.volume_id,
-        staging_target_path: staging,
-        volume_capability: capability,
-        volume_context: v.volume_context,
-        secrets: nodeStageSecrets(pairChap),
-      });
-      await node.ok("NodePublishVolume", {
-        volume_id: v.volume_id,
-        staging_target_path: staging,
-        target_path: target,
-        volume_capability: capability,
-        volume_context: v.volume_context,
-        readonly: false,
-      });
+      await stage(v, capability, staging);
+      await publish(v, capability, staging, target);
       assert.match(await gp.guest.run(`stat -L -c %F ${target}`), /block special file/);
       await waitForMultipath(gp.guest, { paths: 2 });
       await gp.guest.run(fioLoopScript(target));
@@ -280,10 +272,7 @@ describe(
     });
 
     it("staged while a node of the pair is down: served by one path at once, the second joins once the node is back", async (t) => {
-      const capability = {
-        mount: { fs_type: "ext4", mount_flags: [] },
-        access_mode: { mode: "SINGLE_NODE_WRITER" },
-      };
+      const capability = EXT4;
       const v = await createVolume("pvc-degraded", capability);
       const staging = `${KUBELET}/plugins/kubernetes.io/csi/iscsi.hasan.dev/degraded/globalmount`;
       const target = `${KUBELET}/pods/pod-2/volumes/kubernetes.io~csi/pvc-degraded/mount`;
@@ -292,13 +281,7 @@ describe(
       await gp.pair.kill(down);
       await gp.waitServingAlone(optimized, 60_000);
       const started = Date.now();
-      await node.ok("NodeStageVolume", {
-        volume_id: v.volume_id,
-        staging_target_path: staging,
-        volume_capability: capability,
-        volume_context: v.volume_context,
-        secrets: nodeStageSecrets(pairChap),
-      });
+      await stage(v, capability, staging);
       const stageMs = Date.now() - started;
       t.diagnostic(`NodeStageVolume with a portal down: ${stageMs} ms`);
       // kubelet gives up on a NodeStageVolume after 2 minutes (and calls again, from the start).
@@ -309,14 +292,7 @@ describe(
       const one = await waitForMultipath(gp.guest, { paths: 1 });
       t.diagnostic(`staged with node ${down} down: ${describeView([one])}`);
       assert.equal(one.map.wwid, v.volume_context.wwid);
-      await node.ok("NodePublishVolume", {
-        volume_id: v.volume_id,
-        staging_target_path: staging,
-        target_path: target,
-        volume_capability: capability,
-        volume_context: v.volume_context,
-        readonly: false,
-      });
+      await publish(v, capability, staging, target);
       await gp.guest.run(
         `head -c 1M /dev/urandom >${target}/f && sync && sha256sum ${target}/f >/tmp/deg.sums`,
       );
