@@ -15,6 +15,7 @@ import {
   logoutScript,
   preferredGroup,
   waitForMultipath,
+  waitForPreferredInUse,
 } from "../support/guest-iscsi.js";
 import { GuestPair, pairChap as chap } from "../support/guest-pair.js";
 
@@ -66,7 +67,9 @@ describe("Linux kernel initiator with dm-multipath against a pair", { timeout: 9
           `for d in $(ls /sys/block/${m.dm}/slaves); do /lib/udev/scsi_id --whitelisted --device=/dev/$d; done | sort -u`,
         );
         assert.equal(wwids.trim(), m.wwid);
-        // A write through the map lands on both nodes, through node a's group.
+        // I/O goes through node a's group (multipath switches to it within a checker tick or two
+        // when its path joined the map second), and a write through it lands on both nodes.
+        await waitForPreferredInUse(guest, { paths: 2, portal: gp.portal("a") });
         await guest.run(
           `dd if=/dev/urandom of=/tmp/blk bs=64k count=1 status=none && dd if=/tmp/blk of=/dev/mapper/${m.wwid} bs=64k oflag=direct,sync status=none`,
         );

@@ -213,6 +213,34 @@ export async function waitForMultipath(
 }
 
 /**
+ * Waits until multipath sends I/O through `portal`'s group: its group has the highest priority
+ * and is the active one. A path that joins a map after it was made gets its priority on a later
+ * checker tick, and multipathd then switches groups (failback immediate); the kernel takes the
+ * switch at the next I/O, so each probe reads one block through the map.
+ */
+export async function waitForPreferredInUse(
+  guest: Guest,
+  o: { paths: number; portal: string; timeoutMs?: number },
+): Promise<PathView> {
+  let last = "";
+  return await waitFor(
+    `I/O through ${o.portal}'s path group`,
+    async () => {
+      const v = await waitForMultipath(guest, { paths: o.paths, preferredPortal: o.portal });
+      await guest.run(`dd if=/dev/mapper/${v.map.wwid} of=/dev/null bs=4k count=1 iflag=direct status=none`);
+      const now = (await multipathView(guest))[0];
+      if (!now) return false;
+      last = describeView([now]);
+      return preferredGroup(now)?.group.status === "active" ? now : false;
+    },
+    o.timeoutMs ?? 60_000,
+    1000,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; multipath: ${last || "no map"}`);
+  });
+}
+
+/**
  * fio on `device` in a loop until /tmp/fio.stop exists: each round writes every block of the
  * first `size` at random (4–64 KiB, direct I/O, depth 8) with a crc32c header, verifying as it
  * goes (verify_backlog) and all of it at the end; any I/O error or bad block stops the loop.
