@@ -1,14 +1,18 @@
-import { makeInformer, type Informer, type ObjectCache } from "@kubernetes/client-node";
+import type { z } from "zod";
 import type { Logger } from "../../target/log.js";
-import { Backoff } from "./backoff.js";
-import type { KubeClient, KubeObjectLike } from "./kube-client.js";
+import type { KubeClient } from "./kube-client.js";
+import { Reflector, objectKey, type ChangeKind } from "./reflector.js";
 import { resourcePath } from "./resources.js";
 
-export type InformerEvent = "add" | "update" | "delete";
+export type InformerEvent = ChangeKind;
 
-export interface InformerOptions {
+type Keyed = { metadata: { name: string; namespace?: string | undefined } };
+
+export interface InformerOptions<T> {
   apiVersion: string;
   kind: string;
+  /** how each object is read (objects it refuses are logged and left out) */
+  schema: z.ZodType<T>;
   /** one namespace, or all when unset */
   namespace?: string;
   labelSelector?: string;
@@ -22,97 +26,59 @@ export interface CacheLifecycle {
 }
 
 /**
- * makeInformer keeps a cache with list+watch and re-lists on 410 Gone, but stops on any other error.
- * This wrapper restarts it with backoff (1 s → 30 s) and resumes from the last resourceVersion it saw.
+ * A cache of one resource for the controller: the reflector (list + watch, resume from the last
+ * resourceVersion, relist on 410 Gone, retry with backoff) with handlers and lookups by name.
  */
-export class ResilientInformer<T extends KubeObjectLike> implements CacheLifecycle {
-  private readonly inner: Informer<T> & ObjectCache<T>;
-  private readonly backoff = new Backoff(1000, 30_000);
+export class Informer<T extends Keyed> implements CacheLifecycle {
+  private readonly reflector: Reflector<T>;
   private readonly handlers: ((event: InformerEvent, obj: T) => void)[] = [];
-  private stopped = false;
-  private synced = false;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private syncWaiters: (() => void)[] = [];
-  restarts = 0;
 
-  constructor(
-    client: KubeClient,
-    private readonly o: InformerOptions,
-    private readonly log: Logger,
-  ) {
-    const path = resourcePath(o.apiVersion, o.kind, o.namespace);
-    const list = async () => {
-      const result = await client.list<T>(o.apiVersion, o.kind, o.namespace, {
-        labelSelector: o.labelSelector,
-      });
-      // A successful list is the moment the cache holds the truth.
-      queueMicrotask(() => this.markSynced());
-      return { apiVersion: "v1", kind: "List", metadata: result.metadata, items: result.items };
-    };
-    this.inner = makeInformer<T>(client.kubeConfig, path, list, o.labelSelector);
-    for (const event of ["add", "update", "delete"] as const) {
-      this.inner.on(event, (obj) => {
+  constructor(client: KubeClient, o: InformerOptions<T>, log: Logger) {
+    this.reflector = new Reflector(
+      client,
+      resourcePath(o.apiVersion, o.kind, o.namespace),
+      o.schema,
+      (event, obj) => {
         for (const h of this.handlers) h(event, obj);
-      });
-    }
-    this.inner.on("connect", () => this.backoff.forget("watch"));
-    this.inner.on("error", (err: unknown) => this.restartLater(err));
+      },
+      log.child({ kind: o.kind }),
+      { labelSelector: o.labelSelector },
+    );
   }
 
   on(handler: (event: InformerEvent, obj: T) => void): void {
     this.handlers.push(handler);
   }
 
-  async start(): Promise<void> {
-    this.stopped = false;
-    await this.run();
-  }
-
-  private async run(): Promise<void> {
-    try {
-      await this.inner.start();
-    } catch (err) {
-      this.restartLater(err);
-    }
-  }
-
-  private restartLater(err: unknown): void {
-    if (this.stopped) return;
-    const delay = this.backoff.next("watch");
-    this.log.warn({ err, kind: this.o.kind, delayMs: delay }, "watch failed; restarting");
-    clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => {
-      this.restarts++;
-      void this.run();
-    }, delay);
-  }
-
-  private markSynced(): void {
-    if (this.synced) return;
-    this.synced = true;
-    for (const w of this.syncWaiters.splice(0)) w();
+  start(): Promise<void> {
+    this.reflector.start();
+    return Promise.resolve();
   }
 
   hasSynced(): boolean {
-    return this.synced;
+    return this.reflector.isSynced;
   }
 
   waitForSync(): Promise<void> {
-    if (this.synced) return Promise.resolve();
-    return new Promise((resolve) => this.syncWaiters.push(resolve));
+    return this.reflector.hasSynced();
+  }
+
+  /** how many times a failed list or watch was retried */
+  get restarts(): number {
+    return this.reflector.retries;
   }
 
   get(name: string, namespace?: string): T | undefined {
-    return this.inner.get(name, namespace);
+    return this.reflector.store.get(objectKey({ metadata: { name, namespace } }));
   }
 
   list(namespace?: string): readonly T[] {
-    return this.inner.list(namespace);
+    const all = [...this.reflector.store.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    await this.inner.stop();
+  stop(): Promise<void> {
+    this.reflector.stop();
+    return Promise.resolve();
   }
 }

@@ -194,11 +194,24 @@ export class KubeClient {
           while ((nl = buffered.indexOf("\n")) >= 0) {
             const line = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
-            if (line) onLine(line);
+            if (!line) continue;
+            try {
+              onLine(line);
+            } catch (err) {
+              // A line the caller cannot read ends this watch as a failure (the caller retries).
+              req.destroy();
+              reject(err instanceof Error ? err : new Error(String(err)));
+              return;
+            }
           }
         });
         res.on("end", () => resolve());
         res.on("error", (err) => (signal.aborted ? resolve() : reject(err)));
+        // A connection that dies mid-stream may close without "end" or "error".
+        res.on("close", () => {
+          if (signal.aborted || res.complete) resolve();
+          else reject(new Error(`WATCH ${path}: the connection closed before the stream ended`));
+        });
       });
       req.on("error", (err) => (signal.aborted ? resolve() : reject(err)));
       req.end();

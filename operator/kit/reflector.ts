@@ -21,13 +21,17 @@ export interface ReflectorOptions {
   watchTimeoutSeconds?: number;
   /** retry delays after failures: base, doubling up to max; reset by a good list or watch (default 1 s → 30 s) */
   backoffMs?: { base: number; max: number };
+  /** only objects with these labels (a label selector) */
+  labelSelector?: string;
 }
 
 /**
  * Keeps a local copy of one resource collection (every object validated with its zod schema) with
  * list + watch: watches resume from the last resourceVersion seen (bookmarks included), a 410 Gone
  * (as HTTP status or as a watch ERROR event) lists again and reports what went away meanwhile as
- * deleted, and failures retry with backoff. A list reports every object as an upsert.
+ * deleted, and failures retry with backoff. A list reports every object as an upsert. An object
+ * its schema refuses is logged and left out of the store (as if deleted), so one bad object cannot
+ * stop the watch.
  */
 export class Reflector<T extends Keyed> {
   readonly store = new Map<string, T>();
@@ -37,6 +41,10 @@ export class Reflector<T extends Keyed> {
   private waiters: (() => void)[] = [];
   /** how many lists were made (the first, and one per 410 Gone) */
   lists = 0;
+  /** how many times a failed list or watch was retried after a backoff */
+  retries = 0;
+  /** the last resourceVersion seen (list, event or bookmark): where the next watch starts */
+  private resumeFrom: string | undefined;
 
   constructor(
     private readonly client: KubeClient,
@@ -61,32 +69,68 @@ export class Reflector<T extends Keyed> {
     return this.synced ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
   }
 
+  /** whether the first list has filled the store */
+  get isSynced(): boolean {
+    return this.synced;
+  }
+
   private async loop(): Promise<void> {
-    let rv: string | undefined;
     while (!this.abort.signal.aborted) {
       try {
-        if (rv === undefined) rv = await this.relist();
-        rv = await this.watchFrom(rv);
+        if (this.resumeFrom === undefined) this.resumeFrom = await this.relist();
+        await this.watchFrom(this.resumeFrom);
         this.backoff.forget("watch");
       } catch (err) {
         if (this.abort.signal.aborted) return;
         if (err instanceof KubeApiError && err.code === 410) {
-          rv = undefined;
+          this.resumeFrom = undefined;
           continue; // too old: list again at once
         }
         const delay = this.backoff.next("watch");
         this.log.warn({ err, path: this.path, delayMs: delay }, "watch failed; retrying");
-        await new Promise((r) => setTimeout(r, delay));
+        await this.sleep(delay);
+        this.retries++;
       }
     }
   }
 
+  /** Waits delay ms, or less when stopped. */
+  private sleep(delay: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, delay);
+      this.abort.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  }
+
+  /** The object as its schema reads it, or undefined (logged) when the schema refuses it. */
+  private read(raw: unknown): T | undefined {
+    const r = this.schema.safeParse(raw);
+    if (r.success) return r.data;
+    const m = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+    this.log.warn(
+      { path: this.path, name: m?.name, namespace: m?.namespace, err: z.prettifyError(r.error) },
+      "object left out of the cache: it does not have the expected shape",
+    );
+    return undefined;
+  }
+
+  private forget(raw: unknown): void {
+    const m = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+    if (typeof m?.name !== "string") return;
+    const key = typeof m.namespace === "string" && m.namespace ? `${m.namespace}/${m.name}` : m.name;
+    const old = this.store.get(key);
+    if (old && this.store.delete(key)) this.onChange("delete", old);
+  }
+
   private async relist(): Promise<string> {
-    const list = await this.client.parsed(ListMeta, "GET", this.path);
+    const list = await this.client.parsed(ListMeta, "GET", this.path, {
+      query: { labelSelector: this.o.labelSelector },
+    });
     this.lists++;
-    const items = list.items.map((i) => this.schema.parse(i));
     const seen = new Set<string>();
-    for (const item of items) {
+    for (const raw of list.items) {
+      const item = this.read(raw);
+      if (!item) continue;
       const key = objectKey(item);
       seen.add(key);
       this.store.set(key, item);
@@ -106,14 +150,14 @@ export class Reflector<T extends Keyed> {
     return list.metadata.resourceVersion;
   }
 
-  /** Returns the resourceVersion to resume from. */
-  private async watchFrom(rv: string): Promise<string> {
-    let last = rv;
+  /** Watches from rv; every event and bookmark moves resumeFrom, also when the watch then fails. */
+  private async watchFrom(rv: string): Promise<void> {
     let gone = false;
     const query = {
       allowWatchBookmarks: true,
       timeoutSeconds: this.o.watchTimeoutSeconds ?? 300,
       resourceVersion: rv,
+      labelSelector: this.o.labelSelector,
     };
     await this.client.watch(
       this.path,
@@ -125,9 +169,10 @@ export class Reflector<T extends Keyed> {
           return;
         }
         const meta = (event.object as { metadata?: { resourceVersion?: string } }).metadata;
-        if (meta?.resourceVersion) last = meta.resourceVersion;
+        if (meta?.resourceVersion) this.resumeFrom = meta.resourceVersion;
         if (event.type === "BOOKMARK") return;
-        const obj = this.schema.parse(event.object);
+        const obj = this.read(event.object);
+        if (!obj) return this.forget(event.object);
         const key = objectKey(obj);
         if (event.type === "DELETED") {
           this.store.delete(key);
@@ -140,6 +185,5 @@ export class Reflector<T extends Keyed> {
       this.abort.signal,
     );
     if (gone) throw new KubeApiError(410, "Expired", `WATCH ${this.path}: expired`, undefined);
-    return last;
   }
 }

@@ -1,20 +1,28 @@
 import type { Logger } from "../../target/log.js";
 import { API_VERSION, KIND } from "../api/target.js";
 import type { OperatorMetrics } from "../http/metrics.js";
-import { ResilientInformer, type CacheLifecycle } from "../kit/informer.js";
+import { Informer, type CacheLifecycle } from "../kit/informer.js";
 import { KeyedLock } from "../kit/keyed-lock.js";
 import type { KubeClient } from "../kit/kube-client.js";
 import { WorkQueue, type WorkResult } from "../kit/work-queue.js";
 import { APP_TARGET, FIELD_MANAGER, LABEL_APP, LABEL_TARGET } from "../pair/names.js";
 import { AgentStatusCache } from "../status/agent-client.js";
 import { AgentTokens } from "../status/agent-token.js";
-import type { PodView, ServiceView } from "../status/observe.js";
+import {
+  ObjectViewSchema,
+  PodViewSchema,
+  ServiceViewSchema,
+  type ObjectView,
+  type PodView,
+  type ServiceView,
+} from "../status/observe.js";
 import { ApplyCache } from "./apply-cache.js";
 import { CapacityGrowthStep } from "./capacity-step.js";
 import type { KubeObject } from "./desired-children.js";
 import {
   startPass,
   type ControllerOptions,
+  RawTargetSchema,
   type RawTarget,
   type ReconcileContext,
   type Step,
@@ -63,12 +71,12 @@ export type { ControllerOptions };
 
 /** The HASanTarget controller: caches, a keyed queue and one idempotent reconcile pass per key. */
 export class HASanTargetController {
-  readonly targets: ResilientInformer<RawTarget>;
-  readonly pods: ResilientInformer<PodView>;
-  readonly services: ResilientInformer<ServiceView>;
-  readonly pvcs: ResilientInformer<PodView>;
+  readonly targets: Informer<RawTarget>;
+  readonly pods: Informer<PodView>;
+  readonly services: Informer<ServiceView>;
+  readonly pvcs: Informer<ObjectView>;
   /** witness Leases: a target takes its Lease when it loses the partner, so a change there is news */
-  readonly leases: ResilientInformer<PodView>;
+  readonly leases: Informer<ObjectView>;
   readonly queue: WorkQueue;
   readonly agents = new AgentStatusCache();
   /** each pair's agent token, read from its Secret and cached by target uid */
@@ -85,25 +93,26 @@ export class HASanTargetController {
     this.tokens = new AgentTokens(client);
     const ns = o.namespace;
     const selector = `${LABEL_APP}=${APP_TARGET}`;
-    this.targets = new ResilientInformer(client, { apiVersion: API_VERSION, kind: KIND, namespace: ns }, log);
-    this.pods = new ResilientInformer(
+    const owned = { namespace: ns, labelSelector: selector };
+    this.targets = new Informer(
       client,
-      { apiVersion: "v1", kind: "Pod", namespace: ns, labelSelector: selector },
+      { apiVersion: API_VERSION, kind: KIND, namespace: ns, schema: RawTargetSchema },
       log,
     );
-    this.services = new ResilientInformer(
+    this.pods = new Informer(client, { apiVersion: "v1", kind: "Pod", schema: PodViewSchema, ...owned }, log);
+    this.services = new Informer(
       client,
-      { apiVersion: "v1", kind: "Service", namespace: ns, labelSelector: selector },
+      { apiVersion: "v1", kind: "Service", schema: ServiceViewSchema, ...owned },
       log,
     );
-    this.pvcs = new ResilientInformer(
+    this.pvcs = new Informer(
       client,
-      { apiVersion: "v1", kind: "PersistentVolumeClaim", namespace: ns, labelSelector: selector },
+      { apiVersion: "v1", kind: "PersistentVolumeClaim", schema: ObjectViewSchema, ...owned },
       log,
     );
-    this.leases = new ResilientInformer(
+    this.leases = new Informer(
       client,
-      { apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: ns, labelSelector: selector },
+      { apiVersion: "coordination.k8s.io/v1", kind: "Lease", schema: ObjectViewSchema, ...owned },
       log,
     );
     this.context = {

@@ -2,10 +2,11 @@
  * One reconcile pass as a list of steps (controller.ts lists them): what the steps share and
  * what each leaves for the next.
  */
+import { z } from "zod";
 import type { Logger } from "../../target/log.js";
-import type { HASanTargetStatus } from "../api/status.js";
+import { HASanTargetStatusSchema, type HASanTargetStatus } from "../api/status.js";
 import type { ResourceRequirements } from "../api/spec.js";
-import type { HASanTarget } from "../api/target.js";
+import { ObjectMetaSchema, type HASanTarget } from "../api/target.js";
 import type { OperatorMetrics } from "../http/metrics.js";
 import type { KeyedLock } from "../kit/keyed-lock.js";
 import type { KubeClient } from "../kit/kube-client.js";
@@ -40,6 +41,19 @@ export interface ControllerOptions {
   /** target pods' resources when spec.pod.resources is unset */
   targetResources?: ResourceRequirements;
 }
+
+/**
+ * How the controller's cache reads a HASanTarget: the spec is validated later, by the pass (so a
+ * bad spec gets a condition and an Event, not silence); a status this version cannot read counts
+ * as none and is written anew.
+ */
+export const RawTargetSchema: z.ZodType<RawTarget> = z.looseObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  metadata: ObjectMetaSchema.loose(),
+  spec: z.unknown().optional(),
+  status: HASanTargetStatusSchema.optional().catch(undefined),
+});
 
 /** A HASanTarget as the cache holds it, before its spec is validated. */
 export interface RawTarget {

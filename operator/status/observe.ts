@@ -1,3 +1,4 @@
+import { z } from "zod";
 import {
   NODE_NAMES,
   PORT_AGENT,
@@ -8,6 +9,38 @@ import {
 } from "../pair/names.js";
 import type { AgentRead } from "./agent-client.js";
 import type { ObservedNode } from "../pair/observed.js";
+
+const ViewMeta = z.looseObject({
+  name: z.string(),
+  namespace: z.string(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  deletionTimestamp: z.string().optional(),
+  ownerReferences: z.array(z.looseObject({ uid: z.string() })).optional(),
+});
+
+/** Any namespaced object, by its metadata (the PVCs and Leases the controller watches). */
+export const ObjectViewSchema = z.looseObject({ metadata: ViewMeta });
+export type ObjectView = z.infer<typeof ObjectViewSchema>;
+
+/** How the controller's cache reads a Pod (PodView). */
+export const PodViewSchema: z.ZodType<PodView> = z.looseObject({
+  metadata: ViewMeta,
+  spec: z.looseObject({ nodeName: z.string().optional() }).optional(),
+  status: z
+    .looseObject({
+      phase: z.string().optional(),
+      podIP: z.string().optional(),
+      conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
+    })
+    .optional(),
+});
+
+/** How the controller's cache reads a Service (ServiceView). */
+export const ServiceViewSchema: z.ZodType<ServiceView> = z.looseObject({
+  metadata: ViewMeta,
+  spec: z.looseObject({ clusterIP: z.string().optional() }).optional(),
+});
 
 /** The parts of a core/v1 Pod the operator reads. */
 export interface PodView {

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { ResilientInformer } from "../../../operator/kit/informer.js";
+import { Informer } from "../../../operator/kit/informer.js";
+import { PodViewSchema } from "../../../operator/status/observe.js";
 import { createLogger } from "../../../target/log.js";
 import { clientOf, until } from "./local-api.js";
 
@@ -61,18 +62,18 @@ test("after a watch error the informer restarts by itself and resumes from the l
     },
   });
   const client = await clientOf(server);
-  const inf = new ResilientInformer(
+  const inf = new Informer(
     client,
-    { apiVersion: "v1", kind: "Pod", namespace: "ns" },
+    { apiVersion: "v1", kind: "Pod", namespace: "ns", schema: PodViewSchema },
     createLogger("test", {}),
   );
   const seen: string[] = [];
-  inf.on((e, o: { metadata?: { name?: string } }) => seen.push(`${e}:${o.metadata?.name}`));
+  inf.on((e, o) => seen.push(`${e}:${o.metadata.name}`));
   await inf.start();
   await inf.waitForSync();
   assert.ok(inf.hasSynced());
   await until(() => watches >= 3, "third watch");
-  assert.deepEqual(seen.slice(0, 2), ["add:p11", "add:w"]);
+  assert.deepEqual(seen.slice(0, 2), ["upsert:p11", "upsert:w"]);
   assert.ok(inf.get("w", "ns"));
   // One list only: the reconnects resumed from resourceVersion 42 instead of listing again.
   assert.deepEqual(
@@ -103,18 +104,45 @@ test("410 Gone makes the informer list again, and objects gone meanwhile are rep
     },
   });
   const client = await clientOf(server);
-  const inf = new ResilientInformer(
+  const inf = new Informer(
     client,
-    { apiVersion: "v1", kind: "Pod", namespace: "ns" },
+    { apiVersion: "v1", kind: "Pod", namespace: "ns", schema: PodViewSchema },
     createLogger("test", {}),
   );
   const seen: string[] = [];
-  inf.on((e, o: { metadata?: { name?: string } }) => seen.push(`${e}:${o.metadata?.name}`));
+  inf.on((e, o) => seen.push(`${e}:${o.metadata.name}`));
   await inf.start();
   await until(() => watches >= 2, "second watch");
   assert.deepEqual(requests.filter((r) => r.startsWith("list")).length, 2);
-  assert.ok(seen.includes("delete:p11") && seen.includes("add:p12"), seen.join(" "));
+  assert.ok(seen.includes("delete:p11") && seen.includes("upsert:p12"), seen.join(" "));
   assert.equal(inf.get("p11", "ns"), undefined);
+  await inf.stop();
+  client.close();
+  server.closeAllConnections();
+  server.close();
+});
+
+test("an object of the wrong shape is logged and left out; the watch goes on and later objects arrive", async () => {
+  const { server } = fakeApi({
+    watch(_rv, res) {
+      res.setHeader("content-type", "application/json");
+      const event = (type: string, object: unknown) => res.write(JSON.stringify({ type, object }) + "\n");
+      event("ADDED", { metadata: { name: "bad", namespace: "ns", resourceVersion: "43" }, spec: "not an object" });
+      event("ADDED", { metadata: { name: "good", namespace: "ns", resourceVersion: "44" } });
+    },
+  });
+  const client = await clientOf(server);
+  const inf = new Informer(
+    client,
+    { apiVersion: "v1", kind: "Pod", namespace: "ns", schema: PodViewSchema },
+    createLogger("test", {}),
+  );
+  await inf.start();
+  await inf.waitForSync();
+  await until(() => inf.get("good", "ns") !== undefined, "the object after the bad one");
+  assert.equal(inf.get("bad", "ns"), undefined);
+  assert.equal(inf.restarts, 0, "no watch restart for one bad object");
+  assert.deepEqual(inf.list("ns").map((p) => p.metadata.name).sort(), ["good", "p11"]);
   await inf.stop();
   client.close();
   server.closeAllConnections();
