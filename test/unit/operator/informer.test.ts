@@ -127,7 +127,10 @@ test("an object of the wrong shape is logged and left out; the watch goes on and
     watch(_rv, res) {
       res.setHeader("content-type", "application/json");
       const event = (type: string, object: unknown) => res.write(JSON.stringify({ type, object }) + "\n");
-      event("ADDED", { metadata: { name: "bad", namespace: "ns", resourceVersion: "43" }, spec: "not an object" });
+      event("ADDED", {
+        metadata: { name: "bad", namespace: "ns", resourceVersion: "43" },
+        spec: "not an object",
+      });
       event("ADDED", { metadata: { name: "good", namespace: "ns", resourceVersion: "44" } });
     },
   });
@@ -142,7 +145,13 @@ test("an object of the wrong shape is logged and left out; the watch goes on and
   await until(() => inf.get("good", "ns") !== undefined, "the object after the bad one");
   assert.equal(inf.get("bad", "ns"), undefined);
   assert.equal(inf.restarts, 0, "no watch restart for one bad object");
-  assert.deepEqual(inf.list("ns").map((p) => p.metadata.name).sort(), ["good", "p11"]);
+  assert.deepEqual(
+    inf
+      .list("ns")
+      .map((p) => p.metadata.name)
+      .sort(),
+    ["good", "p11"],
+  );
   await inf.stop();
   client.close();
   server.closeAllConnections();
