@@ -210,7 +210,14 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
       assert.ok(failedNode && podA.spec.nodeName && failedNode !== podA.spec.nodeName, "pods on two nodes");
       step(`failing ${failedNode} (runs ${name}-b)`);
       await c.failNode(failedNode);
-      await waitForTarget(c, ns, name, "a serves alone (Failed)", (x) => nodeState(x, "a") === "Failed");
+      // Failed alone is not serving yet: a waits out b's read lease first; phase Degraded says a serves.
+      await waitForTarget(
+        c,
+        ns,
+        name,
+        "a serves alone (Failed, phase Degraded)",
+        (x) => nodeState(x, "a") === "Failed" && x.status?.phase === "Degraded",
+      );
       step(`write ${degradedWrite / MiB} MiB through ${portalA} while b is down`);
       await qemuIoOk(url(portalA), [`write -P 0x22 16M ${degradedWrite}`]);
       await qemuIoOk(url(portalA), ["read -P 0x11 0 16M", `read -P 0x22 16M ${degradedWrite}`]);

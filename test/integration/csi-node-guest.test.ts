@@ -15,8 +15,9 @@
 //
 // Skipped specs: none; --ginkgo.focus keeps to the 23 "Node Service" specs (the controller's
 // run against operator-made pairs in csi-sanity.test.ts; the one spec csi-sanity reports as
-// Pending is a ListVolumes spec it marks so itself). About 7 minutes: 2 to boot the guest and
-// 2 to start node there under TCG, 3 for the specs.
+// Pending is a ListVolumes spec it marks so itself), once with Filesystem (mount) volumes and
+// once with Block volumes. About 10 minutes: 2 to boot the guest and 2 to start node there under
+// TCG, 3 for each run of the specs.
 import { strict as assert } from "node:assert";
 import { after, before, test } from "node:test";
 import { execFileSync } from "node:child_process";
@@ -68,29 +69,32 @@ function secretsYaml(): string {
   return lines.join("\n");
 }
 
-test("csi-sanity: every Node Service spec passes against the node service in the guest", async (t) => {
-  const sanity = `${sanityDir}/csi-sanity`;
-  await gp.guest.run(`cat >/tmp/secrets.yaml <<'EOF'\n${secretsYaml()}\nEOF`);
-  const r = await gp.guest.exec(
-    [
-      `${sanity} --csi.endpoint=${NODE_SOCKET} --csi.controllerendpoint=${controller!.endpointFromGuest}`,
-      "--csi.secrets=/tmp/secrets.yaml",
-      // The pair's LUN is 64 MiB; expansion asks for no more than the LUN has.
-      "--csi.testvolumesize=33554432 --csi.testvolumeexpandsize=67108864",
-      "--csi.stagingdir=/tmp/csi-staging --csi.mountdir=/tmp/csi-mount",
-      "'--ginkgo.focus=Node Service' --ginkgo.v --ginkgo.no-color --ginkgo.timeout=30m",
-      ">/tmp/sanity.log 2>&1; rc=$?; cat /tmp/sanity.log; exit $rc",
-    ].join(" "),
-    { timeoutMs: 35 * 60_000 },
-  );
-  const summary = r.output.split("\n").filter((l) => /^(Ran \d+|PASS|FAIL|SUCCESS|\s*\[FAIL\])/.test(l));
-  t.diagnostic(summary.join("\n"));
-  if (r.code !== 0) process.stderr.write(`${r.output.slice(-16_000)}\n`);
-  assert.equal(r.code, 0, "csi-sanity failed");
-  assert.match(r.output, /Ran 23 of \d+ Specs/);
-  // Nothing of the volumes is left in the guest: no session, no map, no node record.
-  const left = await gp.guest.run(
-    "iscsiadm -m session 2>&1; multipath -ll 2>&1; ls /etc/iscsi/nodes 2>&1; findmnt -rn -o TARGET | grep csi- || true",
-  );
-  assert.doesNotMatch(left, /tcp: \[|dm-\d|iqn\./, left);
-});
+for (const access of ["mount", "block"] as const) {
+  test(`csi-sanity: every Node Service spec passes against the node service in the guest (${access} volumes)`, async (t) => {
+    const sanity = `${sanityDir}/csi-sanity`;
+    await gp.guest.run(`cat >/tmp/secrets.yaml <<'EOF'\n${secretsYaml()}\nEOF`);
+    const r = await gp.guest.exec(
+      [
+        `${sanity} --csi.endpoint=${NODE_SOCKET} --csi.controllerendpoint=${controller!.endpointFromGuest}`,
+        "--csi.secrets=/tmp/secrets.yaml",
+        `--csi.testvolumeaccesstype=${access}`,
+        // The pair's LUN is 64 MiB; expansion asks for no more than the LUN has.
+        "--csi.testvolumesize=33554432 --csi.testvolumeexpandsize=67108864",
+        `--csi.stagingdir=/tmp/csi-staging-${access} --csi.mountdir=/tmp/csi-mount-${access}`,
+        "'--ginkgo.focus=Node Service' --ginkgo.v --ginkgo.no-color --ginkgo.timeout=30m",
+        ">/tmp/sanity.log 2>&1; rc=$?; cat /tmp/sanity.log; exit $rc",
+      ].join(" "),
+      { timeoutMs: 35 * 60_000 },
+    );
+    const summary = r.output.split("\n").filter((l) => /^(Ran \d+|PASS|FAIL|SUCCESS|\s*\[FAIL\])/.test(l));
+    t.diagnostic(summary.join("\n"));
+    if (r.code !== 0) process.stderr.write(`${r.output.slice(-16_000)}\n`);
+    assert.equal(r.code, 0, "csi-sanity failed");
+    assert.match(r.output, /Ran 23 of \d+ Specs/);
+    // Nothing of the volumes is left in the guest: no session, no map, no node record.
+    const left = await gp.guest.run(
+      "iscsiadm -m session 2>&1; multipath -ll 2>&1; ls /etc/iscsi/nodes 2>&1; findmnt -rn -o TARGET | grep csi- || true",
+    );
+    assert.doesNotMatch(left, /tcp: \[|dm-\d|iqn\./, left);
+  });
+}
