@@ -187,6 +187,8 @@ describe("monitoring: dashboard and alerts against a real Prometheus", () => {
           chartDir,
           "-n",
           operatorNs,
+          "--kube-version",
+          c.kubernetesVersion,
           ...installValues,
           ...monitoringValues,
           "--show-only",
