@@ -36,7 +36,7 @@ export function crdTemplate(crdYaml: string): string {
     "metadata:",
     nameLine,
     "  labels:",
-    '    {{- include "hasan.labels" . | nindent 4 }}',
+    '    {{- include "hasan.chartLabels" (list . "crd") | nindent 4 }}',
     "  {{- if .Values.crds.keep }}",
     "  annotations:",
     "    # helm uninstall leaves the CRD, and with it every HASanTarget and its data.",
@@ -55,6 +55,18 @@ export function helmBinary(): string {
   return (JSON.parse(out) as { helm: string }).helm;
 }
 
+/**
+ * The Kubernetes version `helm template` renders for: the one the local cluster runs
+ * (hack/cluster/versions.sh). Without a cluster Helm assumes v1.20, which the chart's kubeVersion
+ * refuses, so every `helm template` passes `--kube-version` with this.
+ */
+export function templateKubeVersion(): string {
+  const versions = readFileSync(path.join(repoRoot, "hack/cluster/versions.sh"), "utf8");
+  const m = /^KUBERNETES_VERSION=(v\d+\.\d+\.\d+)$/m.exec(versions);
+  if (!m) throw new Error("hack/cluster/versions.sh: no KUBERNETES_VERSION=vX.Y.Z line");
+  return m[1]!;
+}
+
 /** `helm template` with the chart's defaults into PLAIN_NAMESPACE, formatted as checked in. */
 export async function plainManifestsText(helm = helmBinary()): Promise<string> {
   // The plain manifests hold no private key: the eviction webhook needs a serving certificate
@@ -68,6 +80,8 @@ export async function plainManifestsText(helm = helmBinary()): Promise<string> {
       path.join(repoRoot, "charts/hasan"),
       "--namespace",
       PLAIN_NAMESPACE,
+      "--kube-version",
+      templateKubeVersion(),
       "--set",
       "webhook.enabled=false",
     ],

@@ -97,6 +97,8 @@ describe("Helm chart", () => {
       chartDir,
       "--namespace",
       ns,
+      "--kube-version",
+      c.kubernetesVersion,
       ...set.flatMap((s) => ["--set", s]),
       ...(showOnly ? ["--show-only", showOnly] : []),
     ]);
@@ -374,7 +376,15 @@ describe("Helm chart", () => {
       ["operator.replica=2", "replica"],
       ["webhook.failurePolicy=Sometimes", "failurePolicy"],
     ]) {
-      const r = await c.helm(["template", release, chartDir, "--set", set!]);
+      const r = await c.helm([
+        "template",
+        release,
+        chartDir,
+        "--kube-version",
+        c.kubernetesVersion,
+        "--set",
+        set!,
+      ]);
       assert.notEqual(r.code, 0, set);
       assert.match(r.stderr, /schema/i, r.stderr);
       assert.match(r.stderr, new RegExp(field!), r.stderr);

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadAllYaml } from "@kubernetes/client-node";
-import { helmBinary } from "../../hack/gen-manifests.js";
+import { helmBinary, templateKubeVersion } from "../../hack/gen-manifests.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const CHART_RELEASE = "hasan";
@@ -20,6 +20,8 @@ export function renderChart(set: string[] = []): unknown[] {
       CHART_DIR,
       "--namespace",
       CHART_NAMESPACE,
+      "--kube-version",
+      templateKubeVersion(),
       ...set.flatMap((s) => ["--set", s]),
     ],
     { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },

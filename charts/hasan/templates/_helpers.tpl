@@ -21,11 +21,41 @@
 {{- printf "%s-operator" (include "hasan.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{- define "hasan.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{/*
+The standard labels of every object the chart renders, from (list $ name component): name and
+instance first, so that an object's labels always contain its workload's selector labels (which
+are the same two) and a template never lists a key twice. Chart-wide objects (CRD, aggregated
+roles, monitoring, CSIDriver, StorageClass) are named after the chart.
+*/}}
+{{- define "hasan.objectLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ index . 1 }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 2 }}
 app.kubernetes.io/part-of: hasan
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* The operator's objects and pods (a superset of hasan.selectorLabels). */}}
+{{- define "hasan.labels" -}}
+{{- include "hasan.objectLabels" (list . "hasan-operator" "operator") -}}
+{{- end -}}
+
+{{/* The operator's /metrics Service and ServiceMonitor. */}}
+{{- define "hasan.metricsLabels" -}}
+{{- include "hasan.objectLabels" (list . "hasan-operator" "metrics") -}}
+{{- end -}}
+
+{{/* The eviction webhook's Service, configuration and certificate objects. */}}
+{{- define "hasan.webhookLabels" -}}
+{{- include "hasan.objectLabels" (list . "hasan-operator" "webhook") -}}
+{{- end -}}
+
+{{/* Chart-wide objects: (list $ component). */}}
+{{- define "hasan.chartLabels" -}}
+{{- include "hasan.objectLabels" (list (index . 0) (include "hasan.name" (index . 0)) (index . 1)) -}}
 {{- end -}}
 
 {{/* Operator pods; deliberately not app.kubernetes.io/name=hasan-target, which marks target pods. */}}
@@ -148,6 +178,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "hasan.csiNodeSelectorLabels" -}}
 app.kubernetes.io/name: hasan-csi-node
 app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The CSI controller's and node plugin's objects and pods (supersets of their selector labels). */}}
+{{- define "hasan.csiControllerLabels" -}}
+{{- include "hasan.objectLabels" (list . "hasan-csi-controller" "csi-controller") -}}
+{{- end -}}
+
+{{- define "hasan.csiNodeLabels" -}}
+{{- include "hasan.objectLabels" (list . "hasan-csi-node" "csi-node") -}}
 {{- end -}}
 
 {{/*
