@@ -174,6 +174,12 @@ describe("the operator and the CSI driver in the image", () => {
     assert.match(h.stdout, /--kubeconfig/);
   });
 
+  it("the operator started without a cluster exits at once, saying what it looked for", async () => {
+    const r = await runInImage(image, containerName(), ["node", "/app/dist/operator/main.js"], 60_000);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /no Kubernetes cluster to talk to: no --kubeconfig, no KUBECONFIG/);
+  });
+
   it("the CSI driver answers --version", async () => {
     const v = await runInImage(image, containerName(), [
       "node",
