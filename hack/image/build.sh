@@ -19,11 +19,11 @@ else
   base=$(hack/image/base.sh | tail -n1)
   pull=never
 fi
-ctx=$(hack/image/context.sh | tail -n1)
+hack/image/context.sh >/dev/null
 
 old=$(buildah inspect --type image --format '{{.FromImageID}}' "$name" 2>/dev/null || true)
 log "building $name on $base"
-buildah bud --quiet --pull="$pull" --build-arg "BASE=$base" -f Dockerfile -t "$name" "$ctx" >/dev/null
+buildah bud --quiet --pull="$pull" --build-arg "BASE=$base" -f Dockerfile -t "$name" . >/dev/null
 new=$(buildah inspect --type image --format '{{.FromImageID}}' "$name")
 # The previous build under the same name would stay behind untagged on every rebuild.
 if [[ -n $old && $old != "$new" ]]; then buildah rmi "$old" >/dev/null 2>&1 || true; fi

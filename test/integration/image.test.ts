@@ -55,6 +55,16 @@ describe("the image archive", () => {
     console.log(`image ${imageName(version)}: ${(Number(size.stdout) / 1e6).toFixed(0)} MB unpacked`);
   });
 
+  it("has the host tools the target and the CSI node plugin call: fallocate, flock, nsenter", async () => {
+    // fallocate punches holes for UNMAP, flock holds the data file's lock, nsenter runs the node
+    // plugin's iscsiadm and mount in the host's namespaces (--host-commands=nsenter).
+    for (const tool of ["fallocate", "flock", "nsenter"]) {
+      const r = await runInImage(image, containerName(), [tool, "--version"]);
+      assert.equal(r.code, 0, `${tool}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /util-linux/);
+    }
+  });
+
   it("holds no @pulumi packages and no Pulumi component, and Node.js 20 or later", async () => {
     const r = await runInImage(image, containerName(), [
       "node",
