@@ -4,7 +4,17 @@
 // and --help; all run as uid 65532 without the Pulumi component's dependencies.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chownSync, closeSync, mkdtempSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import {
+  chownSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -89,14 +99,16 @@ describe("the image archive", () => {
 
 describe("the target in the image", () => {
   it("serves a LUN from a mounted data file: discovery, INQUIRY, write and verified read", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hasan-image-target-"));
+    const work = mkdtempSync(join(tmpdir(), "hasan-image-target-"));
+    const dir = join(work, "data");
+    mkdirSync(dir);
     // The image runs as 65532, which must own the volume to create the data file in it.
     chownSync(dir, IMAGE_UID, IMAGE_UID);
     const port = await freePort();
     const agentPort = await freePort();
     const iqn = `iqn.2026-11.dev.hasan:image-${port}`;
     const name = containerName();
-    const logFile = join(dir, "..", `${name}.log`);
+    const logFile = join(work, "target.log");
     const container = spawnLogged(
       "podman",
       [
@@ -170,6 +182,7 @@ describe("the target in the image", () => {
       buf.every((b) => b === 0xa5),
       "the data file holds the pattern written through iSCSI",
     );
+    rmSync(work, { recursive: true, force: true });
   });
 });
 
