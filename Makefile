@@ -5,7 +5,7 @@ NODE_TEST := node --test --test-concurrency=1 --test-timeout=900000
 .PHONY: help deps build lint format test test-unit test-integration bench bench-operator fuzz clean
 
 help: ## list targets
-	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 deps: ## install system packages and npm modules (idempotent)
 	@hack/deps.sh

@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libiscsi-bin qemu-utils qemu-block-extra tgt iproute2 util-linux openssl qemu-system-x86 mmdebstrap prometheus)
+# buildah, podman (run with runc), skopeo: the container image and its test (hack/image, test/integration/image.test.ts).
+apt_packages=(libiscsi-bin qemu-utils qemu-block-extra tgt iproute2 util-linux openssl qemu-system-x86 mmdebstrap prometheus
+  buildah podman runc skopeo)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,7 @@ import https from "node:https";
 import http from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { z } from "zod";
+import { clusterSource } from "./cluster-source.js";
 import { resourceOfPath, resourcePath } from "./resources.js";
 
 /** An error answer of the API server (the Status object's code, reason and message). */
@@ -62,7 +63,9 @@ export class KubeClient {
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
   }
 
-  static fromOptions(o: { kubeconfig?: string }): KubeClient {
+  /** Throws NoClusterError when neither a kubeconfig nor a service account names a cluster. */
+  static fromOptions(o: { kubeconfig?: string }, env: NodeJS.ProcessEnv = process.env): KubeClient {
+    clusterSource(o.kubeconfig, env);
     const kc = new KubeConfig();
     if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
     else kc.loadFromDefault();
