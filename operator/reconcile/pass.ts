@@ -3,7 +3,7 @@
  * what each leaves for the next.
  */
 import type { Logger } from "../../target/log.js";
-import type { HASanTargetStatus } from "../api/status.js";
+import type { HASanTargetStatus, VerifyRunStatus } from "../api/status.js";
 import type { ResourceRequirements } from "../api/spec.js";
 import type { HASanTarget } from "../api/target.js";
 import type { OperatorMetrics } from "../http/metrics.js";
@@ -114,6 +114,8 @@ export interface Pass {
   pvSync?: PvSyncResult;
   /** where growing the LUN to spec.capacity stands */
   capacity?: CapacityCondition;
+  /** status.verify (steps/verify.ts) */
+  verify?: VerifyRunStatus;
 }
 
 /** "done" ends the pass there (nothing queued again: a watch event brings the next one). */
