@@ -174,7 +174,7 @@ describe("online verify of a Working pair", () => {
   });
 });
 
-test("the sequencer killed mid-verify: the run resumes from its saved position once the pair is Working", async () => {
+test("the sequencer killed mid-verify: the run resumes from its saved position once the pair is Working", async (t) => {
   const pair = await startTargetPair({ size: "64Mi" });
   pairs.push(pair);
   await qemuIoOk(pair.a.url(), ["write -P 0x44 0 64M"]);
@@ -209,6 +209,9 @@ test("the sequencer killed mid-verify: the run resumes from its saved position o
   const log = pair.a.log() + pair.b.log();
   const resumed = /"nextOffset":(\d+)[^\n]*verify resumes from its saved position/.exec(log);
   assert.ok(resumed, "a node logged the resume");
+  t.diagnostic(
+    `node a saved ${saved.nextOffset} before SIGKILL; the run resumed at ${resumed[1]}; ${v.bytesChecked} bytes checked in all`,
+  );
   assert.ok(
     Number(resumed[1]) >= saved.nextOffset - 5 * MiB && Number(resumed[1]) > 0,
     `resumed at ${resumed[1]}`,
