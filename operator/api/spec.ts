@@ -224,7 +224,7 @@ export const VerifySpecSchema = z
         ],
       }),
     rateLimit: byteQuantity(
-      "Most bytes per second a verify compares (each node reads and hashes them); default 64Mi.",
+      "Most bytes per second a verify compares (each node reads and hashes them); default 16Mi.",
     ).optional(),
     source: z.enum(["sequencer", "a", "b"]).optional().meta({
       description:
