@@ -18,6 +18,7 @@ import { startPairNode, type PairNode } from "./replication/pair.js";
 import { PeerSecrets } from "./replication/peer-secrets.js";
 import { createWitness } from "./replication/witness.js";
 import { GrowthRefusedError, type GrowthResult } from "./replication/lun-growth.js";
+import type { VerifyRequest } from "./replication/verify.js";
 
 /** A running target: device, SCSI unit, iSCSI portal, agent, and on a pair node the replication. */
 export interface RunningTarget {
@@ -205,7 +206,7 @@ async function serveLocked(
       replication,
     };
   };
-  metrics.watch(status);
+  metrics.watch(status, pair ? () => pair.verifyTotals() : undefined);
   const agent: Server = await startAgent(
     {
       status,
@@ -226,6 +227,14 @@ async function serveLocked(
       logger,
       ...(config.agentToken !== undefined ? { token: config.agentToken } : {}),
       ...(pair ? { resolveSplitBrain: (discard: "a" | "b") => pair.resolveSplitBrain(discard) } : {}),
+      ...(pair
+        ? {
+            verify: {
+              start: (req: VerifyRequest) => pair.startVerify(req),
+              status: () => pair.status().verify!,
+            },
+          }
+        : {}),
       ...(pair
         ? {
             grow: (sizeBytes: number): Promise<GrowthResult> => {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { LimitsSpecSchema } from "./limits.js";
 import { NetworkSpecSchema } from "./network.js";
 import { byteQuantity, quantityBytesOrNaN, resourceQuantity } from "./quantity.js";
+import { parseSchedule, SCHEDULE_CEL_RULE } from "./verify-schedule.js";
 
 /** An IQN as RFC 3720 allows it in practice: iqn.yyyy-mm.reversed.domain[:unique] (lower case). */
 export const IQN_PATTERN = "^iqn\\.[0-9]{4}-[0-9]{2}\\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[a-z0-9.:_-]+)?$";
@@ -196,6 +197,46 @@ export const SplitBrainResolutionSchema = z
       "Manual split-brain resolution. Set only after reading status.nodes; remove once Synchronized.",
   });
 
+/** The annotation that starts a verify now: set it to any new value (a timestamp, say). */
+export const VERIFY_NOW_ANNOTATION = "hasan.dev/verify-now";
+
+export const VerifySpecSchema = z
+  .object({
+    schedule: z
+      .string()
+      .min(2)
+      .max(100)
+      .refine((v) => !("error" in parseSchedule(v)), {
+        message:
+          "must be an interval (e.g. 24h, 7d, 1h30m; at least 1m) or a 5-field cron expression (e.g. 0 3 * * 0)",
+      })
+      .optional()
+      .meta({
+        description:
+          "When a verify runs: an interval counted from the last start (e.g. 24h, 7d) or a 5-field cron " +
+          "expression in UTC (e.g. '0 3 * * 0'). None runs on a schedule when unset; the " +
+          `${VERIFY_NOW_ANNOTATION} annotation starts one at any time.`,
+        "x-kubernetes-validations": [
+          {
+            rule: SCHEDULE_CEL_RULE,
+            message: "must be an interval (e.g. 24h) or a 5-field cron expression (e.g. 0 3 * * 0)",
+          },
+        ],
+      }),
+    rateLimit: byteQuantity(
+      "Most bytes per second a verify compares (each node reads and hashes them); default 16Mi.",
+    ).optional(),
+    source: z.enum(["sequencer", "a", "b"]).optional().meta({
+      description:
+        "Whose copy is kept where the copies differ: the node that orders writes (sequencer, the default), a or b.",
+    }),
+  })
+  .meta({
+    description:
+      "Online verify: both nodes hash every region of the LUN and compare; regions that differ are copied from the source.",
+  });
+export type VerifySpec = z.infer<typeof VerifySpecSchema>;
+
 export const HASanTargetSpecSchema = z
   .object({
     capacity: byteQuantity(
@@ -224,6 +265,7 @@ export const HASanTargetSpecSchema = z
     limits: LimitsSpecSchema.optional(),
     network: NetworkSpecSchema.optional(),
     splitBrainResolution: SplitBrainResolutionSchema.optional(),
+    verify: VerifySpecSchema.optional(),
   })
   .meta({ description: "Desired state of an HA iSCSI target pair." });
 

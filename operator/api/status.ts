@@ -131,6 +131,41 @@ export const AuthStatusSchema = z
   .meta({ description: "Where initiators find the credentials to log in." });
 export type AuthStatus = z.infer<typeof AuthStatusSchema>;
 
+export const VerifyRunStatusSchema = z
+  .object({
+    running: z.boolean().meta({ description: "A verify is comparing or repairing the copies now." }),
+    runId: z.string().optional().meta({ description: "Identifier of the last verify run." }),
+    lastStart: z
+      .string()
+      .optional()
+      .meta({ format: "date-time", description: "When the last verify started." }),
+    lastEnd: z.string().optional().meta({ format: "date-time", description: "When the last verify ended." }),
+    result: z.enum(["Clean", "Mismatch", "Failed"]).optional().meta({
+      description:
+        "How the last finished verify ended: Clean (copies identical), Mismatch (regions differed and were repaired), Failed.",
+    }),
+    bytesChecked: z.int().min(0).meta({ description: "Bytes the last (or running) verify compared." }),
+    regionsMismatched: z.int().min(0).meta({ description: "Regions whose copies differed." }),
+    regionsRepaired: z
+      .int()
+      .min(0)
+      .meta({ description: "Mismatched regions copied from the source and in sync again." }),
+    nextRun: z
+      .string()
+      .optional()
+      .meta({ format: "date-time", description: "When spec.verify.schedule next starts one." }),
+    schedule: z
+      .string()
+      .optional()
+      .meta({ description: "The spec.verify.schedule nextRun was computed from." }),
+    lastRequest: z.string().optional().meta({
+      description: "The last hasan.dev/verify-now annotation value a verify was started for.",
+    }),
+    message: z.string().optional().meta({ description: "What the last verify reported, for people." }),
+  })
+  .meta({ description: "Online verify of the pair (spec.verify)." });
+export type VerifyRunStatus = z.infer<typeof VerifyRunStatusSchema>;
+
 export const HASanTargetStatusSchema = z
   .object({
     observedGeneration: z
@@ -177,6 +212,7 @@ export const HASanTargetStatusSchema = z
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["name"],
       }),
+    verify: VerifyRunStatusSchema.optional(),
   })
   .meta({ description: "Observed state of the pair." });
 export type HASanTargetStatus = z.infer<typeof HASanTargetStatusSchema>;

@@ -19,6 +19,7 @@ export const ObjectMetaSchema = z.object({
   namespace: z.string(),
   uid: z.string(),
   generation: z.int().optional(),
+  creationTimestamp: z.string().optional(),
   resourceVersion: z.string().optional(),
   deletionTimestamp: z.union([z.string(), z.date()]).optional(),
   finalizers: z.array(z.string()).optional(),

@@ -38,6 +38,7 @@ import {
 import { rollPods } from "./steps/roll-pods.js";
 import { checkImagePolicy, ensureGeneratedSecrets, readChapUsers } from "./steps/secrets.js";
 import { growCapacity } from "./steps/capacity.js";
+import { scheduleVerify } from "./steps/verify.js";
 import { resolveSplitBrainStep } from "./steps/split-brain.js";
 import { writeStatus } from "./steps/write-status.js";
 
@@ -64,6 +65,7 @@ const RECONCILE_STEPS: readonly Step[] = [
   pruneStaleChildren, // full pass: delete children no longer desired
   resolveSplitBrainStep, // spec.splitBrainResolution: tell the agent to discard
   growCapacity, // spec.capacity grew: expand the backing PVCs, then the LUN on both nodes, live
+  scheduleVerify, // spec.verify / verify-now annotation: start an online verify, read its progress
   writeStatus, // status, Events, node-state metrics
 ];
 

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { Logger } from "../../target/log.js";
-import { HASanTargetStatusSchema, type HASanTargetStatus } from "../api/status.js";
+import { HASanTargetStatusSchema, type HASanTargetStatus, type VerifyRunStatus } from "../api/status.js";
 import type { ResourceRequirements } from "../api/spec.js";
 import { ObjectMetaSchema, type HASanTarget } from "../api/target.js";
 import type { OperatorMetrics } from "../http/metrics.js";
@@ -128,6 +128,8 @@ export interface Pass {
   pvSync?: PvSyncResult;
   /** where growing the LUN to spec.capacity stands */
   capacity?: CapacityCondition;
+  /** status.verify (steps/verify.ts) */
+  verify?: VerifyRunStatus;
 }
 
 /** "done" ends the pass there (nothing queued again: a watch event brings the next one). */

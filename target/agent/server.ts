@@ -2,12 +2,13 @@ import express, { type Request, type Response, type NextFunction } from "express
 import type { Server } from "node:http";
 import { z } from "zod";
 import type { Logger } from "../log.js";
-import type { TargetStatus } from "./status-schema.js";
+import type { TargetStatus, VerifyStatus } from "./status-schema.js";
 import type { Registry } from "./metrics.js";
 import { bearerAuth } from "./bearer-auth.js";
 import { DeviceUnavailableError } from "../store/block-device.js";
 import { GrowthRefusedError, type GrowthResult } from "../replication/lun-growth.js";
 import { PeerLostError, PeerRequestError } from "../replication/peer-connection.js";
+import { VerifyRefusedError, type VerifyRequest } from "../replication/verify.js";
 
 /** The agent HTTP API of one target: health, readiness, status, metrics and pair administration. */
 export interface AgentOptions {
@@ -26,6 +27,8 @@ export interface AgentOptions {
   resolveSplitBrain?: (discard: "a" | "b") => Promise<string>;
   /** present on a pair node: grows the pair's LUN on both nodes (lun-growth.ts) */
   grow?: (sizeBytes: number) => Promise<GrowthResult>;
+  /** present on a pair node: starts an online verify and reports it (verify.ts) */
+  verify?: { start(req: VerifyRequest): Promise<VerifyStatus>; status(): VerifyStatus };
   /**
    * `--agent-token-file`: when set, every endpoint but the probes (/healthz, /readyz,
    * /disruption-safe) and /metrics asks for `Authorization: Bearer <token>` (bearer-auth.ts).
@@ -47,6 +50,22 @@ export const CapacityReplySchema = z.object({
   message: z.string(),
 });
 export type CapacityReply = z.infer<typeof CapacityReplySchema>;
+
+export const VerifyRequestSchema = z
+  .object({
+    /** whose copy is kept where the copies differ: the node that sequences writes (default), a or b */
+    source: z.enum(["sequencer", "a", "b"]).optional(),
+    rateBytesPerSecond: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .strict();
+
+/** The HTTP status of a refused verify: one runs (409), the pair is not Working (503). */
+function verifyFailureStatus(e: unknown): number {
+  if (e instanceof VerifyRefusedError) return 409;
+  if (e instanceof PeerRequestError) return e.unavailable ? 503 : 409;
+  if (e instanceof DeviceUnavailableError || e instanceof PeerLostError) return 503;
+  return 500;
+}
 
 /** The HTTP status of a failed growth: refused (409), not possible right now (503), failed (500). */
 function growthFailureStatus(e: unknown): number {
@@ -134,6 +153,37 @@ export function createAgentApp(o: AgentOptions): express.Express {
         { sizeBytes: body.data.sizeBytes, err: (e as Error).message, status },
         "LUN growth refused",
       );
+      res.status(status).json({ error: (e as Error).message });
+    }
+  });
+  app.get("/verify", (_req, res) => {
+    if (!o.verify) {
+      res.status(404).json({ error: "this target is not a pair node" });
+      return;
+    }
+    res.json(o.verify.status());
+  });
+  // Starts a verify; answers at once (progress: GET /verify).
+  app.post("/verify", async (req: Request, res: Response) => {
+    if (!o.verify) {
+      res.status(404).json({ error: "this target is not a pair node" });
+      return;
+    }
+    const body = VerifyRequestSchema.safeParse(req.body ?? {});
+    if (!body.success) {
+      res.status(400).json({
+        error: 'body must be {"source"?: "sequencer" | "a" | "b", "rateBytesPerSecond"?: <bytes>}',
+        issues: body.error.issues,
+      });
+      return;
+    }
+    try {
+      const status = await o.verify.start(body.data);
+      o.logger.info({ ...body.data }, "verify requested");
+      res.status(202).json(status);
+    } catch (e) {
+      const status = verifyFailureStatus(e);
+      o.logger.warn({ err: (e as Error).message, status }, "verify refused");
       res.status(status).json({ error: (e as Error).message });
     }
   });

@@ -54,6 +54,30 @@ const AluaStateSchema = z.enum([
   "transitioning",
 ]);
 
+/** Online verify of a pair (target/replication/verify.ts): GET /verify, and `verify` in the status. */
+export const VerifyStatusSchema = z.object({
+  /** idle: none ran yet; running: comparing or repairing; completed; failed (see message) */
+  state: z.enum(["idle", "running", "completed", "failed"]),
+  runId: z.string().nullable(),
+  /** the node whose copy is kept where the copies differ */
+  source: z.enum(["a", "b"]).nullable(),
+  rateBytesPerSecond: z.number().int().nonnegative(),
+  /** when the run started and ended (ISO 8601), null when it did not */
+  start: z.string().nullable(),
+  end: z.string().nullable(),
+  totalBytes: z.number().int().nonnegative(),
+  bytesChecked: z.number().int().nonnegative(),
+  regionsMismatched: z.number().int().nonnegative(),
+  /** mismatched regions no longer out of sync (copied from the source) */
+  regionsRepaired: z.number().int().nonnegative(),
+  /** indexes of the first mismatched regions (regionSize bytes each) */
+  mismatchedRegions: z.array(z.number().int().nonnegative()),
+  regionSize: z.number().int().positive(),
+  hash: z.string(),
+  message: z.string(),
+});
+export type VerifyStatus = z.infer<typeof VerifyStatusSchema>;
+
 export const ReplicationStatusSchema = z.object({
   /** "a" or "b" */
   node: z.enum(["a", "b"]),
@@ -94,6 +118,8 @@ export const ReplicationStatusSchema = z.object({
   }),
   /** human readable reason for the state, e.g. "peer lost 3s ago; witness held" */
   message: z.string(),
+  /** the online verify of the pair as this node holds it; optional: older targets do not report it */
+  verify: VerifyStatusSchema.optional(),
 });
 export type ReplicationStatus = z.infer<typeof ReplicationStatusSchema>;
 

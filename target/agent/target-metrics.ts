@@ -77,7 +77,10 @@ export class TargetMetrics {
    * operator exports it for every node (hasan_target_node_state), including nodes that cannot
    * answer for themselves.
    */
-  watch(status: () => TargetStatus): void {
+  watch(
+    status: () => TargetStatus,
+    verifyTotals?: () => { bytesChecked: number; regionsMismatched: number },
+  ): void {
     this.registry.register(
       new Gauge("hasan_target_sessions", "Open iSCSI sessions", () => [
         { labels: {}, value: status().sessions.length },
@@ -94,6 +97,26 @@ export class TargetMetrics {
         "Bytes this node copied to or received from its partner by resync since it started",
         () => status().replication?.stats.resyncedBytes ?? 0,
       ),
+    );
+    if (!verifyTotals) return;
+    this.registry.register(
+      new CounterFunc(
+        "hasan_target_verify_checked_bytes_total",
+        "Bytes this node compared with its partner by online verify since it started",
+        () => verifyTotals().bytesChecked,
+      ),
+    );
+    this.registry.register(
+      new CounterFunc(
+        "hasan_target_verify_mismatched_regions_total",
+        "Regions online verify found different on the two nodes since this node started",
+        () => verifyTotals().regionsMismatched,
+      ),
+    );
+    this.registry.register(
+      new Gauge("hasan_target_verify_running", "1 while an online verify of the pair runs", () => [
+        { labels: {}, value: status().replication?.verify?.state === "running" ? 1 : 0 },
+      ]),
     );
   }
 }

@@ -54,7 +54,7 @@ import type { BlockDevice } from "../store/block-device.js";
 import type { PairMetadataFiles } from "../store/metadata-files.js";
 import { DirtyRegionStore, regionCount } from "../store/dirty-bitmap.js";
 import { freshGeneration, loadGeneration } from "../store/pair-generation.js";
-import type { NodeState, ReplicationStatus } from "../agent/status-schema.js";
+import type { NodeState, ReplicationStatus, VerifyStatus } from "../agent/status-schema.js";
 import type { Logger } from "../log.js";
 import type { UnitStateStore } from "../scsi/unit-state.js";
 import type { AluaState, PortGroupInfo } from "../scsi/port-groups.js";
@@ -72,6 +72,8 @@ import { ResyncSession } from "./resync-session.js";
 import { Sequencer } from "./sequencer.js";
 import { TokenBucket } from "./token-bucket.js";
 import { UnitStateRouting } from "./unit-state-routing.js";
+import { OnlineVerify, type VerifyRequest } from "./verify.js";
+import { verifyRecordFile } from "./verify-record.js";
 import type { NodeName, Witness } from "./witness.js";
 
 export const DEFAULT_REGION_SIZE = 256 * 1024;
@@ -122,6 +124,14 @@ export interface PairNode {
   grow(sizeBytes: number): Promise<GrowthResult>;
   /** Subscribes to this node's LUN growth (done and durable); returns the unsubscribe function. */
   onGrown(fn: (sizeBytes: number) => void): () => void;
+  /**
+   * Starts an online verify of both copies (here when this node sequences, else on the
+   * sequencer); refused while one runs (VerifyRefusedError) or the pair is not Working
+   * (DeviceUnavailableError). See verify.ts.
+   */
+  startVerify(req: VerifyRequest): Promise<VerifyStatus>;
+  /** Bytes compared and mismatched regions found by this node since it started (metrics). */
+  verifyTotals(): { bytesChecked: number; regionsMismatched: number };
   /** Resolves a split brain by discarding the changes of node `discard`. */
   resolveSplitBrain(discard: NodeName): Promise<string>;
   /** The peer link's listen address (node b), for tests that bind port 0. */
@@ -146,6 +156,7 @@ class PairNodeImpl implements PairNode {
   private readonly loss: PartnerLoss;
   private readonly settler: BitmapSettler;
   private readonly growth: LunGrowth;
+  private readonly verify: OnlineVerify;
   private resync!: ResyncSession;
   private handshake!: Handshake;
   private peerLink!: PeerLink;
@@ -183,6 +194,7 @@ class PairNodeImpl implements PairNode {
     this.settler = new BitmapSettler(this.core, HOT_IDLE_MS);
     this.units = new UnitStateRouting(this.core);
     this.growth = new LunGrowth(this.core);
+    this.verify = new OnlineVerify(this.core, verifyRecordFile(o.metadata.generation));
     this.loss = new PartnerLoss(this.core, o.witness, {
       witnessTimeoutMs: o.witnessTimeoutMs ?? 5000,
       fenceMarginMs: Math.max(250, this.heartbeatMs),
@@ -207,6 +219,7 @@ class PairNodeImpl implements PairNode {
     core.outOfSync = core.store.image.clone();
     core.units = await PairUnitStateStore.open(this.o.metadata, core.log);
     core.units.route = { apply: (op) => this.units.apply(op) };
+    await this.verify.load();
     core.log.info(
       {
         generation: core.gen.current,
@@ -243,6 +256,7 @@ class PairNodeImpl implements PairNode {
         units: this.units,
         resync: this.resync,
         growth: this.growth,
+        verify: this.verify,
         resolveSplitBrain: (discard) => this.resolveSplitBrain(discard),
       },
       (c) => this.peerLink.connectionEnded(c),
@@ -270,6 +284,8 @@ class PairNodeImpl implements PairNode {
     const situation = core.machine.situation;
     const mode = core.mode();
     this.settler.tick(now);
+    // A verify started, or saved before a restart or a lost link, walks while this node sequences.
+    this.verify.resume();
     if (now - this.lastConfirm > this.confirmIntervalMs) {
       this.lastConfirm = now;
       if (situation === "Working") void this.loss.confirmPair();
@@ -321,6 +337,7 @@ class PairNodeImpl implements PairNode {
           : rec.message,
         authError,
       ),
+      verify: this.verify.status(),
     };
   }
 
@@ -338,6 +355,14 @@ class PairNodeImpl implements PairNode {
 
   onGrown(fn: (sizeBytes: number) => void): () => void {
     return this.growth.onGrown(fn);
+  }
+
+  startVerify(req: VerifyRequest): Promise<VerifyStatus> {
+    return this.verify.start(req);
+  }
+
+  verifyTotals(): { bytesChecked: number; regionsMismatched: number } {
+    return { ...this.verify.totals };
   }
 
   portGroups(): PortGroupInfo[] {

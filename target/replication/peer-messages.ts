@@ -14,6 +14,8 @@ import { RECEIVERS, type Message, type MessageOf, type PeerMessageType } from ".
 import type { ResyncSession } from "./resync-session.js";
 import type { Sequencer } from "./sequencer.js";
 import type { UnitStateRouting } from "./unit-state-routing.js";
+import { hashRegion } from "./region-hash.js";
+import type { OnlineVerify } from "./verify.js";
 import type { NodeName } from "./witness.js";
 
 export interface PeerMessageContext {
@@ -22,6 +24,7 @@ export interface PeerMessageContext {
   units: UnitStateRouting;
   resync: ResyncSession;
   growth: LunGrowth;
+  verify: OnlineVerify;
   resolveSplitBrain(discard: NodeName): Promise<string>;
 }
 
@@ -94,6 +97,32 @@ const HANDLERS: Handlers = {
       .receiveChunk(d.m)
       .then(d.ok, d.fail)
       .finally(() => d.c.releaseData(d.m.data));
+  },
+  // The sequencer holds the region's range lock: no write to it is in flight on either node.
+  verifyHash: (d) => {
+    const { m, c } = d;
+    if (!d.x.core.inRange(m.body.offset, m.body.length)) {
+      c.close("verify outside the device");
+      return;
+    }
+    d.x.core.local
+      .read(m.body.offset, m.body.length)
+      .then(hashRegion)
+      .then((digest) => c.reply(m.id, { ok: true }, digest), d.fail);
+  },
+  verifyRecord: (d) => {
+    d.x.verify
+      .received(d.m.body)
+      .catch((e: Error) => d.x.core.log.warn({ err: e.message }, "cannot save the partner's verify record"));
+  },
+  verifyRepair: (d) => {
+    d.x.resync
+      .receiveChunk(d.m)
+      .then(d.ok, d.fail)
+      .finally(() => d.c.releaseData(d.m.data));
+  },
+  forwardVerify: (d) => {
+    d.x.verify.start(d.m.body).then(d.ok, d.fail);
   },
   resyncDone: (d) => {
     d.x.resync.finishAsTarget(d.link!, d.m.body.current).then(d.ok, d.fail);

@@ -16,6 +16,7 @@
 import { z } from "zod";
 import { BufferPool } from "../store/buffer-pool.js";
 import { Slab } from "../store/slab.js";
+import { VerifyRecordSchema } from "./verify-record.js";
 
 export const MAGIC = 0x48534e31;
 /**
@@ -25,8 +26,9 @@ export const MAGIC = 0x48534e31;
  * format, so a node of either version reads the other's hello and refuses its version clearly.
  * Version 4: the LUN grows live (`grow`, `forwardGrow`), and the handshake grows the smaller node
  * to its partner's size instead of refusing a partner of another size.
+ * Version 5: online verify (`verifyHash`, `verifyRecord`, `verifyRepair`, `forwardVerify`).
  */
-export const PEER_PROTOCOL_VERSION = 4;
+export const PEER_PROTOCOL_VERSION = 5;
 /** Secrets one node accepts at once (current, previous, and room for one more): proofs per hello. */
 export const MAX_PEER_SECRETS = 3;
 export const HEADER_BYTES = 20;
@@ -108,6 +110,19 @@ export const MessageBodies = {
   grow: z.object({ sizeBytes: length }).strict(),
   /** asks the sequencer to grow the pair's LUN to `sizeBytes` */
   forwardGrow: z.object({ sizeBytes: length }).strict(),
+  /** the sequencer asks for the digest of a region it holds the range lock of (reply data: the digest) */
+  verifyHash: z.object({ offset, length }).strict(),
+  /** the sequencer's saved verify run, for the follower to save (verify-record.ts) */
+  verifyRecord: VerifyRecordSchema,
+  /** a mismatched region's data from the verify's source (the sequencer): write, fsync, answer */
+  verifyRepair: z.object({ offset }).strict(),
+  /** asks the sequencer to start a verify */
+  forwardVerify: z
+    .object({
+      source: z.enum(["sequencer", "a", "b"]),
+      rateBytesPerSecond: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    })
+    .strict(),
 } as const;
 
 export type MessageType = keyof typeof MessageBodies;
@@ -133,6 +148,10 @@ const TYPE_CODES: Record<MessageType, number> = {
   discardRequest: 18,
   grow: 19,
   forwardGrow: 20,
+  verifyHash: 21,
+  verifyRecord: 22,
+  verifyRepair: 23,
+  forwardVerify: 24,
 };
 const TYPE_BY_CODE = new Map<number, MessageType>(
   Object.entries(TYPE_CODES).map(([k, v]) => [v, k as MessageType]),
@@ -171,6 +190,10 @@ export const RECEIVERS = {
   forwardCompareAndWrite: "sequencer",
   grow: "follower",
   forwardGrow: "sequencer",
+  verifyHash: "follower",
+  verifyRecord: "follower",
+  verifyRepair: "follower",
+  forwardVerify: "sequencer",
   resyncChunk: "resyncTarget",
   resyncDone: "resyncTarget",
 } as const satisfies Readonly<Record<MessageType, Receiver>>;
@@ -187,6 +210,7 @@ const WITH_DATA: ReadonlySet<MessageType> = new Set<MessageType>([
   "forwardWrite",
   "forwardCompareAndWrite",
   "resyncChunk",
+  "verifyRepair",
   "reply",
 ]);
 

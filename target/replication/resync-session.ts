@@ -77,8 +77,8 @@ export class ResyncSession {
     }
   }
 
-  /** The target's side: one region. */
-  async receiveChunk(m: MessageOf<"resyncChunk">): Promise<void> {
+  /** The target's side: one region (of a resync, or of a verify's repair). */
+  async receiveChunk(m: MessageOf<"resyncChunk"> | MessageOf<"verifyRepair">): Promise<void> {
     const bytes = await this.receiver.receive(m.body.offset, m.data);
     this.core.countResynced(bytes);
   }

@@ -27,7 +27,8 @@ export function regionLength(g: RegionGeometry, r: number): number {
 }
 
 export interface ResyncSenderDeps extends RegionGeometry {
-  local: BlockDevice;
+  /** where regions are read (this node's copy, or the partner's for a verify's repair) */
+  local: Pick<BlockDevice, "read">;
   outOfSync: DirtyBitmap;
   store: DirtyRegionStore;
   rangeLock: RangeLock;

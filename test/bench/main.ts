@@ -5,12 +5,14 @@ import { startTarget } from "../support/target-process.js";
 import { startTgt } from "../support/tgt.js";
 import { bestOf, formatRate, printTable, qemuBench, standardWorkloads } from "./qemu-bench.js";
 import { benchPairWrites, benchResync, pairHeader } from "./pair-bench.js";
+import { benchVerifyUnderLoad, verifyHeader } from "./verify-bench.js";
 
 /**
  * `make bench`: the target against Debian's tgt on the same machine, same file size, same run,
  * through qemu-img bench over libiscsi, one row per workload with the ratio; then the pair's
  * mirrored writes against a standalone target, and resync throughput against the disk.
- * BENCH_ONLY=target|pair|resync picks one part; BENCH_RUNS sets the runs per row (best is kept).
+ * Then an online verify under a 4 KiB random write load (its effect on the load's p99 latency).
+ * BENCH_ONLY=target|pair|resync|verify picks one part; BENCH_RUNS sets the runs per row (best is kept).
  */
 const size = 1 << 30;
 const runs = Number(process.env.BENCH_RUNS ?? 2);
@@ -60,6 +62,26 @@ async function main() {
       title: "Resync throughput vs the disk",
       header: ["job", "hasan resync", "disk", "ratio"],
       rows: await benchResync(Number(process.env.BENCH_RESYNC_BYTES ?? 512 << 20)),
+    });
+  }
+  if (!only || only === "verify") {
+    // BENCH_VERIFY_RATES: verify rates in MiB/s, one row each; the LUN takes 8 s to walk at each.
+    const rows: string[][] = [];
+    for (const mib of (process.env.BENCH_VERIFY_RATES ?? "8,32").split(",").map(Number)) {
+      rows.push(
+        ...(await benchVerifyUnderLoad({
+          sizeBytes: mib * 8 * 2 ** 20,
+          rate: mib * 2 ** 20,
+          windowMs: 5_000,
+          rounds: 4,
+          sessions: 4,
+        })),
+      );
+    }
+    sections.push({
+      title: "Online verify under a 4 KiB random write load (Working pair)",
+      header: verifyHeader,
+      rows,
     });
   }
   for (const s of sections) {

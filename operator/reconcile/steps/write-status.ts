@@ -32,7 +32,7 @@ export const writeStatus: Step = async (pass, c) => {
   pair.auth = authStatus(t);
   if (pass.capacity) pair.capacity = pass.capacity;
   const pvOurs = pass.pvSync !== undefined && pass.pvSync.outcome !== "foreign";
-  await writeTargetStatus(c, t, pair, pvOurs ? persistentVolumeName(t) : undefined, pass.log);
+  await writeTargetStatus(c, t, pair, pvOurs ? persistentVolumeName(t) : undefined, pass.log, pass.verify);
   c.metrics.setNodeStates(`${t.metadata.namespace}/${t.metadata.name}`, pass.facts.states);
 };
 
@@ -52,6 +52,7 @@ export async function writeTargetStatus(
   pair: ObservedPair,
   pvName: string | undefined,
   log: Logger,
+  verify?: HASanTargetStatus["verify"],
 ): Promise<void> {
   const previous = t.status;
   const computed = conditionsFrom(pair, previous?.conditions);
@@ -67,6 +68,7 @@ export async function writeTargetStatus(
   if (pvName) next.persistentVolumeName = pvName;
   if (computed.syncProgress) next.syncProgress = computed.syncProgress;
   if (pair.auth) next.auth = pair.auth;
+  if (verify) next.verify = verify;
   c.metrics.setPhase(`${t.metadata.namespace}/${t.metadata.name}`, computed.phase);
   if (statusEqual(previous, next)) return;
   const patch: Record<string, unknown> = { ...next };
@@ -74,6 +76,10 @@ export async function writeTargetStatus(
   // A merge patch merges nested objects: a member that went away must be removed explicitly.
   if (next.auth && previous?.auth)
     patch.auth = { ...next.auth, chapSecretName: next.auth.chapSecretName ?? null };
+  if (next.verify && previous?.verify) {
+    const gone = Object.keys(previous.verify).filter((k) => !(k in next.verify!));
+    patch.verify = { ...Object.fromEntries(gone.map((k) => [k, null])), ...next.verify };
+  }
   try {
     await c.client.mergePatch(
       API_VERSION,

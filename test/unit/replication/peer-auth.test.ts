@@ -1,5 +1,5 @@
 /**
- * The peer handshake (protocol 4) over real loopback sockets: several secrets per side during a
+ * The peer handshake (protocol 5) over real loopback sockets: several secrets per side during a
  * rotation, mismatches reported on both ends, versions 1 and 2 refused, reflection refused, and the
  * last failure kept by PeerLink until an authentication succeeds.
  */
@@ -210,23 +210,23 @@ describe("peer link: protocol versions and reported failures", () => {
     await waitFor("node a authenticated with node b", async () => connected.length > 0, 10_000, 20);
   });
 
-  for (const version of [1, 2, 3])
-    it(`a partner speaking peer protocol ${version} is refused with 'partner speaks peer protocol ${version}, this node 4: upgrade both nodes' (authError kind "version")`, async () => {
-      assert.equal(PEER_PROTOCOL_VERSION, 4);
+  for (const version of [1, 2, 3, 4])
+    it(`a partner speaking peer protocol ${version} is refused with 'partner speaks peer protocol ${version}, this node 5: upgrade both nodes' (authError kind "version")`, async () => {
+      assert.equal(PEER_PROTOCOL_VERSION, 5);
       const { link, log, port: p } = await acceptor(Buffer.from("s3cret"));
       const old = await rawDialer(p);
       old.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version }));
       await waitFor("the old partner refused", async () => old.closed(), 5000, 20);
       assert.equal(old.received.length, 0, `nothing is answered to a version ${version} hello`);
-      const reason = `partner speaks peer protocol ${version}, this node 4: upgrade both nodes`;
+      const reason = `partner speaks peer protocol ${version}, this node 5: upgrade both nodes`;
       assert.ok(log.text.includes(reason), log.text);
       assert.equal(link.authError()?.kind, "version");
       assert.equal(link.authError()?.reason, reason);
     });
 
-  it("a node of the previous version reads this node's hello (same frame format) and sees version 4 in it", async () => {
-    // What a version 3 acceptor does with the hello: decode it with the plain frame format and
-    // compare the version (it then refuses 'partner speaks peer protocol 4, this node 3').
+  it("a node of the previous version reads this node's hello (same frame format) and sees version 5 in it", async () => {
+    // What a version 4 acceptor does with the hello: decode it with the plain frame format and
+    // compare the version (it then refuses 'partner speaks peer protocol 5, this node 4').
     const old = net.createServer();
     await new Promise<void>((r) => old.listen(0, "127.0.0.1", () => r()));
     const got = new Promise<Message>((resolve) =>
@@ -252,7 +252,7 @@ describe("peer link: protocol versions and reported failures", () => {
     try {
       const hello = await got;
       assert.equal(hello.type, "hello");
-      assert.deepEqual(hello.type === "hello" && hello.body.version, 4);
+      assert.deepEqual(hello.type === "hello" && hello.body.version, 5);
     } finally {
       c.close("test done");
       old.close();
@@ -330,8 +330,8 @@ describe("peer link: protocol versions and reported failures", () => {
     try {
       await a.start();
       await waitFor("reported in the status", async () => a.authError()?.kind === "version", 10_000, 20);
-      assert.match(a.authError()!.reason, /may speak an older peer protocol than 4 \(upgrade both nodes\)/);
-      assert.match(log.text, /may speak an older peer protocol than 4/);
+      assert.match(a.authError()!.reason, /may speak an older peer protocol than 5 \(upgrade both nodes\)/);
+      assert.match(log.text, /may speak an older peer protocol than 5/);
     } finally {
       await a.stop();
       mute.close();
