@@ -4,7 +4,7 @@
  * value and the previous one, see peer-secrets.ts), proves knowledge of every one of them, and
  * accepts the partner when at least one of the partner's proofs matches one of its own secrets:
  *
- *   dialer (a)   → hello       {node:"a", nonce Na, version: 6, minVersion: 6}
+ *   dialer (a)   → hello       {node:"a", nonce Na, version: 6, minVersion (when below version)}
  *   acceptor (b) → helloReply  {node:"b", nonce Nb, macs: [HMAC(s, "hasan-peer-v2|b|Na|Nb") for s in b's], version: 6}
  *   dialer (a)   → helloFinish {macs: [HMAC(s, "hasan-peer-v2|a|Na|Nb") for s in a's]}
  *
