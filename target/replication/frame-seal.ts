@@ -103,6 +103,12 @@ class RecordSchedule {
 
 export class RecordSealer {
   private readonly schedule: RecordSchedule;
+  /**
+   * Where the small frames of one record are gathered for one cipher call, reused from record to
+   * record: a fresh buffer per record (up to RECORD_TARGET_BYTES) made the garbage collector a
+   * fifth of a 4 KiB write's CPU. The cipher reads it synchronously, so reuse is safe.
+   */
+  private gather: Buffer | null = null;
 
   constructor(traffic: Buffer, o: SealOptions = {}) {
     this.schedule = new RecordSchedule(traffic, o.rekeyBytes ?? REKEY_BYTES);
@@ -129,7 +135,7 @@ export class RecordSealer {
     const out: Buffer[] = [head];
     if (parts.length > 1 && parts.every((p) => p.length < ALONE_FRAME_BYTES)) {
       // One call for many small parts: each call costs more than copying a few kilobytes.
-      out.push(cipher.update(Buffer.concat(parts as Buffer[], length)));
+      out.push(cipher.update(this.gathered(parts, length)));
     } else {
       for (const p of parts)
         for (let at = 0; at < p.length; at += CRYPT_SLICE)
@@ -139,6 +145,15 @@ export class RecordSealer {
     out.push(cipher.getAuthTag());
     s.advance(length);
     return out;
+  }
+
+  /** `parts` copied one after the other into the reused gathering buffer. */
+  private gathered(parts: readonly Buffer[], length: number): Buffer {
+    if (length > RECORD_TARGET_BYTES) return Buffer.concat(parts as Buffer[], length);
+    const g = (this.gather ??= Buffer.allocUnsafeSlow(RECORD_TARGET_BYTES));
+    let at = 0;
+    for (const p of parts) at += p.copy(g, at);
+    return g.subarray(0, length);
   }
 }
 

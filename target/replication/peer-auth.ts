@@ -4,8 +4,8 @@
  * value and the previous one, see peer-secrets.ts), proves knowledge of every one of them, and
  * accepts the partner when at least one of the partner's proofs matches one of its own secrets:
  *
- *   dialer (a)   → hello       {node:"a", nonce Na, version: 5}
- *   acceptor (b) → helloReply  {node:"b", nonce Nb, macs: [HMAC(s, "hasan-peer-v2|b|Na|Nb") for s in b's]}
+ *   dialer (a)   → hello       {node:"a", nonce Na, version: 6, minVersion (when below version)}
+ *   acceptor (b) → helloReply  {node:"b", nonce Nb, macs: [HMAC(s, "hasan-peer-v2|b|Na|Nb") for s in b's], version: 6}
  *   dialer (a)   → helloFinish {macs: [HMAC(s, "hasan-peer-v2|a|Na|Nb") for s in a's]}
  *
  * Why this is sound:
@@ -20,16 +20,21 @@
  *   a mismatch; its proofs bind its own fresh nonce, so they give the acceptor nothing to reuse.
  * - At most MAX_PEER_SECRETS proofs per side: no unbounded work for an unauthenticated partner.
  *
+ * Versions. The hello carries the range of peer protocol versions the dialer speaks (`minVersion`
+ * to `version`; hellos before version 6 carry their one `version`); the acceptor picks the highest
+ * version both speak and names it in its helloReply, or refuses the hello with a clear reason when
+ * they have none in common. The dialer refuses a reply naming a version outside its own range. So
+ * a node that speaks a range of versions links with an older or newer partner during an upgrade.
+ *
  * Version 1 sent a single MAC and heartbeats without acknowledgements (protocol.ts); version 2 sent
- * the frames after the handshake unprotected. Their hellos carry their version and are refused with
- * a clear reason; after this handshake, both ends derive session keys from the secrets both proved
- * (peer-keys.ts) and seal every frame (frame-seal.ts).
+ * the frames after the handshake unprotected. After this handshake, both ends derive session keys
+ * from the secrets both proved (peer-keys.ts) and seal every frame (frame-seal.ts).
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { NodeName } from "./witness.js";
 
-import { MAX_PEER_SECRETS, PEER_PROTOCOL_VERSION } from "./protocol.js";
-export { MAX_PEER_SECRETS, PEER_PROTOCOL_VERSION };
+import { MAX_PEER_SECRETS, MIN_PEER_PROTOCOL_VERSION, PEER_PROTOCOL_VERSION } from "./protocol.js";
+export { MAX_PEER_SECRETS, MIN_PEER_PROTOCOL_VERSION, PEER_PROTOCOL_VERSION };
 
 export function newNonce(): string {
   return randomBytes(32).toString("hex");
@@ -103,12 +108,40 @@ export function commonSecrets(
 /** What kind of authentication failure: a secret mismatch, another protocol version, a wrong node. */
 export type PeerAuthFailureKind = "secret" | "version" | "identity";
 
-/** Why the partner's hello is refused for its version, or undefined when it speaks ours. */
-export function versionRefusal(partnerVersion: number): string | undefined {
-  if (partnerVersion === PEER_PROTOCOL_VERSION) return undefined;
-  const upgrade =
-    partnerVersion < PEER_PROTOCOL_VERSION ? "upgrade both nodes" : "run one version on both nodes";
-  return `partner speaks peer protocol ${partnerVersion}, this node ${PEER_PROTOCOL_VERSION}: ${upgrade}`;
+/** The versions of peer protocol a node speaks, both ends included. */
+export interface VersionRange {
+  min: number;
+  max: number;
+}
+
+/** What this node speaks. */
+export const OUR_VERSIONS: VersionRange = { min: MIN_PEER_PROTOCOL_VERSION, max: PEER_PROTOCOL_VERSION };
+
+function numbers(r: VersionRange): string {
+  return r.min === r.max ? `${r.max}` : `${r.min} to ${r.max}`;
+}
+
+/**
+ * The highest version both `partner` and `ours` speak, or why there is none (the acceptor's
+ * choice for the connection).
+ */
+export function chooseVersion(
+  partner: VersionRange,
+  ours: VersionRange = OUR_VERSIONS,
+): { version: number } | { refusal: string } {
+  const version = Math.min(partner.max, ours.max);
+  if (partner.min <= partner.max && version >= Math.max(partner.min, ours.min)) return { version };
+  const upgrade = partner.max < ours.min ? "upgrade both nodes" : "run one version on both nodes";
+  const protocols = partner.min === partner.max ? "protocol" : "protocols";
+  return {
+    refusal: `partner speaks peer ${protocols} ${numbers(partner)}, this node ${numbers(ours)}: ${upgrade}`,
+  };
+}
+
+/** Why the version the acceptor chose is refused (it is not one this node speaks), or undefined. */
+export function chosenVersionRefusal(version: number, ours: VersionRange = OUR_VERSIONS): string | undefined {
+  if (version >= ours.min && version <= ours.max) return undefined;
+  return `partner chose peer protocol ${version}, this node speaks ${numbers(ours)}: run one version on both nodes`;
 }
 
 /** The reason given when the partner proved none of this node's secrets. */

@@ -34,19 +34,23 @@ import {
   RECORD_TARGET_BYTES,
 } from "./frame-seal.js";
 import {
+  chooseVersion,
+  chosenVersionRefusal,
   commonSecrets,
   newNonce,
+  OUR_VERSIONS,
   peerProofs,
   provenSecret,
   secretMismatchText,
-  versionRefusal,
   type PeerAuthFailureKind,
 } from "./peer-auth.js";
 import { sessionKeys } from "./peer-keys.js";
 import type { PeerSecrets } from "./peer-secrets.js";
+import { MAX_BATCHED_ACKS } from "./binary-bodies.js";
 import {
-  PEER_PROTOCOL_VERSION,
+  HEADER_BYTES,
   PRE_AUTH_MAX_FRAME_BYTES,
+  encodeAckBatch,
   encodeFrame,
   frameBytes,
   FrameDecoder,
@@ -130,6 +134,21 @@ const HELLOS: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "helloRe
 /** Bytes queued in the socket above which we stop handing it more (keeps heartbeats prompt). */
 const SOCKET_HIGH_WATER = 512 * 1024;
 
+/**
+ * Plain acknowledgements ({ ok: true }, no data) queued one after the other: they leave as one
+ * frame (binary-bodies.ts). At depth 32 a node acknowledges dozens of writes per pass of its send
+ * queue, and one frame for all of them is one header to build, seal and decode instead of dozens.
+ */
+class AckBatch {
+  constructor(readonly ids: number[]) {}
+}
+
+type Queued = Buffer[] | AckBatch;
+
+function queuedBytes(q: Queued): number {
+  return q instanceof AckBatch ? HEADER_BYTES + 4 * q.ids.length : frameBytes(q);
+}
+
 interface Pending {
   resolve: (m: MessageOf<"reply">) => void;
   reject: (e: Error) => void;
@@ -154,7 +173,7 @@ export class PeerConnection {
   private sealer: RecordSealer | null = null;
   private opener: RecordOpener | null = null;
   private readBuffer: Buffer | null;
-  private readonly queues: Buffer[][][] = [[], [], []];
+  private readonly queues: Queued[][] = [[], [], []];
   private pumpScheduled = false;
   /** Resolved right after the scheduled pump has handed the queued frames to the socket. */
   private pumped: { promise: Promise<void>; resolve: () => void } | null = null;
@@ -175,6 +194,8 @@ export class PeerConnection {
   private acceptorNonce = "";
   /** The secrets this node proves and accepts in this handshake (read once, when it starts). */
   private secrets: Buffer[] = [];
+  /** The peer protocol version of this connection (0 until the handshake chose it). */
+  version = 0;
   /** Why authentication failed, when it did. */
   authFailure: PeerAuthRefusal | null = null;
   /** The dialer sent hello and the connection closed before any answer (an older partner does this). */
@@ -208,7 +229,13 @@ export class PeerConnection {
     );
     if (o.role === "dialer") {
       this.dialerNonce = newNonce();
-      this.send("hello", { node: o.node, nonce: this.dialerNonce, version: PEER_PROTOCOL_VERSION });
+      this.send("hello", {
+        node: o.node,
+        nonce: this.dialerNonce,
+        version: OUR_VERSIONS.max,
+        // Without a range the hello is the one older nodes read, so they refuse it clearly.
+        ...(OUR_VERSIONS.min < OUR_VERSIONS.max ? { minVersion: OUR_VERSIONS.min } : {}),
+      });
     }
   }
 
@@ -290,8 +317,12 @@ export class PeerConnection {
       // Anything else waits in its queue for the session keys.
     }
     this.queues[priority]!.push(frame);
-    // Frames queued in the same turn of the event loop leave in one writev: at queue depth 32
-    // a write per frame cost a quarter of the sequencer's CPU in syscalls.
+    this.schedulePump();
+  }
+
+  /** Frames queued in the same turn of the event loop leave in one writev. */
+  private schedulePump(): void {
+    // At queue depth 32 a write per frame cost a quarter of the sequencer's CPU in syscalls.
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;
       setImmediate(() => {
@@ -320,7 +351,19 @@ export class PeerConnection {
   }
 
   reply(to: number, body: Body<"reply">, data?: Buffer, priority = Priority.write): void {
-    this.send("reply", body, data, priority, to);
+    const plain =
+      body.ok && body.result === undefined && body.error === undefined && body.unavailable === undefined;
+    if (!plain || (data && data.length > 0) || !this.sealer) {
+      this.send("reply", body, data, priority, to);
+      return;
+    }
+    if (this.closed) return;
+    // Joins the acknowledgements queued right before it, if nothing was queued in between.
+    const q = this.queues[priority]!;
+    const last = q[q.length - 1];
+    if (last instanceof AckBatch && last.ids.length < MAX_BATCHED_ACKS) last.ids.push(to);
+    else q.push(new AckBatch([to]));
+    this.schedulePump();
   }
 
   /** Sends a request and resolves with the peer's reply; rejects with PeerLostError when the link goes. */
@@ -391,9 +434,11 @@ export class PeerConnection {
         for (;;) {
           const q = this.queues.find((x) => x.length > 0);
           if (!q) break;
-          const n = frameBytes(q[0]!);
+          const n = queuedBytes(q[0]!);
           if (bytes > 0 && (n >= ALONE_FRAME_BYTES || bytes + n > RECORD_TARGET_BYTES)) break;
-          for (const part of q.shift()!) parts.push(part);
+          const next = q.shift()!;
+          if (next instanceof AckBatch) parts.push(encodeAckBatch(next.ids));
+          else for (const part of next) parts.push(part);
           bytes += n;
           if (n >= ALONE_FRAME_BYTES) break;
         }
@@ -519,9 +564,10 @@ export class PeerConnection {
   private authStep(m: Message): void {
     const o = this.o;
     if (o.role === "acceptor" && m.type === "hello" && !this.dialerNonce) {
-      const refusal = versionRefusal(m.body.version);
-      if (refusal) throw new PeerAuthRefusal("version", refusal);
+      const choice = chooseVersion({ min: m.body.minVersion ?? m.body.version, max: m.body.version });
+      if ("refusal" in choice) throw new PeerAuthRefusal("version", choice.refusal);
       this.checkPeerNode(m.body.node);
+      this.version = choice.version;
       o.onHello?.();
       this.dialerNonce = m.body.nonce;
       this.acceptorNonce = newNonce();
@@ -530,11 +576,15 @@ export class PeerConnection {
         node: o.node,
         nonce: this.acceptorNonce,
         macs: peerProofs(this.secrets, o.node, this.dialerNonce, this.acceptorNonce),
+        version: this.version,
       });
       return;
     }
     if (o.role === "dialer" && m.type === "helloReply" && !this.acceptorNonce) {
+      const refusal = chosenVersionRefusal(m.body.version);
+      if (refusal) throw new PeerAuthRefusal("version", refusal);
       this.checkPeerNode(m.body.node);
+      this.version = m.body.version;
       this.acceptorNonce = m.body.nonce;
       this.secrets = o.secrets.accepted();
       const proven = provenSecret(

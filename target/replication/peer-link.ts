@@ -23,7 +23,7 @@ import {
   PeerConnection,
   type PeerAuthRefusal,
 } from "./peer-connection.js";
-import { PEER_PROTOCOL_VERSION } from "./protocol.js";
+import { MIN_PEER_PROTOCOL_VERSION } from "./protocol.js";
 import { PeerSecrets } from "./peer-secrets.js";
 import { PendingSlots, type PendingSlot } from "./peer-slots.js";
 import type { NodeName } from "./witness.js";
@@ -342,7 +342,7 @@ export class PeerLink {
     // link cut in between can look the same, so the status says "may".
     const reason =
       `the partner closed the connection without answering hello ${this.unansweredHellos} times in a ` +
-      `row: it may speak an older peer protocol than ${PEER_PROTOCOL_VERSION} (upgrade both nodes), or ` +
+      `row: it may speak an older peer protocol than ${MIN_PEER_PROTOCOL_VERSION} (upgrade both nodes), or ` +
       `not be node ${c.peerNode}`;
     this.authFailed("version", reason);
     return reason;

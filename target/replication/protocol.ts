@@ -1,12 +1,15 @@
 /**
  * The peer link's wire format. Every frame is
  *
- *   magic u32 "HSN1" | type u8 | flags u8 (0) | reserved u16 (0) | id u32 | jsonLength u32 | dataLength u32
- *   json (UTF-8, `jsonLength` bytes) | data (`dataLength` bytes)
+ *   magic u32 "HSN1" | type u8 | flags u8 | reserved u16 (0) | id u32 | bodyLength u32 | dataLength u32
+ *   body (`bodyLength` bytes) | data (`dataLength` bytes)
  *
- * all big-endian. `id` pairs a reply with its request (0 for one-way messages). The JSON part
- * of each type is validated with zod at the boundary; lengths are bounded before anything is
- * buffered, so a peer sending garbage is refused with a ProtocolError and never applied.
+ * all big-endian. `id` pairs a reply with its request (0 for one-way messages). The body is JSON
+ * (UTF-8) validated with zod at the boundary, except when `flags` has BINARY_BODY: then it is the
+ * type's fixed binary layout (binary-bodies.ts; only the frames of every mirrored write: write,
+ * forwardWrite and reply), checked field by field by hand-written code as strict as the schema.
+ * Lengths are bounded before anything is buffered, so a peer sending garbage is refused with a
+ * ProtocolError and never applied.
  *
  * Only the handshake's frames (hello, helloReply, helloFinish) cross the wire like this, and each
  * may announce at most PRE_AUTH_MAX_FRAME_BYTES. Once both ends are authenticated, every frame
@@ -15,6 +18,15 @@
  */
 import { z } from "zod";
 import { BufferPool } from "../store/buffer-pool.js";
+import {
+  ACK_BATCH,
+  BINARY_BODY,
+  FRAME_FLAGS,
+  MAX_BATCHED_ACKS,
+  binaryBodyLength,
+  readBinaryBody,
+  writeBinaryBody,
+} from "./binary-bodies.js";
 import { Slab } from "../store/slab.js";
 import { VerifyRecordSchema } from "./verify-record.js";
 
@@ -27,8 +39,13 @@ export const MAGIC = 0x48534e31;
  * Version 4: the LUN grows live (`grow`, `forwardGrow`), and the handshake grows the smaller node
  * to its partner's size instead of refusing a partner of another size.
  * Version 5: online verify (`verifyHash`, `verifyRecord`, `verifyRepair`, `forwardVerify`).
+ * Version 6: the frames of mirrored writes (write, forwardWrite, reply) have binary bodies, and
+ * several acknowledgements share one reply frame (binary-bodies.ts); hellos carry the range of
+ * versions each node speaks and the acceptor picks the highest common one (peer-auth.ts).
  */
-export const PEER_PROTOCOL_VERSION = 5;
+export const PEER_PROTOCOL_VERSION = 6;
+/** The oldest peer protocol this node speaks (the hellos announce [MIN, PEER_PROTOCOL_VERSION]). */
+export const MIN_PEER_PROTOCOL_VERSION = 6;
 /** Secrets one node accepts at once (current, previous, and room for one more): proofs per hello. */
 export const MAX_PEER_SECRETS = 3;
 export const HEADER_BYTES = 20;
@@ -61,14 +78,30 @@ export const GenerationViewSchema = z
 /** JSON bodies per message type. */
 export const MessageBodies = {
   /**
-   * Any version is accepted here so that a partner speaking another one is refused with a clear
-   * reason by the handshake (peer-auth.ts), not as a malformed body. This node speaks
-   * PEER_PROTOCOL_VERSION.
+   * `version` is the highest peer protocol the dialer speaks and `minVersion` the lowest (absent in
+   * the hellos of versions before 6, which speak only `version`). Any versions are accepted here so
+   * that a partner without one in common is refused with a clear reason by the handshake
+   * (peer-auth.ts), not as a malformed body.
    */
-  hello: z.object({ node, nonce: hex(32), version: z.number().int().positive() }).strict(),
-  /** one MAC per secret the sender accepts (peer-auth.ts) */
+  hello: z
+    .object({
+      node,
+      nonce: hex(32),
+      version: z.number().int().positive(),
+      minVersion: z.number().int().positive().optional(),
+    })
+    .strict(),
+  /**
+   * one MAC per secret the sender accepts (peer-auth.ts); `version`: the version the acceptor chose
+   * for this connection, the highest both speak
+   */
   helloReply: z
-    .object({ node, nonce: hex(32), macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS) })
+    .object({
+      node,
+      nonce: hex(32),
+      macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS),
+      version: z.number().int().positive(),
+    })
     .strict(),
   helloFinish: z.object({ macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS) }).strict(),
   /**
@@ -229,28 +262,56 @@ export class ProtocolError extends Error {
   }
 }
 
-/** Encodes a frame as [header+json, data] so the payload is never copied. */
+/** Encodes a frame as [header+body, data] so the payload is never copied. */
 export function encodeFrame<T extends MessageType>(
   type: T,
   id: number,
   body: Body<T>,
   data: Buffer = EMPTY,
 ): Buffer[] {
-  const json = JSON.stringify(body);
-  const jsonLength = Buffer.byteLength(json, "utf8");
-  if (jsonLength > MAX_JSON_BYTES) throw new ProtocolError(`${type}: JSON part too large (${jsonLength})`);
   if (data.length > MAX_DATA_BYTES) throw new ProtocolError(`${type}: data too large (${data.length})`);
   if (data.length > 0 && !WITH_DATA.has(type)) throw new ProtocolError(`${type} carries no data`);
-  const head = Buffer.allocUnsafe(HEADER_BYTES + jsonLength);
+  const binaryLength = binaryBodyLength(type, body);
+  let head: Buffer;
+  if (binaryLength >= 0) {
+    head = frameHead(type, BINARY_BODY, id, binaryLength, data.length);
+    writeBinaryBody(type, body, head, HEADER_BYTES);
+  } else {
+    const json = JSON.stringify(body);
+    const jsonLength = Buffer.byteLength(json, "utf8");
+    if (jsonLength > MAX_JSON_BYTES) throw new ProtocolError(`${type}: JSON part too large (${jsonLength})`);
+    head = frameHead(type, 0, id, jsonLength, data.length);
+    head.write(json, HEADER_BYTES, "utf8");
+  }
+  return data.length > 0 ? [head, data] : [head];
+}
+
+/** One frame acknowledging the requests `ids` (each as a reply `{ ok: true }`). */
+export function encodeAckBatch(ids: readonly number[]): Buffer {
+  if (ids.length < 1 || ids.length > MAX_BATCHED_ACKS)
+    throw new ProtocolError(`cannot batch ${ids.length} acknowledgements`);
+  const head = frameHead("reply", BINARY_BODY | ACK_BATCH, 0, ids.length * 4, 0);
+  for (let i = 0; i < ids.length; i++) head.writeUInt32BE(ids[i]!, HEADER_BYTES + i * 4);
+  return head;
+}
+
+/** A frame's header followed by room for its body. */
+function frameHead(
+  type: MessageType,
+  flags: number,
+  id: number,
+  bodyLength: number,
+  dataLength: number,
+): Buffer {
+  const head = Buffer.allocUnsafe(HEADER_BYTES + bodyLength);
   head.writeUInt32BE(MAGIC, 0);
   head.writeUInt8(TYPE_CODES[type], 4);
-  head.writeUInt8(0, 5);
+  head.writeUInt8(flags, 5);
   head.writeUInt16BE(0, 6);
   head.writeUInt32BE(id >>> 0, 8);
-  head.writeUInt32BE(jsonLength, 12);
-  head.writeUInt32BE(data.length, 16);
-  head.write(json, HEADER_BYTES, "utf8");
-  return data.length > 0 ? [head, data] : [head];
+  head.writeUInt32BE(bodyLength, 12);
+  head.writeUInt32BE(dataLength, 16);
+  return head;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -267,6 +328,7 @@ const LARGE_DATA = 64 * 1024;
 
 interface LargeFrame {
   type: MessageType;
+  flags: number;
   id: number;
   json: Buffer;
   data: Buffer;
@@ -353,7 +415,7 @@ export class FrameDecoder {
       f.filled += n;
       if (f.filled < f.data.length) return [];
       this.large = null;
-      return [parseBody(f.type, f.id, f.json, f.data)];
+      return asArray(parseFrame(f.type, f.flags, f.id, f.json, f.data));
     }
     const chunk = Buffer.from(target.buffer, target.byteOffset, n);
     return this.push(chunk);
@@ -384,7 +446,7 @@ export class FrameDecoder {
       f.filled += n;
       if (f.filled < f.data.length) return out;
       this.large = null;
-      out.push(parseBody(f.type, f.id, f.json, f.data));
+      pushAll(out, parseFrame(f.type, f.flags, f.id, f.json, f.data));
       chunk = chunk.subarray(n);
       if (chunk.length === 0) return out;
     }
@@ -400,7 +462,8 @@ export class FrameDecoder {
       const code = head.readUInt8(4);
       const type = TYPE_BY_CODE.get(code);
       if (!type) throw new ProtocolError(`unknown message type ${code}`);
-      if (head.readUInt8(5) !== 0 || head.readUInt16BE(6) !== 0) {
+      const flags = head.readUInt8(5);
+      if ((flags & ~FRAME_FLAGS) !== 0 || head.readUInt16BE(6) !== 0) {
         throw new ProtocolError(`${type}: reserved header bits set`);
       }
       const id = head.readUInt32BE(8);
@@ -423,23 +486,25 @@ export class FrameDecoder {
         if (this.buffered < HEADER_BYTES + jsonLength) return out;
         const json = Buffer.from(this.take(HEADER_BYTES + jsonLength).subarray(HEADER_BYTES));
         // The body is checked before any of the payload is accepted.
-        parseBody(type, id, json, EMPTY);
+        parseFrame(type, flags, id, json, EMPTY);
         const data = this.pool.take(dataLength);
         const filled = this.takeInto(data, Math.min(this.buffered, dataLength));
         if (filled < dataLength) {
-          this.large = { type, id, json, data, filled };
+          this.large = { type, flags, id, json, data, filled };
           return out;
         }
-        out.push(parseBody(type, id, json, data));
+        pushAll(out, parseFrame(type, flags, id, json, data));
         continue;
       }
       const total = HEADER_BYTES + jsonLength + dataLength;
       if (this.buffered < total) return out;
       const frame = this.take(total);
       const data = frame.subarray(HEADER_BYTES + jsonLength);
-      out.push(
-        parseBody(
+      pushAll(
+        out,
+        parseFrame(
           type,
+          flags,
           id,
           frame.subarray(HEADER_BYTES, HEADER_BYTES + jsonLength),
           this.chunksReused ? this.own(data) : data,
@@ -494,6 +559,34 @@ export class FrameDecoder {
     this.buffered -= n;
     return n;
   }
+}
+
+/** The message(s) of one frame: a frame of several acknowledgements gives one reply each. */
+function parseFrame(
+  type: MessageType,
+  flags: number,
+  id: number,
+  body: Buffer,
+  data: Buffer,
+): Message | Message[] {
+  if (flags === 0) return parseBody(type, id, body, data);
+  if (!(flags & BINARY_BODY)) throw new ProtocolError(`${type}: reserved header bits set`);
+  const r = readBinaryBody(type, flags, id, body);
+  if ("refused" in r) throw new ProtocolError(`${type}: invalid binary body: ${r.refused}`);
+  if ("acks" in r) {
+    if (data.length > 0) throw new ProtocolError(`${type}: a batch of acknowledgements carries data`);
+    return r.acks.map((ack) => ({ type: "reply", id: ack, body: { ok: true }, data: EMPTY }) as Message);
+  }
+  return { type, id, body: r.body, data: data.length > 0 ? data : EMPTY } as Message;
+}
+
+function pushAll(out: Message[], m: Message | Message[]): void {
+  if (Array.isArray(m)) for (const x of m) out.push(x);
+  else out.push(m);
+}
+
+function asArray(m: Message | Message[]): Message[] {
+  return Array.isArray(m) ? m : [m];
 }
 
 function parseBody(type: MessageType, id: number, json: Buffer, data: Buffer): Message {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { startTarget } from "../support/target-process.js";
 import { startTgt } from "../support/tgt.js";
 import { bestOf, formatRate, printTable, qemuBench, standardWorkloads } from "./qemu-bench.js";
-import { benchPairWrites, benchResync, pairHeader } from "./pair-bench.js";
+import { benchPairWrites, benchResync, goalsHeader, latencyHeader, pairHeader } from "./pair-bench.js";
 import { benchVerifyUnderLoad, verifyHeader } from "./verify-bench.js";
 
 /**
@@ -51,11 +51,20 @@ async function main() {
     });
   }
   if (!only || only === "pair") {
-    sections.push({
-      title: "HA pair (Working, synchronous mirroring) vs standalone target",
-      header: pairHeader,
-      rows: await benchPairWrites(runs),
-    });
+    const pair = await benchPairWrites(runs);
+    sections.push(
+      {
+        title: "HA pair (Working, synchronous mirroring) vs standalone target",
+        header: pairHeader,
+        rows: pair.rows,
+      },
+      {
+        title: "HA pair: write latency at depth 1 vs standalone",
+        header: latencyHeader,
+        rows: pair.latencyRows,
+      },
+      { title: "HA pair: goals (from this run)", header: goalsHeader, rows: pair.goals },
+    );
   }
   if (!only || only === "resync") {
     sections.push({

@@ -4,12 +4,44 @@ import { join } from "node:path";
 import { startTarget } from "../support/target-process.js";
 import { startTargetPair } from "../support/target-pair.js";
 import { qemuIoOk } from "../support/qemu.js";
-import { bestOfWithCpu, formatCpu, formatRate, machineCpus, type Workload } from "./qemu-bench.js";
+import { ScsiClient } from "../support/scsi-client.js";
+import {
+  bestOfWithCpu,
+  formatCpu,
+  formatRate,
+  machineCpus,
+  type MeasuredResult,
+  type Workload,
+} from "./qemu-bench.js";
 
 export const pairWorkloads: Workload[] = [
   { name: "4 KiB write qd32", write: true, blockSize: 4096, depth: 32, count: 60_000 },
   { name: "1 MiB write qd16", write: true, blockSize: 1 << 20, depth: 16, count: 1_500 },
 ];
+
+/** Bounds the pair is held to (`make bench` prints whether each is met). */
+export const pairGoals = {
+  /** node a (the sequencer, serving the initiator) at most this times a standalone's CPU per write */
+  sequencerCpu: 1.3,
+  /** node b (mirroring only) at most this times a standalone's CPU per write */
+  partnerCpu: 0.7,
+  /** a write at depth 1 through the pair at most this much slower than standalone, mean and p99 */
+  latencyUs: 50,
+};
+
+/** 4 KiB writes at depth 1 timed one by one, for the latency row. */
+const latencyWrites = { count: 5_000, warmup: 200, blockSize: 4096 };
+
+export interface LatencyResult {
+  meanUs: number;
+  p99Us: number;
+}
+
+export interface PairBench {
+  rows: string[][];
+  latencyRows: string[][];
+  goals: string[][];
+}
 
 /**
  * Rows: mirrored writes through portal a of a Working pair, as a ratio to a standalone target,
@@ -17,9 +49,12 @@ export const pairWorkloads: Workload[] = [
  * node a and node b share this machine's CPUs: when both runs keep them all busy, the ratio is
  * the machine's CPU per write standalone over pair, whatever the code does; on separate machines
  * each node has its own CPUs and node a's CPU per write is what bounds the pair.
+ * Then the latency of 4 KiB writes at depth 1 (mean and p99, pair and standalone), and whether
+ * each bound of `pairGoals` is met in this run.
  */
-export async function benchPairWrites(runs: number): Promise<string[][]> {
+export async function benchPairWrites(runs: number): Promise<PairBench> {
   const rows: string[][] = [];
+  const goals: string[][] = [];
   const single = await startTarget({ size: "1Gi" });
   const pair = await startTargetPair({ size: "1Gi" });
   try {
@@ -39,14 +74,112 @@ export async function benchPairWrites(runs: number): Promise<string[][]> {
         `${formatCpu(cpuA)} + ${formatCpu(cpuB)}`,
         `${formatCpu(s.machineUsPerOp)} / ${formatCpu(p.machineUsPerOp)} = ${(s.machineUsPerOp / p.machineUsPerOp).toFixed(2)}`,
       ]);
+      goals.push(...cpuGoals(w, s, p));
       console.error(`pair ${w.name}: ${formatRate(w, p)} vs standalone ${formatRate(w, s)}`);
     }
+    const ls = await bestLatency(runs, single.port, single.iqn);
+    const lp = await bestLatency(runs, pair.a.port, pair.iqn);
+    const latencyRows = [
+      [
+        "4 KiB write qd1 (portal a)",
+        `${ls.meanUs.toFixed(0)} µs / ${ls.p99Us.toFixed(0)} µs`,
+        `${lp.meanUs.toFixed(0)} µs / ${lp.p99Us.toFixed(0)} µs`,
+        `+${(lp.meanUs - ls.meanUs).toFixed(0)} µs / +${(lp.p99Us - ls.p99Us).toFixed(0)} µs`,
+      ],
+    ];
+    for (const [what, pairUs, singleUs] of [
+      ["mean", lp.meanUs, ls.meanUs],
+      ["p99", lp.p99Us, ls.p99Us],
+    ] as const) {
+      const bound = singleUs + pairGoals.latencyUs;
+      goals.push([
+        `4 KiB write qd1 ${what} latency: pair <= standalone + ${pairGoals.latencyUs} µs`,
+        `${pairUs.toFixed(0)} µs`,
+        `${bound.toFixed(0)} µs (${singleUs.toFixed(0)} + ${pairGoals.latencyUs})`,
+        verdict(pairUs <= bound),
+      ]);
+    }
+    console.error(
+      `pair qd1 latency: mean ${lp.meanUs.toFixed(0)} µs vs standalone ${ls.meanUs.toFixed(0)} µs`,
+    );
+    return { rows, latencyRows, goals };
   } finally {
     await pair.stop();
     await single.stop();
     rmSync(pair.dir, { recursive: true, force: true });
   }
-  return rows;
+}
+
+function verdict(met: boolean): string {
+  return met ? "met" : "NOT MET";
+}
+
+/** The CPU goals of one workload: node a's and node b's CPU per write against the standalone's. */
+function cpuGoals(w: Workload, s: MeasuredResult, p: MeasuredResult): string[][] {
+  const cpuS = s.cpuUsPerOp[0] ?? 0;
+  const [cpuA = 0, cpuB = 0] = p.cpuUsPerOp;
+  return [
+    ["a", cpuA, pairGoals.sequencerCpu],
+    ["b", cpuB, pairGoals.partnerCpu],
+  ].map(([node, cpu, factor]) => {
+    const bound = cpuS * (factor as number);
+    return [
+      `${w.name} CPU/write node ${node as string} <= ${factor as number} x standalone`,
+      formatCpu(cpu as number),
+      `${formatCpu(bound)} (${factor as number} x ${formatCpu(cpuS)})`,
+      verdict((cpu as number) <= bound),
+    ];
+  });
+}
+
+/** Best (lowest mean) of n runs of latencyWrites. */
+async function bestLatency(n: number, port: number, iqn: string): Promise<LatencyResult> {
+  let best: LatencyResult | undefined;
+  for (let i = 0; i < n; i++) {
+    const r = await writeLatency(port, iqn);
+    if (!best || r.meanUs < best.meanUs) best = r;
+  }
+  return best as LatencyResult;
+}
+
+/**
+ * Times 4 KiB WRITE(10)s one at a time over one iSCSI session (the initiator is this process, the
+ * same for pair and standalone); the first `warmup` are not counted.
+ */
+async function writeLatency(port: number, iqn: string): Promise<LatencyResult> {
+  const client = await ScsiClient.open({ port, iqn, initiator: "iqn.2026-11.dev.hasan:bench-latency" });
+  try {
+    const { count, warmup, blockSize } = latencyWrites;
+    const data = Buffer.alloc(blockSize, 0x6c);
+    const blocks = blockSize / 512;
+    const times: number[] = [];
+    // Sequential, as qemu-img bench writes: a new activity extent (a bitmap fsync on the pair)
+    // every 4 MiB, well under 1% of the writes.
+    for (let i = 0; i < warmup + count; i++) {
+      const cdb = write10(i * blocks, blocks);
+      const t0 = process.hrtime.bigint();
+      const r =
+        i === 0
+          ? await client.commandClearingUnitAttention(cdb, { dataOut: data })
+          : await client.command(cdb, { dataOut: data });
+      const us = Number(process.hrtime.bigint() - t0) / 1000;
+      if (r.status !== 0) throw new Error(`WRITE(10) failed with status 0x${r.status.toString(16)}`);
+      if (i >= warmup) times.push(us);
+    }
+    times.sort((x, y) => x - y);
+    const mean = times.reduce((a, b) => a + b, 0) / times.length;
+    return { meanUs: mean, p99Us: times[Math.min(times.length - 1, Math.floor(times.length * 0.99))]! };
+  } finally {
+    client.close();
+  }
+}
+
+function write10(lba: number, blocks: number): Buffer {
+  const c = Buffer.alloc(10);
+  c[0] = 0x2a;
+  c.writeUInt32BE(lba, 2);
+  c.writeUInt16BE(blocks, 7);
+  return c;
 }
 
 /** Column names of benchPairWrites' rows. */
@@ -59,6 +192,10 @@ export const pairHeader = [
   "CPU/write pair a + b",
   `machine CPU/write (${machineCpus} CPUs) standalone / pair`,
 ];
+
+/** Column names of benchPairWrites' latency rows and goals. */
+export const latencyHeader = ["workload", "standalone mean / p99", "pair mean / p99", "pair - standalone"];
+export const goalsHeader = ["goal", "measured", "bound", "verdict"];
 
 /**
  * Resync throughput: write `bytes` while node b is down, restart it and time the copy; compare with

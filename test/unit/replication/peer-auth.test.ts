@@ -1,6 +1,7 @@
 /**
- * The peer handshake (protocol 5) over real loopback sockets: several secrets per side during a
- * rotation, mismatches reported on both ends, versions 1 and 2 refused, reflection refused, and the
+ * The peer handshake (protocol 6) over real loopback sockets: several secrets per side during a
+ * rotation, mismatches reported on both ends, older versions refused, the highest common version
+ * chosen from both ranges (none in common refused on both ends), reflection refused, and the
  * last failure kept by PeerLink until an authentication succeeds.
  */
 import { after, describe, it } from "node:test";
@@ -11,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { newNonce, peerMac, provenSecret } from "../../../target/replication/peer-auth.js";
+import { chooseVersion, newNonce, peerMac, provenSecret } from "../../../target/replication/peer-auth.js";
 import { PeerConnection } from "../../../target/replication/peer-connection.js";
 import { PeerLink } from "../../../target/replication/peer-link.js";
 import { PeerSecrets } from "../../../target/replication/peer-secrets.js";
@@ -210,23 +211,24 @@ describe("peer link: protocol versions and reported failures", () => {
     await waitFor("node a authenticated with node b", async () => connected.length > 0, 10_000, 20);
   });
 
-  for (const version of [1, 2, 3, 4])
-    it(`a partner speaking peer protocol ${version} is refused with 'partner speaks peer protocol ${version}, this node 5: upgrade both nodes' (authError kind "version")`, async () => {
-      assert.equal(PEER_PROTOCOL_VERSION, 5);
+  for (const version of [1, 2, 3, 4, 5])
+    it(`a partner speaking peer protocol ${version} is refused with 'partner speaks peer protocol ${version}, this node 6: upgrade both nodes' (authError kind "version")`, async () => {
+      assert.equal(PEER_PROTOCOL_VERSION, 6);
       const { link, log, port: p } = await acceptor(Buffer.from("s3cret"));
       const old = await rawDialer(p);
       old.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version }));
       await waitFor("the old partner refused", async () => old.closed(), 5000, 20);
       assert.equal(old.received.length, 0, `nothing is answered to a version ${version} hello`);
-      const reason = `partner speaks peer protocol ${version}, this node 5: upgrade both nodes`;
+      const reason = `partner speaks peer protocol ${version}, this node 6: upgrade both nodes`;
       assert.ok(log.text.includes(reason), log.text);
       assert.equal(link.authError()?.kind, "version");
       assert.equal(link.authError()?.reason, reason);
     });
 
-  it("a node of the previous version reads this node's hello (same frame format) and sees version 5 in it", async () => {
-    // What a version 4 acceptor does with the hello: decode it with the plain frame format and
-    // compare the version (it then refuses 'partner speaks peer protocol 5, this node 4').
+  it("a node of an older version reads this node's hello (same frame format) and sees version 6 in it", async () => {
+    // What a version 4 acceptor does with the hello: decode it with the plain frame format (its
+    // schema has no minVersion, so a node speaking one version sends none) and compare the version
+    // (it then refuses 'partner speaks peer protocol 6, this node 4').
     const old = net.createServer();
     await new Promise<void>((r) => old.listen(0, "127.0.0.1", () => r()));
     const got = new Promise<Message>((resolve) =>
@@ -252,11 +254,93 @@ describe("peer link: protocol versions and reported failures", () => {
     try {
       const hello = await got;
       assert.equal(hello.type, "hello");
-      assert.deepEqual(hello.type === "hello" && hello.body.version, 5);
+      assert.deepEqual(hello.type === "hello" && hello.body, {
+        node: "a",
+        nonce: hello.type === "hello" ? hello.body.nonce : "",
+        version: 6,
+      });
     } finally {
       c.close("test done");
       old.close();
     }
+  });
+
+  it("a dialer speaking peer protocols 6 to 8 is answered with version 6, the highest both speak", async () => {
+    const { port: p } = await acceptor(Buffer.from("s3cret"));
+    const newer = await rawDialer(p);
+    newer.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: 8, minVersion: 6 }));
+    const reply = await waitFor(
+      "helloReply",
+      async () => newer.received.find((x) => x.type === "helloReply"),
+      5000,
+      20,
+    );
+    assert.equal(reply.type === "helloReply" && reply.body.version, 6);
+    newer.destroy();
+  });
+
+  it('a dialer speaking only newer versions (7 to 9) is refused with both ranges named (authError kind "version")', async () => {
+    const { link, log, port: p } = await acceptor(Buffer.from("s3cret"));
+    const newer = await rawDialer(p);
+    newer.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: 9, minVersion: 7 }));
+    await waitFor("the newer partner refused", async () => newer.closed(), 5000, 20);
+    assert.equal(newer.received.length, 0, "nothing is answered to a hello without a common version");
+    const reason = "partner speaks peer protocols 7 to 9, this node 6: run one version on both nodes";
+    assert.ok(log.text.includes(reason), log.text);
+    assert.equal(link.authError()?.kind, "version");
+    assert.equal(link.authError()?.reason, reason);
+  });
+
+  it("a dialer refuses a helloReply naming a version it does not speak", async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    server.once("connection", (s: net.Socket) => {
+      const d = new FrameDecoder();
+      s.on("error", () => undefined);
+      s.on("data", (chunk: Buffer) => {
+        const [m] = d.push(chunk);
+        if (m?.type !== "hello") return;
+        const macs = [peerMac(Buffer.from("s3cret"), "b", m.body.nonce, "00".repeat(32))];
+        s.write(
+          Buffer.concat(
+            encodeFrame("helloReply", 0, { node: "b", nonce: "00".repeat(32), macs, version: 5 }),
+          ),
+        );
+      });
+    });
+    const socket = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    const c = new PeerConnection({
+      socket,
+      role: "dialer",
+      node: "a",
+      secrets: secrets("s3cret"),
+      logger: quiet,
+      heartbeatMs: 1000,
+      timeoutMs: 5000,
+    });
+    try {
+      await assert.rejects(c.ready);
+      assert.equal(c.authFailure?.kind, "version");
+      assert.equal(
+        c.authFailure?.message,
+        "partner chose peer protocol 5, this node speaks 6: run one version on both nodes",
+      );
+    } finally {
+      c.close("test done");
+      server.close();
+    }
+  });
+
+  it("chooseVersion picks the highest version both ranges hold, and names both when there is none", () => {
+    assert.deepEqual(chooseVersion({ min: 4, max: 9 }, { min: 6, max: 7 }), { version: 7 });
+    assert.deepEqual(chooseVersion({ min: 6, max: 6 }, { min: 5, max: 8 }), { version: 6 });
+    assert.deepEqual(chooseVersion({ min: 3, max: 5 }, { min: 6, max: 7 }), {
+      refusal: "partner speaks peer protocols 3 to 5, this node 6 to 7: upgrade both nodes",
+    });
+    assert.deepEqual(chooseVersion({ min: 8, max: 6 }, { min: 6, max: 7 }), {
+      refusal: "partner speaks peer protocols 8 to 6, this node 6 to 7: run one version on both nodes",
+    });
   });
 
   it("a dialer sending the acceptor's own proofs back (reflection) is refused as a wrong secret", async () => {
@@ -330,8 +414,8 @@ describe("peer link: protocol versions and reported failures", () => {
     try {
       await a.start();
       await waitFor("reported in the status", async () => a.authError()?.kind === "version", 10_000, 20);
-      assert.match(a.authError()!.reason, /may speak an older peer protocol than 5 \(upgrade both nodes\)/);
-      assert.match(log.text, /may speak an older peer protocol than 5/);
+      assert.match(a.authError()!.reason, /may speak an older peer protocol than 6 \(upgrade both nodes\)/);
+      assert.match(log.text, /may speak an older peer protocol than 6/);
     } finally {
       await a.stop();
       mute.close();

@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
+  encodeAckBatch,
   encodeFrame,
   FrameDecoder,
   HEADER_BYTES,
@@ -142,6 +143,95 @@ describe("peer protocol codec", () => {
     /JSON|invalid/,
   );
   refuse("unknown fields", join([header(4, 9, 0), Buffer.from('{"evil":1')]), /JSON|invalid/);
+
+  it("the frames of a mirrored write have binary bodies that round-trip every offset and flag", () => {
+    const data = randomBytes(4096);
+    const offsets = [0, 4096, 2 ** 32 - 512, 2 ** 32, 2 ** 40 + 512, Number.MAX_SAFE_INTEGER];
+    const frames = [
+      ...offsets.map((offset, i) => encodeFrame("write", i + 1, { offset, fua: i % 2 === 0 }, data)),
+      encodeFrame("forwardWrite", 20, { offset: 8192, fua: true }, data),
+      encodeFrame("reply", 21, { ok: true }),
+      encodeFrame("reply", 22, { ok: true, result: -1 }),
+      encodeFrame("reply", 23, { ok: true, result: 123_456 }),
+      encodeFrame("reply", 24, { ok: true }, Buffer.from("read data")),
+    ];
+    for (const f of frames) assert.equal(f[0]![5], 0x01, "binary body flag");
+    const got = new FrameDecoder().push(join(frames.flat()));
+    assert.deepEqual(
+      got.map((m) => [m.type, m.id, m.body]),
+      [
+        ...offsets.map((offset, i) => ["write", i + 1, { offset, fua: i % 2 === 0 }]),
+        ["forwardWrite", 20, { offset: 8192, fua: true }],
+        ["reply", 21, { ok: true }],
+        ["reply", 22, { ok: true, result: -1 }],
+        ["reply", 23, { ok: true, result: 123_456 }],
+        ["reply", 24, { ok: true }],
+      ],
+    );
+    assert.deepEqual(got[0]!.data, data);
+    assert.equal(got.at(-1)!.data.toString(), "read data");
+  });
+
+  it("a reply that is not a plain success keeps its JSON body", () => {
+    const frame = encodeFrame("reply", 9, { ok: false, error: "disk failed", unavailable: "unavailable" });
+    assert.equal(frame[0]![5], 0, "no binary body flag");
+    const [m] = new FrameDecoder().push(join(frame));
+    assert.deepEqual(m!.body, { ok: false, error: "disk failed", unavailable: "unavailable" });
+  });
+
+  it("one frame of batched acknowledgements gives one reply { ok: true } per id, in order", () => {
+    const ids = [5, 1, 0xfffffff0, 77];
+    const got = new FrameDecoder().push(encodeAckBatch(ids));
+    assert.deepEqual(
+      got.map((m) => [m.type, m.id, m.body, m.data.length]),
+      ids.map((id) => ["reply", id, { ok: true }, 0]),
+    );
+    assert.throws(() => encodeAckBatch([]), ProtocolError);
+    assert.throws(() => encodeAckBatch(new Array<number>(1025).fill(1)), ProtocolError);
+  });
+
+  /** A frame of `type` with header flags `flags` and `body`, built by hand. */
+  const flagged = (type: number, flags: number, body: Buffer, data = Buffer.alloc(0), id = 1) => {
+    const h = header(type, body.length, data.length);
+    h.writeUInt8(flags, 5);
+    h.writeUInt32BE(id, 8);
+    return join([h, body, data]);
+  };
+  const writeBody = (high: number, low: number, bits: number) => {
+    const b = Buffer.alloc(9);
+    b.writeUInt32BE(high, 0);
+    b.writeUInt32BE(low, 4);
+    b.writeUInt8(bits, 8);
+    return b;
+  };
+  refuse("a binary body on a type that has none", flagged(4, 0x01, Buffer.alloc(8)), /invalid binary body/);
+  refuse("a binary write body of another length", flagged(7, 0x01, Buffer.alloc(8)), /invalid binary body/);
+  refuse("a binary write offset beyond 2^53", flagged(7, 0x01, writeBody(0x200000, 0, 0)), /beyond 2\^53/);
+  refuse("unknown binary write flags", flagged(7, 0x01, writeBody(0, 0, 0x02)), /unknown write flags/);
+  refuse("a binary reply of another length", flagged(16, 0x01, Buffer.alloc(3)), /invalid binary body/);
+  refuse("an unknown header flag", flagged(16, 0x04, Buffer.alloc(0)), /reserved header bits/);
+  refuse("a batch flag without a binary body", flagged(16, 0x02, Buffer.from("{}")), /reserved header bits/);
+  refuse("a batch of acknowledgements on a write", flagged(7, 0x03, Buffer.alloc(4, 1)), /only replies/);
+  refuse(
+    "a batch of acknowledgements with an id",
+    flagged(16, 0x03, Buffer.alloc(4, 1), undefined, 7),
+    /not 0/,
+  );
+  refuse(
+    "a batch of acknowledgements listing id 0",
+    flagged(16, 0x03, Buffer.alloc(8), undefined, 0),
+    /id 0/,
+  );
+  refuse(
+    "an empty batch of acknowledgements",
+    flagged(16, 0x03, Buffer.alloc(0), undefined, 0),
+    /of 0 bytes/,
+  );
+  refuse(
+    "a batch of acknowledgements carrying data",
+    flagged(16, 0x03, Buffer.alloc(4, 1), Buffer.alloc(4), 0),
+    /carries data/,
+  );
 
   it("never crashes on random garbage: it either waits for more bytes or refuses", () => {
     for (let i = 0; i < 2000; i++) {
