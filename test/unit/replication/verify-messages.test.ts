@@ -27,7 +27,7 @@ const record: VerifyRecord = {
 
 describe("peer messages of online verify (protocol 5)", () => {
   it("verifyHash, verifyRecord, verifyRepair and forwardVerify round-trip; only the follower hashes", () => {
-    assert.equal(PEER_PROTOCOL_VERSION, 5);
+    assert.ok(PEER_PROTOCOL_VERSION >= 5, "the verify messages came with peer protocol 5");
     const d = new FrameDecoder();
     const region = Buffer.alloc(4096, 7);
     const got = d.push(
