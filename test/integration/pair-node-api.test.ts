@@ -240,7 +240,18 @@ describe("pair node API", { timeout: 300_000 }, () => {
     for (let off = 0; off < 4 * MiB; off += MiB) await a.device.write(off, randomBytes(MiB));
     const t0 = Date.now();
     const b = await start("b", "rate", { listen: { host: "127.0.0.1", port } });
-    await until("in sync", () => a.status().state === "Working" && b.status().state === "Working", 60_000);
+    await until(
+      "in sync",
+      () => a.status().state === "Working" && b.status().state === "Working",
+      60_000,
+    ).catch((e: Error) => {
+      const tail = (t: string) => t.split("\n").slice(-40).join("\n");
+      throw new Error(
+        `${e.message}: a ${JSON.stringify(a.status())}, ` +
+          `b ${JSON.stringify(b.status())}\n` +
+          `--- a ---\n${tail(logs.a.text)}\n--- b ---\n${tail(logs.b.text)}`,
+      );
+    });
     const seconds = (Date.now() - t0) / 1000;
     // 4 MiB at 2 MiB/s with a 0.2 MiB burst needs at least 1.9 s; never faster than the cap.
     assert.ok(seconds >= 1.8, `resynced 4 MiB in ${seconds}s, faster than ${rate} B/s`);
