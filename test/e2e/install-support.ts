@@ -164,3 +164,32 @@ export async function dumpDiagnostics(c: Cluster, operatorNs: string, namespaces
   }
   process.stderr.write(`${out.join("\n")}\n`);
 }
+
+/**
+ * Removes what an install test left: the release (when installed), the target's finalizer (with no
+ * operator nothing removes it), the test's namespace with its data, its exported PVs, the
+ * operator's namespace, and the CRD's ownership as it was.
+ */
+export async function removeInstall(
+  c: Cluster,
+  o: { release: string; operatorNs: string; ns: string; target: string; installed: boolean },
+  restoreCrd: () => Promise<void>,
+): Promise<void> {
+  if (o.installed) await c.helm(["uninstall", o.release, "-n", o.operatorNs, "--wait", "--timeout", "2m"]);
+  await c.kubectl([
+    "-n",
+    o.ns,
+    "patch",
+    "hst",
+    o.target,
+    "--type=merge",
+    "-p",
+    '{"metadata":{"finalizers":null}}',
+  ]);
+  const deleteNamespace = (n: string) =>
+    c.kubectl(["delete", "namespace", n, "--ignore-not-found", "--timeout=180s"], { timeoutMs: 200_000 });
+  await deleteNamespace(o.ns);
+  await c.kubectl(["delete", "pv", "-l", `hasan.dev/namespace=${o.ns}`, "--ignore-not-found"]);
+  await deleteNamespace(o.operatorNs);
+  await restoreCrd();
+}

@@ -10,6 +10,7 @@ import { ensureCluster, startDrain, type Cluster } from "../support/cluster.js";
 import { qemuIo, qemuIoOk } from "../support/qemu.js";
 import { waitFor } from "../support/processes.js";
 import {
+  removeInstall,
   PodJson,
   TargetJson,
   chartDir,
@@ -83,26 +84,7 @@ describe("mission: HA iSCSI pair installed with Helm, through failure, resync an
     if (!c) return;
     if (failedNode) await c.restoreNode(failedNode).catch(() => undefined);
     for (const n of cordoned) await c.kubectl(["uncordon", n]);
-    if (installed) await c.helm(["uninstall", release, "-n", operatorNs, "--wait", "--timeout", "2m"]);
-    // Without the operator nothing removes the finalizer; the test's data goes with its namespace.
-    await c.kubectl([
-      "-n",
-      ns,
-      "patch",
-      "hst",
-      name,
-      "--type=merge",
-      "-p",
-      '{"metadata":{"finalizers":null}}',
-    ]);
-    await c.kubectl(["delete", "namespace", ns, "--ignore-not-found", "--timeout=180s"], {
-      timeoutMs: 200_000,
-    });
-    await c.kubectl(["delete", "pv", "-l", `hasan.dev/namespace=${ns}`, "--ignore-not-found"]);
-    await c.kubectl(["delete", "namespace", operatorNs, "--ignore-not-found", "--timeout=180s"], {
-      timeoutMs: 200_000,
-    });
-    await restoreCrd();
+    await removeInstall(c, { release, operatorNs, ns, target: name, installed }, restoreCrd);
   });
 
   it(

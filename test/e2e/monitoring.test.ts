@@ -31,6 +31,7 @@ import { groupingLabels, metricSelectors, setOperands, withoutComparison } from 
 import { waitFor } from "../support/processes.js";
 import { qemuIoOk } from "../support/qemu.js";
 import {
+  removeInstall,
   chartDir,
   condition,
   crdOwnership,
@@ -132,26 +133,7 @@ describe("monitoring: dashboard and alerts against a real Prometheus", () => {
     await prometheus?.stop();
     if (!ok && c) await dumpDiagnostics(c, operatorNs, [ns]).catch((e: unknown) => console.error(e));
     if (!c) return;
-    if (installed) await c.helm(["uninstall", release, "-n", operatorNs, "--wait", "--timeout", "2m"]);
-    // Without the operator nothing removes the finalizer; the test's data goes with its namespace.
-    await c.kubectl([
-      "-n",
-      ns,
-      "patch",
-      "hst",
-      name,
-      "--type=merge",
-      "-p",
-      '{"metadata":{"finalizers":null}}',
-    ]);
-    await c.kubectl(["delete", "namespace", ns, "--ignore-not-found", "--timeout=180s"], {
-      timeoutMs: 200_000,
-    });
-    await c.kubectl(["delete", "pv", "-l", `hasan.dev/namespace=${ns}`, "--ignore-not-found"]);
-    await c.kubectl(["delete", "namespace", operatorNs, "--ignore-not-found", "--timeout=180s"], {
-      timeoutMs: 200_000,
-    });
-    await restoreCrd();
+    await removeInstall(c, { release, operatorNs, ns, target: name, installed }, restoreCrd);
   });
 
   it(
