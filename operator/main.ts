@@ -4,7 +4,6 @@ import { createLogger } from "../target/log.js";
 import { ConfigError, flagHelp, networkPolicyOptions, parseOperatorArgs, usage } from "./config.js";
 import { OperatorMetrics } from "./http/metrics.js";
 import { createHttpApp, listen } from "./http/server.js";
-import { NoClusterError } from "./kit/cluster-source.js";
 import { KubeClient } from "./kit/kube-client.js";
 import { LeaderElector } from "./kit/leader-election.js";
 import { HASanTargetController } from "./reconcile/controller.js";
@@ -34,16 +33,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger("hasan-operator", { identity: cfg.identity });
-  let client: KubeClient;
-  try {
-    client = KubeClient.fromOptions({ kubeconfig: cfg.kubeconfig });
-  } catch (e) {
-    if (e instanceof NoClusterError) {
-      log.fatal(e.message);
-      process.exit(2);
-    }
-    throw e;
-  }
+  const client = KubeClient.fromOptionsOrExit({ kubeconfig: cfg.kubeconfig }, log);
   const metrics = new OperatorMetrics();
   client.onResponse = (method, code, resource) =>
     metrics.apiRequests.inc({ method, resource, code: String(code) });

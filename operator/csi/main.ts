@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { helpOrVersion } from "../../target/cli-info.js";
 import { createLogger } from "../../target/log.js";
-import { NoClusterError } from "../kit/cluster-source.js";
 import { KubeClient } from "../kit/kube-client.js";
 import { ConfigError, parseCsiArgs, usage, type CsiConfig } from "./config.js";
 import { ControllerService } from "./controller/service.js";
@@ -44,15 +43,7 @@ async function main(): Promise<void> {
   const bindings: ServiceBinding[] = [];
   let client: KubeClient | undefined;
   if (cfg.mode === "controller") {
-    try {
-      client = KubeClient.fromOptions({ kubeconfig: cfg.kubeconfig });
-    } catch (e) {
-      if (e instanceof NoClusterError) {
-        log.fatal(e.message);
-        process.exit(2);
-      }
-      throw e;
-    }
+    client = KubeClient.fromOptionsOrExit({ kubeconfig: cfg.kubeconfig }, log);
     const store = new KubeTargetStore(client, cfg.namespace);
     const controller = new ControllerService(
       store,

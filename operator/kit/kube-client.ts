@@ -2,7 +2,8 @@ import https from "node:https";
 import http from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { z } from "zod";
-import { clusterSource } from "./cluster-source.js";
+import type { Logger } from "../../target/log.js";
+import { NoClusterError, clusterSource } from "./cluster-source.js";
 import { resourceOfPath, resourcePath } from "./resources.js";
 
 /** An error answer of the API server (the Status object's code, reason and message). */
@@ -70,6 +71,17 @@ export class KubeClient {
     if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
     else kc.loadFromDefault();
     return new KubeClient(kc);
+  }
+
+  /** fromOptions for a program's start: with no cluster to talk to it logs why and exits 2. */
+  static fromOptionsOrExit(o: { kubeconfig?: string }, log: Logger): KubeClient {
+    try {
+      return KubeClient.fromOptions(o);
+    } catch (e) {
+      if (!(e instanceof NoClusterError)) throw e;
+      log.fatal(e.message);
+      process.exit(2);
+    }
   }
 
   close(): void {
