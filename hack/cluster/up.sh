@@ -77,7 +77,16 @@ if [[ ! -f $agent_js ]]; then
   (cd "$REPO_ROOT" && npx tsc -p tsconfig.json >/dev/null) || [[ -f $agent_js ]]
 fi
 if ! running node-agent; then
-  start node-agent node "$agent_js" \
+  # The project's pods run from its image (built and unpacked here), or with HASAN_NODE_IMAGE=repo
+  # from this repository's dist/ on the host's directories (no image build: faster iteration).
+  image_flags=()
+  case ${HASAN_NODE_IMAGE:-image} in
+    image) image_flags=(--image-bundle "$("$REPO_ROOT/hack/cluster/image-rootfs.sh" | tail -n1)") ;;
+    repo) ;;
+    *) log "HASAN_NODE_IMAGE must be image or repo, not ${HASAN_NODE_IMAGE}"; exit 1 ;;
+  esac
+  log "the project's pods run ${image_flags[1]:-from the repository (HASAN_NODE_IMAGE=repo)}"
+  start node-agent node "$agent_js" "${image_flags[@]}" \
     --kubeconfig "$pki/node-agent.kubeconfig" --run-dir "$HASAN_RUN_DIR" \
     --nodes "$NODE_COUNT" --control-port "$AGENT_PORT" \
     --pod-cidr "$POD_CIDR" --service-cidr "$SERVICE_CIDR" \

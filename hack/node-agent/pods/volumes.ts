@@ -34,6 +34,8 @@ async function prepareVolume(ctx: VolumeContext, v: Volume): Promise<string> {
   const own = path.join(ctx.dir, v.name);
   if (v.emptyDir) {
     await mkdir(own, { recursive: true });
+    // World-writable, as a kubelet makes it: containers of the pod may run as different users.
+    await chmod(own, 0o777);
     return own;
   }
   if (v.hostPath) {
