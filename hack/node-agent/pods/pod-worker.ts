@@ -12,7 +12,7 @@ import { podStatus, type Condition, type PodView } from "./pod-status.js";
 import { PodResources } from "./resources.js";
 import { sandboxScript, type SandboxMount, type TopLevelEntry } from "./sandbox-script.js";
 import { prepareVolumes, VolumeNotReady } from "./volumes.js";
-import { applyVolumeOwnership } from "./volume-ownership.js";
+import { agentFilesOwner, applyFsGroup } from "./volume-ownership.js";
 import type { Logger } from "../../../target/log.js";
 
 export interface WorkerDeps {
@@ -203,6 +203,10 @@ export class PodWorker {
     const plan = imagePlan(c.image, this.deps.sidecars);
     const pause = plan.kind === "pause";
     const image = plan.kind === "project" ? this.deps.image : undefined;
+    const all = [...(this.pod.spec.initContainers ?? []), ...this.pod.spec.containers];
+    const podImage = all.some((x) => imagePlan(x.image, this.deps.sidecars).kind === "project")
+      ? this.deps.image
+      : undefined;
     const final = containerEnv(c, {
       pod: this.pod,
       podIP,
@@ -236,8 +240,10 @@ export class PodWorker {
       hostIP: this.deps.hostIP,
       resources,
       dir: path.join(this.dir, "volumes"),
+      // Decided per pod: a sidecar's start rewrites the files a container of the image reads.
+      ...(podImage ? { owner: agentFilesOwner(this.pod, podImage.runtime.user) } : {}),
     });
-    if (image) await applyVolumeOwnership(this.pod, volumes, image.runtime.user);
+    if (podImage) await applyFsGroup(this.pod, volumes);
     const mounts: SandboxMount[] = image
       ? []
       : [{ source: this.deps.appRoot, target: "/app", readOnly: true, file: false }];
