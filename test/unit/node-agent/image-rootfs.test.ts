@@ -3,6 +3,9 @@
 // Cmd, WorkingDir and USER applied as a kubelet applies them.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import {
   containerArgv,
   containerUser,
@@ -13,6 +16,7 @@ import {
 import { containerEnv } from "../../../hack/node-agent/pods/env.js";
 import { imageTopLevel, sandboxScript } from "../../../hack/node-agent/pods/sandbox-script.js";
 import { Container, Pod } from "../../../hack/node-agent/kube/schemas.js";
+import { agentFilesOwner, applyFsGroup } from "../../../hack/node-agent/pods/volume-ownership.js";
 
 // What hack/image/build.sh produces (Dockerfile: WORKDIR /app, USER 65532:65532, ENV, CMD).
 const config = OciImageConfig.parse({
@@ -141,5 +145,45 @@ describe("node agent: the project's image root filesystem", () => {
     });
     const p3 = pod({ runAsUser: 1000 }, { runAsUser: 0 });
     assert.equal(containerUser(p3, p3.spec.containers[0]!, image.user).uid, 0);
+  });
+
+  it("gives fsGroup the pod's writable volumes, not its hostPath ones", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "hasan-fsgroup-"));
+    try {
+      const data = path.join(dir, "pv");
+      const host = path.join(dir, "host");
+      mkdirSync(path.join(data, "sub"), { recursive: true, mode: 0o755 });
+      writeFileSync(path.join(data, "sub", "lun"), "x", { mode: 0o644 });
+      mkdirSync(host, { mode: 0o755 });
+      const p = Pod.parse({
+        metadata: { name: "t-0", uid: "u" },
+        spec: {
+          containers: [],
+          securityContext: { runAsUser: 65532, fsGroup: 65532 },
+          volumes: [
+            { name: "data", persistentVolumeClaim: { claimName: "data" } },
+            { name: "host", hostPath: { path: host } },
+          ],
+        },
+      });
+      await applyFsGroup(
+        p,
+        new Map([
+          ["data", data],
+          ["host", host],
+        ]),
+      );
+      const d = statSync(path.join(data, "sub"));
+      assert.equal(d.gid, 65532);
+      assert.equal(d.mode & 0o2070, 0o2070, "group-writable, setgid");
+      const f = statSync(path.join(data, "sub", "lun"));
+      assert.equal(f.gid, 65532);
+      assert.equal(f.mode & 0o060, 0o060);
+      assert.equal(statSync(host).gid, process.getgid?.(), "hostPath untouched");
+      assert.deepEqual(agentFilesOwner(p, image.user), { uid: 65532, gid: 65532 });
+      assert.equal(agentFilesOwner(pod({ runAsUser: 0 }), image.user), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
