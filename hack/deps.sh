@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # buildah, podman (run with runc), skopeo: the container image and its test (hack/image, test/integration/image.test.ts).
+# umoci: the local cluster unpacks the image and runs the project's pods from it (hack/cluster/image-rootfs.sh).
 apt_packages=(libiscsi-bin qemu-utils qemu-block-extra tgt iproute2 util-linux openssl qemu-system-x86 mmdebstrap prometheus
-  buildah podman runc skopeo)
+  buildah podman runc skopeo umoci)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

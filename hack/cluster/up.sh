@@ -77,12 +77,22 @@ if [[ ! -f $agent_js ]]; then
   (cd "$REPO_ROOT" && npx tsc -p tsconfig.json >/dev/null) || [[ -f $agent_js ]]
 fi
 if ! running node-agent; then
+  # The project's pods run from its image (built and unpacked here), or with HASAN_NODE_IMAGE=repo
+  # from this repository's dist/ on the host's directories (no image build: faster iteration).
+  image_flags=()
+  case ${HASAN_NODE_IMAGE:-image} in
+    image) image_flags=(--image-bundle "$("$REPO_ROOT/hack/cluster/image-rootfs.sh" | tail -n1)") ;;
+    repo) ;;
+    *) log "HASAN_NODE_IMAGE must be image or repo, not ${HASAN_NODE_IMAGE}"; exit 1 ;;
+  esac
+  log "the project's pods run from ${image_flags[1]:-the repository (HASAN_NODE_IMAGE=repo)}"
   start node-agent node "$agent_js" \
     --kubeconfig "$pki/node-agent.kubeconfig" --run-dir "$HASAN_RUN_DIR" \
     --nodes "$NODE_COUNT" --control-port "$AGENT_PORT" \
     --pod-cidr "$POD_CIDR" --service-cidr "$SERVICE_CIDR" \
     --apiserver "127.0.0.1:$APISERVER_PORT" --app-root "${HASAN_APP_ROOT:-$REPO_ROOT}" \
-    --kubelet-port "$KUBELET_PORT" --dns-port "$DNS_PORT" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key"
+    --kubelet-port "$KUBELET_PORT" --dns-port "$DNS_PORT" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key" \
+    "${image_flags[@]}"
 fi
 agent_ok() { curl -sf "http://127.0.0.1:$AGENT_PORT/healthz"; }
 wait_for node-agent 60 agent_ok

@@ -20,19 +20,27 @@ import { ServiceProxy } from "./net/service-proxy.js";
 import { NodeHeartbeat } from "./nodes/heartbeat.js";
 import { serviceLinkEnv } from "./pods/env.js";
 import { sidecarBinaries } from "./pods/image.js";
-import type { TopLevelEntry } from "./pods/sandbox-script.js";
+import { loadImageBundle } from "./pods/image-config.js";
+import { imageTopLevel, type TopLevelEntry } from "./pods/sandbox-script.js";
 import { ensureLocalStorage, expandLocalClaim, recyclePV, type ClaimView } from "./storage/local-pvs.js";
 
 const zones = ["zone-a", "zone-b", "zone-c"];
 
-async function topLevelEntries(): Promise<TopLevelEntry[]> {
+async function topLevelEntries(root = "/"): Promise<TopLevelEntry[]> {
   const out: TopLevelEntry[] = [];
-  for (const name of await readdir("/")) {
-    const st = await lstat(path.join("/", name));
-    if (st.isSymbolicLink()) out.push({ name, symlink: await readlink(path.join("/", name)) });
+  for (const name of await readdir(root)) {
+    const st = await lstat(path.join(root, name));
+    if (st.isSymbolicLink()) out.push({ name, symlink: await readlink(path.join(root, name)) });
     else if (st.isDirectory()) out.push({ name });
   }
   return out;
+}
+
+/** The project's image unpacked by hack/cluster/image-rootfs.sh, when the node runs from it. */
+async function projectImage(bundle: string | undefined) {
+  if (bundle === undefined) return undefined;
+  const runtime = loadImageBundle(bundle);
+  return { runtime, topLevel: imageTopLevel(runtime.rootfs, await topLevelEntries(runtime.rootfs)) };
 }
 
 /** Leftovers of an agent that did not shut down cleanly. */
@@ -48,6 +56,11 @@ async function cleanLeftovers(): Promise<void> {
 async function main(): Promise<void> {
   const cfg = parseConfig(process.argv.slice(2));
   const log = createLogger("node-agent");
+  const image = await projectImage(cfg.imageBundle);
+  log.info(
+    image ? { rootfs: image.runtime.rootfs, user: image.runtime.user } : { appRoot: cfg.appRoot },
+    image ? "the project's image runs from its unpacked root" : "the project's image runs the repository",
+  );
   const client = KubeClient.fromOptions({ kubeconfig: cfg.kubeconfig });
   await cleanLeftovers();
   await ensureHostRoutes(cfg.podCidr);
@@ -108,6 +121,7 @@ async function main(): Promise<void> {
       client,
       runDir: cfg.runDir,
       appRoot: cfg.appRoot,
+      ...(image ? { image } : {}),
       dnsIP,
       topLevel: await topLevelEntries(),
       sidecars: sidecarBinaries(cfg.appRoot),

@@ -5,10 +5,19 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
+import path from "node:path";
 import { z } from "zod";
 import { ensureCluster, type Cluster } from "../support/cluster.js";
+import { repoRoot } from "../support/target-process.js";
 
 const image = "ghcr.io/hasan-dev/hasan:e2e";
+// The echo server is a test program, not in the image: a hostPath volume brings it to the image's
+// /app/dist (where it finds the image's node_modules), whichever root the node runs pods from.
+const echoCode = {
+  name: "echo-code",
+  hostPath: { path: path.join(repoRoot, "dist/test/support"), type: "Directory" },
+};
+const echoCodeMount = { name: "echo-code", mountPath: "/app/dist/test/support", readOnly: true };
 const ns = `cluster-e2e-${randomBytes(3).toString("hex")}`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,6 +98,7 @@ function echoContainer(extraEnv: Record<string, string> = {}) {
     image,
     command: ["node", "/app/dist/test/support/http-echo.js"],
     args: ["8080"],
+    volumeMounts: [echoCodeMount],
     ports: [{ name: "http", containerPort: 8080 }],
     env: [
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
@@ -113,7 +123,7 @@ function podManifest(name: string, spec: Record<string, unknown> = {}, labels: R
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace: ns, labels: { app: name, ...labels } },
-    spec: { terminationGracePeriodSeconds: 5, containers: [echoContainer()], ...spec },
+    spec: { terminationGracePeriodSeconds: 5, containers: [echoContainer()], volumes: [echoCode], ...spec },
   };
 }
 
@@ -188,6 +198,7 @@ describe("local cluster", { timeout: 900_000 }, () => {
           spec: {
             terminationGracePeriodSeconds: 5,
             containers: [echoContainer()],
+            volumes: [echoCode],
             topologySpreadConstraints: [
               {
                 maxSkew: 1,
@@ -385,8 +396,12 @@ describe("local cluster", { timeout: 900_000 }, () => {
       spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
     });
     const withVolume = podManifest("store", {
-      containers: [{ ...echoContainer(), volumeMounts: [{ name: "data", mountPath: "/var/lib/hasan" }] }],
-      volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }],
+      containers: [
+        { ...echoContainer(), volumeMounts: [echoCodeMount, { name: "data", mountPath: "/var/lib/hasan" }] },
+      ],
+      volumes: [echoCode, { name: "data", persistentVolumeClaim: { claimName: "data" } }],
+      // The image's user (65532) writes the volume through its group, as the target pods do.
+      securityContext: { fsGroup: 65532 },
     });
     await apply(withVolume);
     const first = await readyPod("store");

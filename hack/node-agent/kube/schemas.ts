@@ -100,6 +100,9 @@ export const Container = z.looseObject({
   livenessProbe: Probe.optional(),
   startupProbe: Probe.optional(),
   restartPolicy: z.string().optional(),
+  securityContext: z
+    .looseObject({ runAsUser: z.number().int().optional(), runAsGroup: z.number().int().optional() })
+    .optional(),
 });
 export type Container = z.infer<typeof Container>;
 
@@ -179,6 +182,14 @@ export const Pod = z.looseObject({
     enableServiceLinks: z.boolean().optional(),
     hostname: z.string().optional(),
     subdomain: z.string().optional(),
+    securityContext: z
+      .looseObject({
+        runAsUser: z.number().int().optional(),
+        runAsGroup: z.number().int().optional(),
+        fsGroup: z.number().int().optional(),
+        supplementalGroups: z.array(z.number().int()).optional(),
+      })
+      .optional(),
   }),
   status: z
     .looseObject({

@@ -13,6 +13,8 @@ export interface EnvSources {
   secrets: Map<string, DataMap | undefined>;
   /** Service environment variables (docker-link style), already computed. */
   serviceEnv: Record<string, string>;
+  /** The image's Env: under everything the pod sets, over the default PATH. */
+  imageEnv?: Record<string, string>;
 }
 
 export interface EnvResult {
@@ -73,6 +75,7 @@ export function containerEnv(container: Container, src: EnvSources): EnvResult {
   const ns = src.pod.metadata.namespace ?? "default";
   const env: Record<string, string> = {
     PATH: defaultPath,
+    ...src.imageEnv,
     HOSTNAME: src.pod.spec.hostname ?? src.pod.metadata.name,
     ...(src.pod.spec.enableServiceLinks === false ? {} : src.serviceEnv),
   };

@@ -7,10 +7,12 @@ import { createPodNetwork, deletePodNetwork, podNetworkNames, type PodNetwork } 
 import { ContainerRunner } from "./container-runner.js";
 import { containerEnv, expandVars } from "./env.js";
 import { imagePlan, type SidecarBinaries } from "./image.js";
+import { containerArgv, containerUser, type ImageRuntime } from "./image-config.js";
 import { podStatus, type Condition, type PodView } from "./pod-status.js";
 import { PodResources } from "./resources.js";
 import { sandboxScript, type SandboxMount, type TopLevelEntry } from "./sandbox-script.js";
 import { prepareVolumes, VolumeNotReady } from "./volumes.js";
+import { agentFilesOwner, applyFsGroup } from "./volume-ownership.js";
 import type { Logger } from "../../../target/log.js";
 
 export interface WorkerDeps {
@@ -18,6 +20,11 @@ export interface WorkerDeps {
   log: Logger;
   runDir: string;
   appRoot: string;
+  /**
+   * The project's image, unpacked: its containers run from its root filesystem (topLevel: that
+   * root's entries). Absent: they run from the host's directories with appRoot mounted as /app.
+   */
+  image?: { runtime: ImageRuntime; topLevel: TopLevelEntry[] };
   hostIP: string;
   /** Cluster IP of the cluster DNS Service (pods' nameserver). */
   dnsIP: string;
@@ -193,6 +200,13 @@ export class PodWorker {
       if (e.configMapRef) await resources.configMap(e.configMapRef.name);
       if (e.secretRef) await resources.secret(e.secretRef.name);
     }
+    const plan = imagePlan(c.image, this.deps.sidecars);
+    const pause = plan.kind === "pause";
+    const image = plan.kind === "project" ? this.deps.image : undefined;
+    const all = [...(this.pod.spec.initContainers ?? []), ...this.pod.spec.containers];
+    const podImage = all.some((x) => imagePlan(x.image, this.deps.sidecars).kind === "project")
+      ? this.deps.image
+      : undefined;
     const final = containerEnv(c, {
       pod: this.pod,
       podIP,
@@ -200,17 +214,24 @@ export class PodWorker {
       configMaps: resources.configMaps,
       secrets: resources.secrets,
       serviceEnv: this.deps.serviceEnv(ns),
+      ...(image ? { imageEnv: image.runtime.env } : {}),
     });
     if (final.error) throw new Error(final.error);
     for (const w of final.warnings) this.log.warn({ container: c.name }, w);
-    const plan = imagePlan(c.image, this.deps.sidecars);
-    const pause = plan.kind === "pause";
-    // A sidecar binary is its image's entrypoint; a container command replaces it, as anywhere.
-    const entrypoint = plan.kind === "binary" ? [plan.path] : undefined;
-    const command = pause ? ["/bin/sleep", "infinity"] : c.command?.length ? c.command : entrypoint;
-    if (!command?.length)
+    let command: string[];
+    if (pause) command = ["/bin/sleep", "infinity"];
+    else if (image) command = containerArgv(image.runtime, c.command, c.args);
+    else {
+      // A sidecar binary is its image's entrypoint; a container command replaces it, as anywhere.
+      const entry = c.command?.length ? c.command : plan.kind === "binary" ? [plan.path] : [];
+      command = entry.length ? [...entry, ...(c.args ?? [])] : [];
+    }
+    if (!command.length)
       throw new Error(`container "${c.name}" has no command; the local node agent needs one`);
-    const argv = [...command, ...(pause ? [] : (c.args ?? []))].map((a) => expandVars(a, final.env));
+    const argv = command.map((a) => expandVars(a, final.env));
+    const user = image ? containerUser(this.pod, c, image.runtime.user) : undefined;
+    // A runtime sets HOME from the image's passwd; the image's user 65532 has none, hence "/".
+    if (user && final.env.HOME === undefined) final.env.HOME = user.uid === 0 ? "/root" : "/";
 
     const volumes = await prepareVolumes({
       client: this.deps.client,
@@ -219,10 +240,13 @@ export class PodWorker {
       hostIP: this.deps.hostIP,
       resources,
       dir: path.join(this.dir, "volumes"),
+      // Decided per pod: a sidecar's start rewrites the files a container of the image reads.
+      ...(podImage ? { owner: agentFilesOwner(this.pod, podImage.runtime.user) } : {}),
     });
-    const mounts: SandboxMount[] = [
-      { source: this.deps.appRoot, target: "/app", readOnly: true, file: false },
-    ];
+    if (podImage) await applyFsGroup(this.pod, volumes);
+    const mounts: SandboxMount[] = image
+      ? []
+      : [{ source: this.deps.appRoot, target: "/app", readOnly: true, file: false }];
     const hosts = path.join(this.dir, "etc-hosts");
     await writeFile(
       hosts,
@@ -248,11 +272,12 @@ export class PodWorker {
       root: path.join(this.dir, "root", c.name),
       scratch: path.join(this.dir, "scratch", c.name),
       hostname: this.pod.spec.hostname ?? this.pod.metadata.name,
-      topLevel: this.deps.topLevel,
+      topLevel: image ? image.topLevel : this.deps.topLevel,
       mounts,
-      workingDir: c.workingDir ?? "/",
+      workingDir: c.workingDir ?? image?.runtime.workingDir ?? "/",
       env: final.env,
       argv,
+      ...(user ? { user } : {}),
     });
     const file = path.join(this.dir, `${c.name}.sh`);
     await writeFile(file, script, { mode: 0o700 });

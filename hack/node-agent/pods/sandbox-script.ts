@@ -1,6 +1,7 @@
 // Pure generation of the shell script that starts one container: inside a private mount and UTS
-// namespace (entered by the caller), it builds a root from bind mounts of the host's top-level
-// directories, places the pod's volumes at the paths the spec names, then chroots and execs.
+// namespace (entered by the caller), it builds a root from bind mounts of top-level directories
+// (the host's, or an unpacked image's read-only with the host's /dev, /proc and /sys), places the
+// pod's volumes at the paths the spec names, then chroots and execs as the container's user.
 // Paths that do not exist on the host are created only in the sandbox: under the sandbox's own
 // tmpfs root, or in an overlay whose upper layer lives in the pod's run directory, never on the
 // host's filesystem.
@@ -8,6 +9,9 @@
 export interface TopLevelEntry {
   name: string;
   symlink?: string; // target, when the entry is a symlink
+  /** Directory bind-mounted as /<name> (default: the host's /<name>). */
+  source?: string;
+  readOnly?: boolean;
 }
 
 export interface SandboxMount {
@@ -27,6 +31,8 @@ export interface SandboxPlan {
   workingDir: string;
   env: Record<string, string>;
   argv: string[];
+  /** Process identity; absent: root, as the host's processes. */
+  user?: { uid: number; gid: number; groups: number[] };
 }
 
 export function shellQuote(s: string): string {
@@ -35,6 +41,24 @@ export function shellQuote(s: string): string {
 
 /** Host top-level directories that are never exposed to pods. */
 export const hiddenTopLevel = new Set(["mnt", "media", "lost+found", "boot"]);
+
+/** Kernel interfaces every container gets from the host, whatever its root filesystem. */
+export const hostTopLevel = ["dev", "proc", "sys"];
+
+/**
+ * The top level of a container running from an unpacked image: the image's own entries, read-only
+ * (the unpacked root is shared by all containers of that image), and the host's /dev, /proc, /sys.
+ */
+export function imageTopLevel(rootfs: string, entries: TopLevelEntry[]): TopLevelEntry[] {
+  const own = entries
+    .filter((e) => !hostTopLevel.includes(e.name))
+    .map((e) =>
+      e.symlink !== undefined
+        ? { name: e.name, symlink: e.symlink }
+        : { name: e.name, source: `${rootfs}/${e.name}`, readOnly: true },
+    );
+  return [...own, ...hostTopLevel.map((name) => ({ name }))].sort((a, b) => a.name.localeCompare(b.name));
+}
 
 export function sandboxScript(plan: SandboxPlan): string {
   const q = shellQuote;
@@ -51,7 +75,12 @@ export function sandboxScript(plan: SandboxPlan): string {
   for (const e of plan.topLevel) {
     if (hiddenTopLevel.has(e.name)) continue;
     if (e.symlink !== undefined) lines.push(`ln -s ${q(e.symlink)} "$R"/${q(e.name)}`);
-    else lines.push(`mkdir "$R"/${q(e.name)} && mount --rbind /${q(e.name)} "$R"/${q(e.name)}`);
+    else {
+      lines.push(
+        `mkdir "$R"/${q(e.name)} && mount --rbind ${e.source !== undefined ? q(e.source) : `/${q(e.name)}`} "$R"/${q(e.name)}`,
+      );
+      if (e.readOnly) lines.push(`mount -o remount,bind,ro "$R"/${q(e.name)}`);
+    }
   }
   lines.push(
     // A private /tmp, like a container's own filesystem.
@@ -80,8 +109,10 @@ export function sandboxScript(plan: SandboxPlan): string {
     lines.push(`place ${q(m.source)} ${q(m.target)} ${m.file ? 1 : 0} ${m.readOnly ? 1 : 0}`);
   }
   const envArgs = Object.entries(plan.env).map(([k, v]) => q(`${k}=${v}`));
+  const u = plan.user;
+  const userspec = u ? ` --userspec=${u.uid}:${u.gid} --groups=${[u.gid, ...u.groups].join(",")}` : "";
   lines.push(
-    `exec chroot "$R" /usr/bin/env -i -C ${q(plan.workingDir)} ${envArgs.join(" ")} ${plan.argv.map(q).join(" ")}`,
+    `exec chroot${userspec} "$R" /usr/bin/env -i -C ${q(plan.workingDir)} ${envArgs.join(" ")} ${plan.argv.map(q).join(" ")}`,
     "",
   );
   return lines.join("\n");

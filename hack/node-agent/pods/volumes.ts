@@ -9,6 +9,7 @@ import {
   type Volume,
 } from "../kube/schemas.js";
 import { fieldValue, type DataMap } from "./env.js";
+import { chownTree } from "./volume-ownership.js";
 import type { PodResources } from "./resources.js";
 
 export class VolumeNotReady extends Error {}
@@ -21,6 +22,8 @@ export interface VolumeContext {
   resources: PodResources;
   /** Per-pod directory for volumes the agent materialises. */
   dir: string;
+  /** Owner of the files the agent writes (a non-root pod's user); absent: root. */
+  owner?: { uid: number; gid: number };
 }
 
 /** Host directory (or file) backing each of the pod's volumes, writing content where needed. */
@@ -34,6 +37,8 @@ async function prepareVolume(ctx: VolumeContext, v: Volume): Promise<string> {
   const own = path.join(ctx.dir, v.name);
   if (v.emptyDir) {
     await mkdir(own, { recursive: true });
+    // World-writable, as a kubelet makes it: containers of the pod may run as different users.
+    await chmod(own, 0o777);
     return own;
   }
   if (v.hostPath) {
@@ -83,7 +88,7 @@ async function prepareVolume(ctx: VolumeContext, v: Volume): Promise<string> {
   } else {
     throw new VolumeNotReady(`volume "${v.name}": type not supported by the local node agent`);
   }
-  await writeFiles(own, files);
+  await writeFiles(own, files, ctx.owner);
   return own;
 }
 
@@ -125,7 +130,11 @@ function addDownward(
 }
 
 /** Replaces the directory's content with exactly these files. */
-async function writeFiles(dir: string, files: Map<string, { data: Buffer; mode: number }>): Promise<void> {
+async function writeFiles(
+  dir: string,
+  files: Map<string, { data: Buffer; mode: number }>,
+  owner: { uid: number; gid: number } | undefined,
+): Promise<void> {
   const tmp = `${dir}.new`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
@@ -140,6 +149,8 @@ async function writeFiles(dir: string, files: Map<string, { data: Buffer; mode: 
   const { cp } = await import("node:fs/promises");
   await cp(tmp, dir, { recursive: true, force: true });
   await rm(tmp, { recursive: true, force: true });
+  // cp replaces each file, so ownership is set again after every write.
+  if (owner) await chownTree(dir, owner.uid, owner.gid);
 }
 
 async function requestToken(
