@@ -5,19 +5,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
-import path from "node:path";
 import { z } from "zod";
 import { ensureCluster, type Cluster } from "../support/cluster.js";
-import { repoRoot } from "../support/target-process.js";
+import { echoCodeMount, echoCodeVolume, echoCommand, echoImage } from "../support/http-echo-pod.js";
 
-const image = "ghcr.io/hasan-dev/hasan:e2e";
-// The echo server is a test program, not in the image: a hostPath volume brings it to the image's
-// /app/dist (where it finds the image's node_modules), whichever root the node runs pods from.
-const echoCode = {
-  name: "echo-code",
-  hostPath: { path: path.join(repoRoot, "dist/test/support"), type: "Directory" },
-};
-const echoCodeMount = { name: "echo-code", mountPath: "/app/dist/test/support", readOnly: true };
+const image = echoImage;
+const echoCode = echoCodeVolume;
 const ns = `cluster-e2e-${randomBytes(3).toString("hex")}`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -96,7 +89,7 @@ function echoContainer(extraEnv: Record<string, string> = {}) {
   return {
     name: "echo",
     image,
-    command: ["node", "/app/dist/test/support/http-echo.js"],
+    command: echoCommand,
     args: ["8080"],
     volumeMounts: [echoCodeMount],
     ports: [{ name: "http", containerPort: 8080 }],

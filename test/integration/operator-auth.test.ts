@@ -6,6 +6,7 @@
 // them (the pair becomes Synchronized), a pod without the token gets 401.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { echoCodeMount, echoCodeVolume, echoCommand, echoImage } from "../support/http-echo-pod.js";
 import { run } from "../support/processes.js";
 import { qemuIo, qemuIoOk } from "../support/qemu.js";
 import { OperatorHarness, type Child } from "./operator-harness.js";
@@ -175,12 +176,14 @@ test("the agents require the pair's token: the operator reads them, a pod withou
       metadata: { name: "curious", namespace: h.namespace },
       spec: {
         terminationGracePeriodSeconds: 1,
+        volumes: [echoCodeVolume],
         containers: [
           {
             name: "echo",
-            image: "ghcr.io/hasan-dev/hasan:e2e",
-            command: ["node", "/app/dist/test/support/http-echo.js"],
+            image: echoImage,
+            command: echoCommand,
             args: ["8080"],
+            volumeMounts: [echoCodeMount],
             readinessProbe: { httpGet: { path: "/healthz", port: 8080 }, periodSeconds: 1 },
           },
         ],
