@@ -47,6 +47,18 @@ export class BitmapSettler {
   }
 
   private async settle(idle: IdleExtent[], alone: boolean): Promise<void> {
+    // Inside the I/O gate, like any request over the link: never while a handshake runs, whose
+    // partner drops a link that carries a flush before its own side of the handshake is done.
+    const release = this.core.gate.tryEnter();
+    if (!release) return;
+    try {
+      await this.settleEntered(idle, alone);
+    } finally {
+      release();
+    }
+  }
+
+  private async settleEntered(idle: IdleExtent[], alone: boolean): Promise<void> {
     const core = this.core;
     const conn = alone ? null : (core.link?.conn ?? null);
     if (!alone && !conn) return;

@@ -86,6 +86,7 @@ export class Handshake {
         sizeBytes: core.sizeBytes,
         bits: Uint8Array.from(core.outOfSync.bytes),
       };
+      const keptRunning = core.linkedSinceStart;
       c.send(
         "syncState",
         {
@@ -93,6 +94,7 @@ export class Handshake {
           regionSize: mine.regionSize,
           sizeBytes: mine.sizeBytes,
           splitBrainDiscard: false,
+          keptRunning,
         },
         Buffer.from(mine.bits),
       );
@@ -120,6 +122,7 @@ export class Handshake {
           bits: theirs.data,
         },
         wasAlone,
+        keptRunning: { mine: keptRunning, theirs: theirs.body.keptRunning },
       });
       if (plan.kind === "refuse") {
         core.log.error(plan.reason);
@@ -149,6 +152,7 @@ export class Handshake {
         core.machine.transition(plan.situation, plan.message, {
           link: { conn: c, sequencer: plan.sequencer, role: plan.role },
         });
+        core.linkedSinceStart = true;
         // The sequencer's reservations are the pair's from now on.
         if (plan.sequencer === core.node) await this.units.publish(core.units.get(), []);
       }

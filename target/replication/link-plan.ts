@@ -28,6 +28,8 @@ export interface LinkPlanInput {
   theirs: HandshakeSide;
   /** this node held the witness and served alone until this handshake */
   wasAlone: boolean;
+  /** Whether each side has been linked with the other since its process started (absent: neither). */
+  keptRunning?: { mine: boolean; theirs: boolean };
 }
 
 export type LinkPlan =
@@ -87,7 +89,9 @@ export function planLink(input: LinkPlanInput): LinkPlan {
   const myView = viewOf(input.gen);
   const peer = theirs.generation;
   const [a, b] = node === "a" ? [myView, peer] : [peer, myView];
-  const decision = decideSync(a, b);
+  const k = input.keptRunning;
+  const kept = k && (node === "a" ? { a: k.mine, b: k.theirs } : { a: k.theirs, b: k.mine });
+  const decision = decideSync(a, b, kept);
 
   if (decision.kind === "split-brain") {
     return {

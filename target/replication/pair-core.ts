@@ -64,6 +64,11 @@ export class PairCore {
   lossHandling: Promise<void> = Promise.resolve();
   /** when the link was last lost (null: never linked since start) */
   lostAt: number | null = null;
+  /**
+   * A handshake of this process linked the node with its partner: it then holds every write the
+   * pair acknowledged since (sent in the handshake, see sync-direction.ts).
+   */
+  linkedSinceStart = false;
 
   constructor(o: CoreOptions) {
     this.node = o.node;

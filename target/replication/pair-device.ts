@@ -37,29 +37,22 @@ class PairDevice {
 
   async read(offset: number, length: number): Promise<Buffer> {
     const core = this.core;
-    for (;;) {
-      const m = await core.readableMode();
-      if (m === "refuse") throw core.unavailable();
-      const link = core.link;
-      if (m === "forwarder" && link?.role === "target") {
-        const [first, last] = regionsOf(offset, length, core.regionSize);
-        if (core.outOfSync.anyInRange(first, last)) {
-          try {
-            const reply = await link.conn.request("read", { offset, length });
-            if (reply.data.length !== length)
-              throw new Error(`peer returned ${reply.data.length} of ${length} bytes`);
-            return reply.data;
-          } catch (e) {
-            if (core.isPeerLoss(e)) {
-              await core.lossHandling;
-              continue;
-            }
-            throw core.peerError(e);
-          }
+    const [first, last] = regionsOf(offset, length, core.regionSize);
+    // Regions a resync target still lacks are read from the partner, over the link: inside the
+    // I/O gate (routed), so never before the partner has finished its side of the handshake.
+    return core.routed(
+      async (mode) => {
+        const link = core.link;
+        if (mode === "forwarder" && link?.role === "target" && core.outOfSync.anyInRange(first, last)) {
+          const reply = await link.conn.request("read", { offset, length });
+          if (reply.data.length !== length)
+            throw new Error(`peer returned ${reply.data.length} of ${length} bytes`);
+          return reply.data;
         }
-      }
-      return core.local.read(offset, length);
-    }
+        return core.local.read(offset, length);
+      },
+      { readable: true },
+    );
   }
 
   async isMapped(offset: number, length: number): Promise<boolean> {
@@ -75,28 +68,17 @@ class PairDevice {
     return this.core.local.allocationAt?.(offset);
   }
 
-  async flush(): Promise<void> {
+  /**
+   * Both copies flushed (alone: this one). The request goes over the link inside the I/O gate
+   * (routed), like every other request: a node whose handshake is done may otherwise send it
+   * before the partner has finished its side, and the partner drops the link.
+   */
+  flush(): Promise<void> {
     const core = this.core;
-    for (;;) {
-      const m = await core.decidedMode();
-      if (m === "refuse") throw core.unavailable();
-      const link = core.link;
-      if (m === "alone" || !link) {
-        await core.local.flush();
-        return;
-      }
-      try {
-        await Promise.all([core.local.flush(), link.conn.request("flush", {})]);
-        return;
-      } catch (e) {
-        if (!core.isPeerLoss(e)) throw core.peerError(e);
-        await core.lossHandling;
-        if (core.mode() === "alone") {
-          await core.local.flush();
-          return;
-        }
-      }
-    }
+    return core.routed(async (mode) => {
+      if (mode === "alone") return core.local.flush();
+      await Promise.all([core.local.flush(), core.link!.conn.request("flush", {})]);
+    });
   }
 
   /** Writes and unmaps: to the sequencer (here or over the link), or applied alone. */

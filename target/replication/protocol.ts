@@ -42,6 +42,9 @@ export const MAGIC = 0x48534e31;
  * Version 6: the frames of mirrored writes (write, forwardWrite, reply) have binary bodies, and
  * several acknowledgements share one reply frame (binary-bodies.ts); hellos carry the range of
  * versions each node speaks and the acceptor picks the highest common one (peer-auth.ts).
+ * Its `syncState` also says whether the node has been linked since its process started
+ * (`keptRunning`): with the same generation on both, a node that kept running while its partner
+ * restarted is the resync source (sync-direction.ts).
  */
 export const PEER_PROTOCOL_VERSION = 6;
 /** The oldest peer protocol this node speaks (the hellos announce [MIN, PEER_PROTOCOL_VERSION]). */
@@ -115,6 +118,8 @@ export const MessageBodies = {
       regionSize: length,
       sizeBytes: length,
       splitBrainDiscard: z.boolean(),
+      /** linked with the partner since this node's process started */
+      keptRunning: z.boolean(),
     })
     .strict(),
   syncReady: z.object({}).strict(),

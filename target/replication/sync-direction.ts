@@ -21,10 +21,20 @@ export type SyncDecision =
 const other = (n: NodeName): NodeName => (n === "a" ? "b" : "a");
 
 /**
+ * Which nodes have been linked with their partner since their process started. A node that kept running while its partner lost power still
+ * holds every write the pair acknowledged (at least in its page cache); the partner holds only
+ * what it had flushed.
+ */
+export interface KeptRunning {
+  a: boolean;
+  b: boolean;
+}
+
+/**
  * Decides the direction between node a's and node b's records. The union of both dirty
  * bitmaps is copied from the source unless `full` (then everything is).
  */
-export function decideSync(a: GenerationView, b: GenerationView): SyncDecision {
+export function decideSync(a: GenerationView, b: GenerationView, kept?: KeptRunning): SyncDecision {
   if (!a.consistent && !b.consistent) {
     return { kind: "split-brain", reason: "neither node holds a consistent copy (both were resync targets)" };
   }
@@ -60,6 +70,18 @@ export function decideSync(a: GenerationView, b: GenerationView): SyncDecision {
   if (!b.initialized) return { kind: "resync", source: "a", full: true, reason: "node b is new" };
   if (!a.initialized) return { kind: "resync", source: "b", full: true, reason: "node a is new" };
   if (a.current === b.current) {
+    // Neither went on alone. If one node restarted (a crash or a power loss) while the other kept
+    // running, only the one that kept running is sure to hold every acknowledged write: a flush
+    // through it may already have made them durable there, and copying the other way would undo it.
+    if (kept && kept.a !== kept.b) {
+      const [source, target] = kept.a ? (["a", "b"] as const) : (["b", "a"] as const);
+      return {
+        kind: "resync",
+        source,
+        full: false,
+        reason: `same generation; node ${source} kept running while node ${target} restarted`,
+      };
+    }
     return { kind: "resync", source: "a", full: false, reason: "same generation" };
   }
   if (a.bitmapUuid !== null && a.bitmapUuid === b.bitmapUuid) {

@@ -32,6 +32,7 @@ function plans(
   b: GenerationRecord,
   aBits = bits(),
   bBits = bits(),
+  kept?: { a: boolean; b: boolean },
 ): { a: LinkPlan; b: LinkPlan } {
   const side = (g: GenerationRecord, bs: Uint8Array) => ({
     generation: viewOf(g),
@@ -46,6 +47,7 @@ function plans(
       mine: { regionSize: REGION, sizeBytes: SIZE, bits: aBits },
       theirs: side(b, bBits),
       wasAlone: false,
+      ...(kept ? { keptRunning: { mine: kept.a, theirs: kept.b } } : {}),
     }),
     b: planLink({
       node: "b",
@@ -53,6 +55,7 @@ function plans(
       mine: { regionSize: REGION, sizeBytes: SIZE, bits: bBits },
       theirs: side(a, aBits),
       wasAlone: false,
+      ...(kept ? { keptRunning: { mine: kept.b, theirs: kept.a } } : {}),
     }),
   };
 }
@@ -91,6 +94,31 @@ describe("link plan", () => {
     assert.deepEqual([...b.bits.iterate()], [1, 9]);
     assert.equal(b.gen.consistent, false, "the target's copy is inconsistent until the resync ends");
     assert.equal(b.gen.syncSource, G(1));
+  });
+
+  it("same generation after a lost power and came back while b kept running: b sends the union to a", () => {
+    // a, the sequencer, marked region 1 before its writes left; b holds them (its page cache), a
+    // only what it had flushed: copying a's region to b would undo a flush made through b.
+    const p = plans(gen(), gen(), bits(1), bits(), { a: false, b: true });
+    const [a, b] = [linkOf(p.a), linkOf(p.b)];
+    assert.deepEqual(
+      [b.situation, b.role, a.situation, a.role],
+      ["SyncSource", "source", "SyncTarget", "target"],
+    );
+    assert.deepEqual([a.sequencer, b.sequencer], ["b", "b"]);
+    assert.deepEqual([...a.bits.iterate()], [1]);
+    assert.equal(a.gen.consistent, false);
+    assert.match(b.decision.reason, /node b kept running while node a restarted/);
+  });
+
+  it("same generation, both kept running (the link broke) or both restarted: a sends the union", () => {
+    for (const kept of [
+      { a: true, b: true },
+      { a: false, b: false },
+    ]) {
+      const p = plans(gen(), gen(), bits(), bits(2), kept);
+      assert.deepEqual([linkOf(p.a).role, linkOf(p.b).role], ["source", "target"], JSON.stringify(kept));
+    }
   });
 
   it("b wrote alone while a was away: b sequences and sends what its bitmap recorded", () => {

@@ -95,6 +95,26 @@ describe("decideSync", () => {
     });
   }
 
+  it("same generation: the node that kept running is the source when its partner restarted", () => {
+    const same = gen({});
+    const bKept = decideSync(same, same, { a: false, b: true });
+    assert.deepEqual([bKept.kind, bKept.kind === "resync" && bKept.source], ["resync", "b"]);
+    const aKept = decideSync(same, same, { a: true, b: false });
+    assert.deepEqual([aKept.kind, aKept.kind === "resync" && aKept.source], ["resync", "a"]);
+  });
+
+  it("whether a node kept running decides nothing when the generations already do", () => {
+    for (const t of table) {
+      const plain = decideSync(t.a, t.b);
+      if (plain.kind === "resync" && plain.reason === "same generation") continue;
+      for (const kept of [
+        { a: true, b: false },
+        { a: false, b: true },
+      ])
+        assert.deepEqual(decideSync(t.a, t.b, kept), plain, t.name);
+    }
+  });
+
   it("is symmetric: swapping the nodes swaps the source", () => {
     for (const t of table) {
       const d1 = decideSync(t.a, t.b);
