@@ -74,7 +74,7 @@ up() {
       echo "This takes about 20-30 minutes on 2 CPUs, once (cached under ${HASAN_CACHE:-$HOME/.cache/hasan}/tools);"
       echo "every later run starts the cluster in seconds. Progress is printed every 30 seconds."
     fi
-    say "local cluster (control plane from Go modules, 3 nodes)"
+    say "local cluster (control plane from Go modules, 3 nodes; hasan's pods run from its image, built first)"
     hack/cluster/up.sh >/dev/null
   fi
   setup_tools
