@@ -50,8 +50,13 @@ test("a PersistentVolume of the exported name that someone else made is refused,
         hostPath: { path: "/srv/another-team" },
       },
     });
-    const before = await h.child("v1", "PersistentVolume", foreignPv, true);
-    assert.ok(before);
+    // The control plane's PV controller writes the new PV's status (phase Available) once; the
+    // snapshot is taken after that, so any later write is someone else's.
+    const before = await h.waitFor("the PV Available", async () => {
+      const pv = (await h.child("v1", "PersistentVolume", foreignPv, true)) as
+        (Child & { status?: { phase?: string } }) | undefined;
+      return pv?.status?.phase === "Available" ? pv : undefined;
+    });
     const t = await h.applyTarget("grab", {
       capacity: "64Mi",
       export: { persistentVolume: { name: foreignPv, reclaimPolicy: "Delete" } },
