@@ -4,6 +4,7 @@ import { partnerOf } from "../../pair/facts.js";
 import type { NodeName } from "../../pair/names.js";
 import { podAction, protocolUpgradeReplaces } from "../../pair/pod-action.js";
 import { applyAll } from "../apply.js";
+import type { KubeObject } from "../desired-children.js";
 import type { Step } from "../pass.js";
 
 /**
@@ -38,8 +39,13 @@ export const rollPods: Step = async (pass, c) => {
         nodes.find((x) => x.name === partnerOf(node))?.agent?.replication?.peer.authError?.kind,
       );
     const action = podAction(d, existing, mayDisrupt);
+    const claim = action.kind === "create" ? await terminatingClaim(c, d) : undefined;
     if (action.kind === "create" && pass.secretsError) {
       log.debug({ pod: d.metadata.name }, "pod waits for its generated Secrets");
+    } else if (claim) {
+      // A pod that names a terminating PVC holds it (pvc-protection) and would keep it terminating
+      // forever; the PVC's deletion re-queues this target, and the next pass re-creates both.
+      log.info({ pod: d.metadata.name, pvc: claim }, "pod waits until its deleted PVC is gone");
     } else if (action.kind === "create") {
       pass.applyError = (await applyAll(c.client, [d])) ?? pass.applyError;
       log.info({ pod: d.metadata.name }, "created target pod");
@@ -52,3 +58,25 @@ export const rollPods: Step = async (pass, c) => {
     }
   }
 };
+
+/**
+ * The name of a PVC the pod would mount that is being deleted, read from the API server (not the
+ * cache: a pod created on a stale view would pin the claim). Only asked before creating a pod.
+ */
+async function terminatingClaim(c: Parameters<Step>[1], pod: KubeObject): Promise<string | undefined> {
+  const spec = pod.spec as { volumes?: { persistentVolumeClaim?: { claimName?: string } }[] } | undefined;
+  for (const v of spec?.volumes ?? []) {
+    const name = v.persistentVolumeClaim?.claimName;
+    if (!name) continue;
+    const live = await c.client
+      .getOrUndefined<{ metadata: { deletionTimestamp?: string } }>(
+        "v1",
+        "PersistentVolumeClaim",
+        pod.metadata.namespace,
+        name,
+      )
+      .catch(() => undefined);
+    if (live?.metadata.deletionTimestamp) return name;
+  }
+  return undefined;
+}
