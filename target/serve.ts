@@ -65,6 +65,7 @@ async function startPair(
     listen: config.peerListen,
     secret: secrets,
     ...(tls ? { tls } : {}),
+    linkProtection: config.peerRecords,
     witness: await createWitness(config.witness, logger),
     ...(config.resyncRate ? { resyncRateBytesPerSec: config.resyncRate } : {}),
     logger,

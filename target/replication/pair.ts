@@ -66,6 +66,7 @@ import { PairCore } from "./pair-core.js";
 import { pairDevice } from "./pair-device.js";
 import { PairUnitStateStore } from "./pair-unit-state.js";
 import { PartnerLoss } from "./partner-loss.js";
+import type { LinkProtection } from "./protocol.js";
 import { PeerLink, withAuthFailure, type HostPort, type PeerTls } from "./peer-link.js";
 import { PeerSecrets } from "./peer-secrets.js";
 import { ResyncSession } from "./resync-session.js";
@@ -87,6 +88,11 @@ export interface PairNodeOptions {
   listen: HostPort;
   secret: Buffer | string | PeerSecrets;
   tls?: PeerTls;
+  /**
+   * What this node asks of the peer link's records: "encrypted" (default) or "authenticated"
+   * (not encrypted; used when both nodes ask for it, frame-seal.ts)
+   */
+  linkProtection?: LinkProtection;
   witness: Witness;
   resyncRateBytesPerSec?: number;
   regionSize?: number;
@@ -238,6 +244,7 @@ class PairNodeImpl implements PairNode {
       listen: this.o.listen,
       secret: this.secret,
       ...(this.o.tls ? { tls: this.o.tls } : {}),
+      ...(this.o.linkProtection ? { protection: this.o.linkProtection } : {}),
       logger: core.log,
       heartbeatMs: this.heartbeatMs,
       timeoutMs: this.peerTimeoutMs,

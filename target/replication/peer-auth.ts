@@ -4,9 +4,9 @@
  * value and the previous one, see peer-secrets.ts), proves knowledge of every one of them, and
  * accepts the partner when at least one of the partner's proofs matches one of its own secrets:
  *
- *   dialer (a)   → hello       {node:"a", nonce Na, version: 6, minVersion (when below version)}
- *   acceptor (b) → helloReply  {node:"b", nonce Nb, macs: [HMAC(s, "hasan-peer-v2|b|Na|Nb") for s in b's], version: 6}
- *   dialer (a)   → helloFinish {macs: [HMAC(s, "hasan-peer-v2|a|Na|Nb") for s in a's]}
+ *   dialer (a)   → hello       {node:"a", nonce Na, version: 7, minVersion: 6}
+ *   acceptor (b) → helloReply  {node:"b", nonce Nb, macs: [HMAC(s, "hasan-peer-v2|b|Na|Nb") for s in b's], version: 7, records}
+ *   dialer (a)   → helloFinish {macs: [HMAC(s, "hasan-peer-v2|a|Na|Nb") for s in a's], records}
  *
  * Why this is sound:
  * - Replay: every MAC covers both fresh nonces, so a proof from one connection is worthless on another.

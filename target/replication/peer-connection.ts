@@ -54,8 +54,10 @@ import {
   encodeFrame,
   frameBytes,
   FrameDecoder,
+  LINK_PROTECTION_VERSION,
   ProtocolError,
   type Body,
+  type LinkProtection,
   type Message,
   type MessageOf,
   type MessageType,
@@ -120,6 +122,11 @@ export interface PeerConnectionOptions {
    * / onRead instead of emitting data events: large payloads then land straight in their buffers.
    */
   onread?: boolean;
+  /**
+   * What this node asks of the link's records (default "encrypted"). The link's records are
+   * authenticated only (frame-seal.ts) when both nodes ask for that and speak peer protocol 7.
+   */
+  protection?: LinkProtection;
 }
 
 /** Reads land here once authenticated (reused from read to read). */
@@ -196,6 +203,8 @@ export class PeerConnection {
   private secrets: Buffer[] = [];
   /** The peer protocol version of this connection (0 until the handshake chose it). */
   version = 0;
+  /** What the partner asked of the records in its hello ("encrypted" before protocol 7). */
+  private partnerProtection: LinkProtection = "encrypted";
   /** Why authentication failed, when it did. */
   authFailure: PeerAuthRefusal | null = null;
   /** The dialer sent hello and the connection closed before any answer (an older partner does this). */
@@ -237,6 +246,17 @@ export class PeerConnection {
         ...(OUR_VERSIONS.min < OUR_VERSIONS.max ? { minVersion: OUR_VERSIONS.min } : {}),
       });
     }
+  }
+
+  private get ownProtection(): LinkProtection {
+    return this.o.protection ?? "encrypted";
+  }
+
+  /** What the link's records do: authenticated only when both nodes asked for that. */
+  get protection(): LinkProtection {
+    return this.ownProtection === "authenticated" && this.partnerProtection === "authenticated"
+      ? "authenticated"
+      : "encrypted";
   }
 
   get closed(): boolean {
@@ -577,6 +597,7 @@ export class PeerConnection {
         nonce: this.acceptorNonce,
         macs: peerProofs(this.secrets, o.node, this.dialerNonce, this.acceptorNonce),
         version: this.version,
+        ...(this.version >= LINK_PROTECTION_VERSION ? { records: this.ownProtection } : {}),
       });
       return;
     }
@@ -585,6 +606,7 @@ export class PeerConnection {
       if (refusal) throw new PeerAuthRefusal("version", refusal);
       this.checkPeerNode(m.body.node);
       this.version = m.body.version;
+      this.partnerProtection = m.body.records ?? "encrypted";
       this.acceptorNonce = m.body.nonce;
       this.secrets = o.secrets.accepted();
       const proven = provenSecret(
@@ -597,6 +619,7 @@ export class PeerConnection {
       // Sent even when the acceptor's proofs failed, so that it learns of the mismatch too.
       this.send("helloFinish", {
         macs: peerProofs(this.secrets, o.node, this.dialerNonce, this.acceptorNonce),
+        ...(this.version >= LINK_PROTECTION_VERSION ? { records: this.ownProtection } : {}),
       });
       if (!proven) {
         this.refuseAfterSending(
@@ -609,6 +632,7 @@ export class PeerConnection {
       return;
     }
     if (o.role === "acceptor" && m.type === "helloFinish" && this.acceptorNonce) {
+      this.partnerProtection = m.body.records ?? "encrypted";
       const proven = provenSecret(
         this.secrets,
         this.peerNode,
@@ -647,9 +671,16 @@ export class PeerConnection {
   /** The partner proved a secret with `proofs`: from here on every frame is sealed, both ways. */
   private onAuthenticated(proofs: readonly string[]): void {
     const common = commonSecrets(this.secrets, this.peerNode, this.dialerNonce, this.acceptorNonce, proofs);
-    const keys = sessionKeys(common, this.o.node, this.dialerNonce, this.acceptorNonce);
-    this.sealer = new RecordSealer(keys.send);
-    this.opener = new RecordOpener(keys.receive, new FrameDecoder());
+    // Both ends derive their keys with the protection they agreed on, so a hello altered on the
+    // way to weaken it gives the two ends different keys: the first record fails and the link closes.
+    const protection = this.protection;
+    const keys = sessionKeys(common, this.o.node, this.dialerNonce, this.acceptorNonce, protection);
+    this.sealer = new RecordSealer(keys.send, { protection });
+    this.opener = new RecordOpener(
+      keys.receive,
+      new FrameDecoder({ chunksReused: protection === "authenticated" && !!this.o.onread }),
+      { protection },
+    );
     this.secrets = [];
     if (this.o.onread) this.readBuffer = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
     this.authenticated = true;

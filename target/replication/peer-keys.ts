@@ -5,7 +5,8 @@
  *
  *   ikm      = the peer secrets both nodes proved, in byte order, each as u32 length ‖ bytes
  *   salt     = dialer nonce ‖ acceptor nonce (32 bytes each)
- *   traffic  = HKDF-SHA256(ikm, salt, "hasan-peer-v3 frames a->b" or "... b->a", 32 bytes)
+ *   traffic  = HKDF-SHA256(ikm, salt, "hasan-peer-v3 frames a->b" or "... b->a", 32 bytes), and
+ *              on a link whose records are authenticated only, with " authenticated" appended
  *   key(e)   = HKDF-SHA256(traffic, "", "hasan-peer-v3 record key e", 32 bytes), e = 0, 1, ...
  *
  * - Both ends compute the same ikm: each proves every secret it accepts and keeps the ones the
@@ -14,10 +15,13 @@
  * - Fresh nonces on both sides make every connection's keys new: nothing sealed on one connection
  *   opens on another, and a record counter never repeats under one key.
  * - The direction in the label makes a node's own records worthless when reflected back to it.
+ * - The protection in the label makes a handshake altered to weaken the records fail: each end
+ *   derives its keys from what it saw agreed, and the first record of a disagreeing pair fails.
  * - The record key changes every REKEY_BYTES (frame-seal.ts), far below AES-GCM's usage limits;
  *   the traffic secret is kept for that, the peer secret is not needed after the handshake.
  */
 import { hkdfSync } from "node:crypto";
+import type { LinkProtection } from "./protocol.js";
 import type { NodeName } from "./witness.js";
 
 export const KEY_BYTES = 32;
@@ -51,10 +55,12 @@ export function trafficSecret(
   from: NodeName,
   dialerNonce: string,
   acceptorNonce: string,
+  protection: LinkProtection = "encrypted",
 ): Buffer {
   const to = from === "a" ? "b" : "a";
   const salt = Buffer.from(dialerNonce + acceptorNonce, "hex");
-  return hkdf(keyMaterial(common), salt, `${LABEL} frames ${from}->${to}`);
+  const suffix = protection === "authenticated" ? " authenticated" : "";
+  return hkdf(keyMaterial(common), salt, `${LABEL} frames ${from}->${to}${suffix}`);
 }
 
 /** Node `self`'s session keys after a handshake that proved `common` with these nonces. */
@@ -63,11 +69,12 @@ export function sessionKeys(
   self: NodeName,
   dialerNonce: string,
   acceptorNonce: string,
+  protection: LinkProtection = "encrypted",
 ): SessionKeys {
   const peer = self === "a" ? "b" : "a";
   return {
-    send: trafficSecret(common, self, dialerNonce, acceptorNonce),
-    receive: trafficSecret(common, peer, dialerNonce, acceptorNonce),
+    send: trafficSecret(common, self, dialerNonce, acceptorNonce, protection),
+    receive: trafficSecret(common, peer, dialerNonce, acceptorNonce, protection),
   };
 }
 

@@ -23,7 +23,7 @@ import {
   PeerConnection,
   type PeerAuthRefusal,
 } from "./peer-connection.js";
-import { MIN_PEER_PROTOCOL_VERSION } from "./protocol.js";
+import { MIN_PEER_PROTOCOL_VERSION, type LinkProtection } from "./protocol.js";
 import { PeerSecrets } from "./peer-secrets.js";
 import { PendingSlots, type PendingSlot } from "./peer-slots.js";
 import type { NodeName } from "./witness.js";
@@ -46,6 +46,8 @@ export interface PeerLinkOptions {
   /** one fixed secret, or the set a node accepts (rotations: peer-secrets.ts) */
   secret: Buffer | PeerSecrets;
   tls?: PeerTls;
+  /** what this node asks of the records (peer-connection.ts; default "encrypted") */
+  protection?: LinkProtection;
   logger: Logger;
   heartbeatMs: number;
   timeoutMs: number;
@@ -292,6 +294,7 @@ export class PeerLink {
       ...(this.o.authTimeoutMs !== undefined ? { authTimeoutMs: this.o.authTimeoutMs } : {}),
       ...(slot ? { onHello: () => slot.helloSeen() } : {}),
       onread: router !== null,
+      ...(this.o.protection ? { protection: this.o.protection } : {}),
     });
     router?.attach(c);
     c.ready.then(
@@ -301,7 +304,10 @@ export class PeerLink {
           c.close("shutting down");
           return;
         }
-        this.o.logger.info({ peer: remote, role }, "peer authenticated");
+        this.o.logger.info(
+          { peer: remote, role, version: c.version, records: c.protection },
+          "peer authenticated",
+        );
         this.failure = null;
         this.unansweredHellos = 0;
         this.current = c;

@@ -45,8 +45,15 @@ export const MAGIC = 0x48534e31;
  * Its `syncState` also says whether the node has been linked since its process started
  * (`keptRunning`): with the same generation on both, a node that kept running while its partner
  * restarted is the resync source (sync-direction.ts).
+ * Version 7: helloReply and helloFinish say what each node asks of the records (`records`); when
+ * both ask for "authenticated", records are authenticated but not encrypted (frame-seal.ts).
  */
-export const PEER_PROTOCOL_VERSION = 6;
+export const PEER_PROTOCOL_VERSION = 7;
+/** The first version whose hellos carry `records`. */
+export const LINK_PROTECTION_VERSION = 7;
+/** What a record does to its frames: seals them (AES-256-GCM) or only authenticates them (GMAC). */
+export const LinkProtectionSchema = z.enum(["encrypted", "authenticated"]);
+export type LinkProtection = z.infer<typeof LinkProtectionSchema>;
 /** The oldest peer protocol this node speaks (the hellos announce [MIN, PEER_PROTOCOL_VERSION]). */
 export const MIN_PEER_PROTOCOL_VERSION = 6;
 /** Secrets one node accepts at once (current, previous, and room for one more): proofs per hello. */
@@ -104,9 +111,17 @@ export const MessageBodies = {
       nonce: hex(32),
       macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS),
       version: z.number().int().positive(),
+      /** what the acceptor asks of the records (from version 7; before it, "encrypted") */
+      records: LinkProtectionSchema.optional(),
     })
     .strict(),
-  helloFinish: z.object({ macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS) }).strict(),
+  /** `records`: what the dialer asks of the records (from version 7) */
+  helloFinish: z
+    .object({
+      macs: z.array(hex(32)).min(1).max(MAX_PEER_SECRETS),
+      records: LinkProtectionSchema.optional(),
+    })
+    .strict(),
   /**
    * `seq` numbers this node's heartbeats; `ack` is the highest `seq` received from the partner.
    * An acknowledged heartbeat renews the sender's read lease (peer-connection.ts).

@@ -6,8 +6,6 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import net from "node:net";
-import { pino } from "pino";
 import {
   FrameAuthError,
   RecordOpener,
@@ -16,9 +14,7 @@ import {
   TAG_BYTES,
 } from "../../../target/replication/frame-seal.js";
 import { commonSecrets, newNonce, peerProofs } from "../../../target/replication/peer-auth.js";
-import { PeerConnection } from "../../../target/replication/peer-connection.js";
 import { recordKey, sessionKeys } from "../../../target/replication/peer-keys.js";
-import { PeerSecrets } from "../../../target/replication/peer-secrets.js";
 import {
   encodeFrame,
   frameBytes,
@@ -29,9 +25,9 @@ import {
   ProtocolError,
   type Message,
 } from "../../../target/replication/protocol.js";
+import { throughMitm } from "../../support/peer-mitm.js";
 import { waitFor } from "../../support/processes.js";
 
-const quiet = pino({ level: "silent" });
 const [na, nb] = [newNonce(), newNonce()];
 const secret = [Buffer.from("the-pair-secret")];
 
@@ -288,61 +284,6 @@ describe("the handshake's plain frames", () => {
 });
 
 describe("the peer link on the wire", () => {
-  /** Two PeerConnections through a man in the middle who can read and alter the bytes. */
-  async function throughMitm() {
-    const seen = { aToB: [] as Buffer[], bToA: [] as Buffer[] };
-    let alterAtoB: ((chunk: Buffer) => Buffer) | null = null;
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    const port = (server.address() as net.AddressInfo).port;
-    const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
-    // a ⇄ mitm ⇄ b
-    const mitmServer = net.createServer();
-    await new Promise<void>((r) => mitmServer.listen(0, "127.0.0.1", () => r()));
-    const mitmAccepted = new Promise<net.Socket>((r) => mitmServer.once("connection", r));
-    const dial = net.connect((mitmServer.address() as net.AddressInfo).port, "127.0.0.1");
-    await new Promise<void>((r) => dial.once("connect", () => r()));
-    const fromA = await mitmAccepted;
-    const toB = net.connect(port, "127.0.0.1");
-    await new Promise<void>((r) => toB.once("connect", () => r()));
-    fromA.on("data", (d: Buffer) => {
-      seen.aToB.push(Buffer.from(d));
-      toB.write(alterAtoB ? alterAtoB(d) : d);
-    });
-    toB.on("data", (d: Buffer) => {
-      seen.bToA.push(Buffer.from(d));
-      fromA.write(d);
-    });
-    for (const s of [fromA, toB]) s.on("error", () => undefined);
-    fromA.on("close", () => toB.destroy());
-    toB.on("close", () => fromA.destroy());
-    const opts = {
-      logger: quiet,
-      heartbeatMs: 100,
-      timeoutMs: 5000,
-      secrets: PeerSecrets.of("the-pair-secret"),
-    };
-    const b = new PeerConnection({ ...opts, socket: await accepted, role: "acceptor", node: "b" });
-    const a = new PeerConnection({ ...opts, socket: dial, role: "dialer", node: "a" });
-    const atB: Message[] = [];
-    b.setHandler((m) => atB.push(m));
-    a.setHandler(() => undefined);
-    await Promise.all([a.ready, b.ready]);
-    return {
-      a,
-      b,
-      atB,
-      seen,
-      inject: (bytes: Buffer) => toB.write(bytes),
-      alter: (fn: ((chunk: Buffer) => Buffer) | null) => (alterAtoB = fn),
-      close: () => {
-        a.close("done");
-        b.close("done");
-        server.close();
-        mitmServer.close();
-      },
-    };
-  }
   const links: Array<{ close: () => void }> = [];
   after(() => links.forEach((l) => l.close()));
 

@@ -212,20 +212,20 @@ describe("peer link: protocol versions and reported failures", () => {
   });
 
   for (const version of [1, 2, 3, 4, 5])
-    it(`a partner speaking peer protocol ${version} is refused with 'partner speaks peer protocol ${version}, this node 6: upgrade both nodes' (authError kind "version")`, async () => {
-      assert.equal(PEER_PROTOCOL_VERSION, 6);
+    it(`a partner speaking peer protocol ${version} is refused with 'partner speaks peer protocol ${version}, this node 6 to 7: upgrade both nodes' (authError kind "version")`, async () => {
+      assert.equal(PEER_PROTOCOL_VERSION, 7);
       const { link, log, port: p } = await acceptor(Buffer.from("s3cret"));
       const old = await rawDialer(p);
       old.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version }));
       await waitFor("the old partner refused", async () => old.closed(), 5000, 20);
       assert.equal(old.received.length, 0, `nothing is answered to a version ${version} hello`);
-      const reason = `partner speaks peer protocol ${version}, this node 6: upgrade both nodes`;
+      const reason = `partner speaks peer protocol ${version}, this node 6 to 7: upgrade both nodes`;
       assert.ok(log.text.includes(reason), log.text);
       assert.equal(link.authError()?.kind, "version");
       assert.equal(link.authError()?.reason, reason);
     });
 
-  it("a node of an older version reads this node's hello (same frame format) and sees version 6 in it", async () => {
+  it("a node of an older version reads this node's hello (same frame format) and sees versions 6 to 7 in it", async () => {
     // What a version 4 acceptor does with the hello: decode it with the plain frame format (its
     // schema has no minVersion, so a node speaking one version sends none) and compare the version
     // (it then refuses 'partner speaks peer protocol 6, this node 4').
@@ -257,7 +257,8 @@ describe("peer link: protocol versions and reported failures", () => {
       assert.deepEqual(hello.type === "hello" && hello.body, {
         node: "a",
         nonce: hello.type === "hello" ? hello.body.nonce : "",
-        version: 6,
+        version: 7,
+        minVersion: 6,
       });
     } finally {
       c.close("test done");
@@ -265,7 +266,7 @@ describe("peer link: protocol versions and reported failures", () => {
     }
   });
 
-  it("a dialer speaking peer protocols 6 to 8 is answered with version 6, the highest both speak", async () => {
+  it("a dialer speaking peer protocols 6 to 8 is answered with version 7, the highest both speak, and what b asks of the records", async () => {
     const { port: p } = await acceptor(Buffer.from("s3cret"));
     const newer = await rawDialer(p);
     newer.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: 8, minVersion: 6 }));
@@ -275,17 +276,33 @@ describe("peer link: protocol versions and reported failures", () => {
       5000,
       20,
     );
-    assert.equal(reply.type === "helloReply" && reply.body.version, 6);
+    assert.equal(reply.type === "helloReply" && reply.body.version, 7);
+    assert.equal(reply.type === "helloReply" && reply.body.records, "encrypted");
     newer.destroy();
   });
 
-  it('a dialer speaking only newer versions (7 to 9) is refused with both ranges named (authError kind "version")', async () => {
+  it("a dialer of peer protocol 6 gets a helloReply of version 6 without `records` (its schema has none)", async () => {
+    const { port: p } = await acceptor(Buffer.from("s3cret"));
+    const v6 = await rawDialer(p);
+    v6.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: 6 }));
+    const reply = await waitFor(
+      "helloReply",
+      async () => v6.received.find((x) => x.type === "helloReply"),
+      5000,
+      20,
+    );
+    assert.equal(reply.type === "helloReply" && reply.body.version, 6);
+    assert.ok(reply.type === "helloReply" && !("records" in reply.body));
+    v6.destroy();
+  });
+
+  it('a dialer speaking only newer versions (8 to 10) is refused with both ranges named (authError kind "version")', async () => {
     const { link, log, port: p } = await acceptor(Buffer.from("s3cret"));
     const newer = await rawDialer(p);
-    newer.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: 9, minVersion: 7 }));
+    newer.send(encodeFrame("hello", 0, { node: "a", nonce: newNonce(), version: 10, minVersion: 8 }));
     await waitFor("the newer partner refused", async () => newer.closed(), 5000, 20);
     assert.equal(newer.received.length, 0, "nothing is answered to a hello without a common version");
-    const reason = "partner speaks peer protocols 7 to 9, this node 6: run one version on both nodes";
+    const reason = "partner speaks peer protocols 8 to 10, this node 6 to 7: run one version on both nodes";
     assert.ok(log.text.includes(reason), log.text);
     assert.equal(link.authError()?.kind, "version");
     assert.equal(link.authError()?.reason, reason);
@@ -324,7 +341,7 @@ describe("peer link: protocol versions and reported failures", () => {
       assert.equal(c.authFailure?.kind, "version");
       assert.equal(
         c.authFailure?.message,
-        "partner chose peer protocol 5, this node speaks 6: run one version on both nodes",
+        "partner chose peer protocol 5, this node speaks 6 to 7: run one version on both nodes",
       );
     } finally {
       c.close("test done");

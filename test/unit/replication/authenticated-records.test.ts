@@ -1,0 +1,243 @@
+/**
+ * Authenticated records (peer protocol 7): frames cross in plain under a GMAC tag when both nodes
+ * ask for it; everything a tag protects against stays refused, and a handshake altered to weaken
+ * the records closes the link.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import {
+  AUTHENTICATED_RECORD_MAGIC,
+  FrameAuthError,
+  RECORD_HEADER_BYTES,
+  RECORD_MAGIC,
+  RecordOpener,
+  RecordSealer,
+  TAG_BYTES,
+} from "../../../target/replication/frame-seal.js";
+import { newNonce } from "../../../target/replication/peer-auth.js";
+import { sessionKeys } from "../../../target/replication/peer-keys.js";
+import {
+  encodeFrame,
+  frameBytes,
+  FrameDecoder,
+  HEADER_BYTES,
+  PEER_PROTOCOL_VERSION,
+  ProtocolError,
+  type LinkProtection,
+  type Message,
+} from "../../../target/replication/protocol.js";
+import { throughMitm, type MitmLink } from "../../support/peer-mitm.js";
+import { waitFor } from "../../support/processes.js";
+
+const [na, nb] = [newNonce(), newNonce()];
+const secret = [Buffer.from("the-pair-secret")];
+const write = (id: number, data: Buffer) => encodeFrame("write", id, { offset: id * 4096, fua: false }, data);
+const heartbeat = (seq: number) => encodeFrame("heartbeat", 0, { seq, ack: 0 });
+
+function ends(sealerProtection: LinkProtection = "authenticated", openerProtection = sealerProtection) {
+  return {
+    sealer: new RecordSealer(sessionKeys(secret, "a", na, nb, sealerProtection).send, {
+      protection: sealerProtection,
+    }),
+    // the opener's reads land in a reused buffer, as on the link (onread)
+    opener: new RecordOpener(
+      sessionKeys(secret, "b", na, nb, openerProtection).receive,
+      new FrameDecoder({ chunksReused: true }),
+      { protection: openerProtection },
+    ),
+  };
+}
+
+function seal(sealer: RecordSealer, ...frames: Buffer[][]): Buffer {
+  const parts = frames.flat();
+  return Buffer.concat(sealer.seal(parts, frameBytes(parts)));
+}
+
+/** Opens `bytes` in pieces of `step`, each copied into one scratch buffer that the next overwrites. */
+function open(opener: RecordOpener, bytes: Buffer, step = bytes.length): Message[] {
+  const scratch = Buffer.alloc(Math.min(step, bytes.length));
+  const out: Message[] = [];
+  for (let at = 0; at < bytes.length; at += step) {
+    const n = bytes.subarray(at, at + step).copy(scratch);
+    out.push(...opener.push(scratch.subarray(0, n)));
+    scratch.fill(0xee);
+  }
+  return out;
+}
+
+const refused = (e: unknown) => e instanceof FrameAuthError && /failed authentication/.test(e.message);
+
+describe("authenticated records", () => {
+  it("frames open in order whatever the pieces, from a read buffer that is reused", () => {
+    const data = Array.from({ length: 8 }, () => randomBytes(4096));
+    const big = randomBytes(1 << 20);
+    for (const step of [1, 7, 4096, 65_536, 1 << 22]) {
+      const { sealer, opener } = ends();
+      const wire = Buffer.concat([
+        seal(sealer, heartbeat(1), ...data.map((d, i) => write(i + 1, d))),
+        seal(sealer, encodeFrame("resyncChunk", 0, { offset: 0 }, big)),
+        seal(sealer, heartbeat(2)),
+      ]);
+      const got = open(opener, wire, step);
+      assert.equal(got.length, 11, `pieces of ${step}`);
+      data.forEach((d, i) => assert.deepEqual(got[i + 1]!.data, d, `write ${i + 1}, pieces of ${step}`));
+      assert.deepEqual(got[9]!.data, big);
+    }
+  });
+
+  it("carry the frames in plain, with their own magic, and leave from the frames' own buffers", () => {
+    const { sealer } = ends();
+    const pattern = Buffer.alloc(4096, "HASAN-PLAINTEXT-");
+    const frame = write(1, pattern);
+    const out = sealer.seal(frame, frameBytes(frame));
+    assert.ok(out.includes(frame[frame.length - 1]!), "the payload buffer itself is handed to the socket");
+    const wire = Buffer.concat(out);
+    assert.equal(wire.readUInt32BE(0), AUTHENTICATED_RECORD_MAGIC);
+    assert.notEqual(wire.indexOf("HASAN-PLAINTEXT-"), -1);
+    assert.equal(wire.length, RECORD_HEADER_BYTES + frameBytes(frame) + TAG_BYTES);
+  });
+
+  it("a byte flipped anywhere (header, frame head, payload, tag) is refused and nothing is given out", () => {
+    const { sealer } = ends();
+    const wire = seal(sealer, heartbeat(1), write(1, randomBytes(4096)));
+    for (const at of [
+      1,
+      RECORD_HEADER_BYTES + 2,
+      RECORD_HEADER_BYTES + HEADER_BYTES + 3,
+      2000,
+      wire.length - 1,
+    ]) {
+      const { opener } = ends();
+      const bad = Buffer.from(wire);
+      bad[at]! ^= 0x01;
+      const got: Message[] = [];
+      assert.throws(
+        () => got.push(...open(opener, bad, 512)),
+        (e: unknown) => e instanceof ProtocolError,
+        `byte ${at}`,
+      );
+      assert.equal(got.length, 0, `nothing given out (byte ${at})`);
+    }
+    // a payload byte alone (the frame still parses): the tag catches it
+    const { opener } = ends();
+    const bad = Buffer.from(wire);
+    bad[wire.length - TAG_BYTES - 10]! ^= 0x80;
+    assert.throws(() => open(opener, bad), refused);
+  });
+
+  it("replayed, reordered and dropped records are refused", () => {
+    const { sealer, opener } = ends();
+    const r1 = seal(sealer, write(1, randomBytes(4096)));
+    const r2 = seal(sealer, write(2, randomBytes(4096)));
+    const r3 = seal(sealer, write(3, randomBytes(4096)));
+    assert.equal(open(opener, r1).length, 1);
+    assert.throws(() => open(opener, r1), refused, "replayed");
+    const o2 = ends();
+    seal(o2.sealer, write(1, randomBytes(4096)));
+    assert.throws(() => open(o2.opener, seal(o2.sealer, write(2, randomBytes(4096)))), refused, "dropped");
+    assert.throws(() => open(ends().opener, Buffer.concat([r2, r1, r3])), refused, "reordered");
+  });
+
+  it("an encrypted record on an authenticated link, or the other way round, is refused", () => {
+    const enc = ends("encrypted", "authenticated");
+    assert.throws(
+      () => open(enc.opener, seal(enc.sealer, heartbeat(1))),
+      (e: unknown) =>
+        e instanceof FrameAuthError && /an encrypted record on an authenticated link/.test(e.message),
+    );
+    const auth = ends("authenticated", "encrypted");
+    assert.throws(
+      () => open(auth.opener, seal(auth.sealer, heartbeat(1))),
+      (e: unknown) =>
+        e instanceof FrameAuthError && /an authenticated record on an encrypted link/.test(e.message),
+    );
+  });
+
+  it("the keys of an authenticated link are not those of an encrypted one: a record relabelled does not open", () => {
+    assert.notDeepEqual(
+      sessionKeys(secret, "a", na, nb, "authenticated").send,
+      sessionKeys(secret, "a", na, nb).send,
+    );
+    // an authenticated record given the encrypted magic by a man in the middle
+    const { sealer } = ends();
+    const wire = seal(sealer, heartbeat(1));
+    wire.writeUInt32BE(RECORD_MAGIC, 0);
+    assert.throws(() => open(ends("encrypted").opener, wire), refused);
+  });
+});
+
+describe("what the link's records do, agreed in the handshake", () => {
+  const links: MitmLink[] = [];
+  after(() => links.forEach((l) => l.close()));
+  const pattern = Buffer.alloc(64 * 1024, "HASAN-PLAINTEXT-");
+  const sendWrite = async (l: MitmLink) => {
+    l.a.send("write", { offset: 0, fua: false }, pattern, 1);
+    await waitFor("b got the write", async () => l.atB.some((m) => m.type === "write"), 5000, 10);
+    assert.deepEqual(l.atB.find((m) => m.type === "write")!.data, pattern);
+    return Buffer.concat(l.seen.aToB).indexOf("HASAN-PLAINTEXT-") !== -1;
+  };
+
+  it(`both nodes asking for authenticated records (protocol ${PEER_PROTOCOL_VERSION}) send the data in plain`, async () => {
+    const l = await throughMitm({ protection: { a: "authenticated", b: "authenticated" } });
+    links.push(l);
+    assert.equal(l.a.protection, "authenticated");
+    assert.equal(l.b.protection, "authenticated");
+    assert.ok(await sendWrite(l), "the data crossed in plain");
+  });
+
+  for (const [a, b] of [
+    ["authenticated", undefined],
+    [undefined, "authenticated"],
+    ["encrypted", "encrypted"],
+  ] as const) {
+    it(`a asking ${a ?? "nothing"}, b ${b ?? "nothing"}: the records are encrypted`, async () => {
+      const l = await throughMitm({ protection: { ...(a ? { a } : {}), ...(b ? { b } : {}) } });
+      links.push(l);
+      assert.equal(l.a.protection, "encrypted");
+      assert.equal(l.b.protection, "encrypted");
+      assert.ok(!(await sendWrite(l)), "the data did not cross in plain");
+    });
+  }
+
+  it("a byte flipped in an authenticated write's record closes the link with a clear reason; b applies nothing", async () => {
+    const l = await throughMitm({ protection: { a: "authenticated", b: "authenticated" } });
+    links.push(l);
+    let reason = "";
+    l.b.onClosed = (r) => (reason = r);
+    l.alter((chunk) => {
+      if (chunk.length <= 4096) return chunk;
+      const bad = Buffer.from(chunk);
+      bad[bad.length >> 1]! ^= 0x04;
+      return bad;
+    });
+    l.a.send("write", { offset: 0, fua: false }, Buffer.alloc(64 * 1024, 9), 1);
+    await waitFor("b closed the link", async () => l.b.closed, 5000, 10);
+    assert.match(reason, /frame authentication failed: .*failed authentication \(bad tag\)/);
+    assert.equal(l.atB.filter((m) => m.type === "write").length, 0);
+  });
+
+  it("a man in the middle who rewrites b's helloReply to ask for authenticated records gets the link closed, not weakened", async () => {
+    // b asks for encrypted records; a for authenticated ones. Rewritten, a would think both agreed.
+    const decoder = new FrameDecoder();
+    let rewritten = false;
+    const l = await throughMitm({
+      protection: { a: "authenticated", b: "encrypted" },
+      waitReady: false,
+      alterBtoA: (chunk) => {
+        if (rewritten) return chunk;
+        const [m] = decoder.push(chunk, 1);
+        if (m?.type !== "helloReply") return chunk;
+        rewritten = true;
+        return Buffer.concat([
+          ...encodeFrame("helloReply", 0, { ...m.body, records: "authenticated" }),
+          decoder.takeRest(),
+        ]);
+      },
+    });
+    links.push(l);
+    await waitFor("both ends closed the link", async () => l.a.closed && l.b.closed, 5000, 10);
+    assert.ok(rewritten, "the helloReply was rewritten");
+    assert.equal(l.atB.length, 0, "b applied nothing");
+  });
+});
