@@ -275,7 +275,9 @@ export class RecordOpener {
     if (magic === MAGIC) throw this.refusal("an unsealed frame where a sealed record was due");
     if (magic === RECORD_MAGIC || magic === AUTHENTICATED_RECORD_MAGIC) {
       if (magic !== magicOf(this.protection))
-        throw this.refusal(`an ${magic === RECORD_MAGIC ? "encrypted" : "authenticated"} record on an ${this.protection} link`);
+        throw this.refusal(
+          `an ${magic === RECORD_MAGIC ? "encrypted" : "authenticated"} record on an ${this.protection} link`,
+        );
     } else throw this.refusal(`bad record magic 0x${magic.toString(16).padStart(8, "0")}`);
     const length = this.head.readUInt32BE(4);
     if (length < HEADER_BYTES || length > MAX_RECORD_BYTES)
