@@ -227,6 +227,7 @@ export function targetArgs(t: HASanTarget, node: NodeName, peerIP: string, o: Ob
     args.push("--peer-tls-cert", `${TLS_DIR}/tls.crt`, "--peer-tls-key", `${TLS_DIR}/tls.key`);
     args.push("--peer-tls-ca", `${TLS_DIR}/ca.crt`);
   }
+  if (rep?.records === "Authenticated") args.push("--peer-records", "authenticated");
   if (rep?.resyncRateLimit !== undefined)
     args.push("--resync-rate", String(quantityBytes(rep.resyncRateLimit)));
   const auth = t.spec.auth;

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { startTarget } from "../support/target-process.js";
+import { startTarget, type TargetHandle } from "../support/target-process.js";
 import { startTargetPair } from "../support/target-pair.js";
 import { qemuIoOk } from "../support/qemu.js";
 import { ScsiClient } from "../support/scsi-client.js";
@@ -53,10 +53,31 @@ export interface PairBench {
  * each bound of `pairGoals` is met in this run.
  */
 export async function benchPairWrites(runs: number): Promise<PairBench> {
+  const out: PairBench = { rows: [], latencyRows: [], goals: [] };
+  const single = await startTarget({ size: "1Gi" });
+  try {
+    for (const records of ["encrypted", "authenticated"] as const) {
+      const r = await benchOnePair(runs, single, records);
+      out.rows.push(...r.rows);
+      out.latencyRows.push(...r.latencyRows);
+      out.goals.push(...r.goals);
+    }
+    return out;
+  } finally {
+    await single.stop();
+  }
+}
+
+/** The rows of one pair whose nodes both ask for `records` (--peer-records), against `single`. */
+async function benchOnePair(
+  runs: number,
+  single: TargetHandle,
+  records: "encrypted" | "authenticated",
+): Promise<PairBench> {
   const rows: string[][] = [];
   const goals: string[][] = [];
-  const single = await startTarget({ size: "1Gi" });
-  const pair = await startTargetPair({ size: "1Gi" });
+  const pair = await startTargetPair({ size: "1Gi", extraArgs: ["--peer-records", records] });
+  const label = `pair (${records} records)`;
   try {
     await pair.waitWorking();
     const pid = (t: { process: { pid?: number } }) => t.process.pid ?? 0;
@@ -66,7 +87,7 @@ export async function benchPairWrites(runs: number): Promise<PairBench> {
       const [cpuA = 0, cpuB = 0] = p.cpuUsPerOp;
       const cpuS = s.cpuUsPerOp[0] ?? 0;
       rows.push([
-        `pair ${w.name} (portal a)`,
+        `${label} ${w.name} (portal a)`,
         formatRate(w, p),
         formatRate(w, s),
         (s.seconds / p.seconds).toFixed(2),
@@ -74,14 +95,14 @@ export async function benchPairWrites(runs: number): Promise<PairBench> {
         `${formatCpu(cpuA)} + ${formatCpu(cpuB)}`,
         `${formatCpu(s.machineUsPerOp)} / ${formatCpu(p.machineUsPerOp)} = ${(s.machineUsPerOp / p.machineUsPerOp).toFixed(2)}`,
       ]);
-      goals.push(...cpuGoals(w, s, p));
-      console.error(`pair ${w.name}: ${formatRate(w, p)} vs standalone ${formatRate(w, s)}`);
+      goals.push(...cpuGoals(`${records}: ${w.name}`, s, p));
+      console.error(`${label} ${w.name}: ${formatRate(w, p)} vs standalone ${formatRate(w, s)}`);
     }
     const ls = await bestLatency(runs, single.port, single.iqn);
     const lp = await bestLatency(runs, pair.a.port, pair.iqn);
     const latencyRows = [
       [
-        "4 KiB write qd1 (portal a)",
+        `${label} 4 KiB write qd1 (portal a)`,
         `${ls.meanUs.toFixed(0)} µs / ${ls.p99Us.toFixed(0)} µs`,
         `${lp.meanUs.toFixed(0)} µs / ${lp.p99Us.toFixed(0)} µs`,
         `+${(lp.meanUs - ls.meanUs).toFixed(0)} µs / +${(lp.p99Us - ls.p99Us).toFixed(0)} µs`,
@@ -93,19 +114,18 @@ export async function benchPairWrites(runs: number): Promise<PairBench> {
     ] as const) {
       const bound = singleUs + pairGoals.latencyUs;
       goals.push([
-        `4 KiB write qd1 ${what} latency: pair <= standalone + ${pairGoals.latencyUs} µs`,
+        `${records}: 4 KiB write qd1 ${what} latency: pair <= standalone + ${pairGoals.latencyUs} µs`,
         `${pairUs.toFixed(0)} µs`,
         `${bound.toFixed(0)} µs (${singleUs.toFixed(0)} + ${pairGoals.latencyUs})`,
         verdict(pairUs <= bound),
       ]);
     }
     console.error(
-      `pair qd1 latency: mean ${lp.meanUs.toFixed(0)} µs vs standalone ${ls.meanUs.toFixed(0)} µs`,
+      `${label} qd1 latency: mean ${lp.meanUs.toFixed(0)} µs vs standalone ${ls.meanUs.toFixed(0)} µs`,
     );
     return { rows, latencyRows, goals };
   } finally {
     await pair.stop();
-    await single.stop();
     rmSync(pair.dir, { recursive: true, force: true });
   }
 }
@@ -115,7 +135,7 @@ function verdict(met: boolean): string {
 }
 
 /** The CPU goals of one workload: node a's and node b's CPU per write against the standalone's. */
-function cpuGoals(w: Workload, s: MeasuredResult, p: MeasuredResult): string[][] {
+function cpuGoals(what: string, s: MeasuredResult, p: MeasuredResult): string[][] {
   const cpuS = s.cpuUsPerOp[0] ?? 0;
   const [cpuA = 0, cpuB = 0] = p.cpuUsPerOp;
   return [
@@ -124,7 +144,7 @@ function cpuGoals(w: Workload, s: MeasuredResult, p: MeasuredResult): string[][]
   ].map(([node, cpu, factor]) => {
     const bound = cpuS * (factor as number);
     return [
-      `${w.name} CPU/write node ${node as string} <= ${factor as number} x standalone`,
+      `${what} CPU/write node ${node as string} <= ${factor as number} x standalone`,
       formatCpu(cpu as number),
       `${formatCpu(bound)} (${factor as number} x ${formatCpu(cpuS)})`,
       verdict((cpu as number) <= bound),

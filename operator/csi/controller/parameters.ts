@@ -30,6 +30,8 @@ const userParameters = {
   fsType: z.enum(FILESYSTEMS).optional(),
   /** spec.replication.tls.secretRef: a Secret in the PVC's namespace with tls.crt, tls.key, ca.crt. */
   peerTls: dnsSubdomain.optional(),
+  /** spec.replication.records: Encrypted (default) or Authenticated. */
+  peerRecords: z.enum(["Encrypted", "Authenticated"]).optional(),
 };
 
 const metadataParameters = {

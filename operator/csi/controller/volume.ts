@@ -77,10 +77,11 @@ export function desiredTarget(r: VolumeRequest): TargetManifest {
       reclaimPolicy: "Delete",
     },
   };
-  if (p.resyncRateLimit || p.peerTls) {
+  if (p.resyncRateLimit || p.peerTls || p.peerRecords) {
     spec.replication = {
       ...(p.resyncRateLimit ? { resyncRateLimit: p.resyncRateLimit } : {}),
       ...(p.peerTls ? { tls: { secretRef: { name: p.peerTls } } } : {}),
+      ...(p.peerRecords ? { records: p.peerRecords } : {}),
     };
   }
   return {

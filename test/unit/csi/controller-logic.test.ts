@@ -50,7 +50,7 @@ test("parameters: two unknown keys are INVALID_ARGUMENT naming both and listing 
   const e = codeOf(() => parseParameters({ replicas: "2", fstype: "ext4" }));
   assert.equal(e.code, status.INVALID_ARGUMENT);
   assert.match(e.message, /unknown StorageClass parameters "fstype", "replicas"/);
-  assert.match(e.message, /fsType, peerTls, resyncRateLimit, storageClassName/);
+  assert.match(e.message, /fsType, peerRecords, peerTls, resyncRateLimit, storageClassName/);
 });
 
 test("parameters: fsType btrfs is INVALID_ARGUMENT naming fsType", () => {
@@ -119,18 +119,23 @@ const request = {
     storageClassName: "local-path",
     resyncRateLimit: "50Mi",
     peerTls: "peer-tls",
+    peerRecords: "Authenticated",
     fsType: "xfs",
     "csi.storage.k8s.io/pvc/name": "data-db-0",
     "csi.storage.k8s.io/pvc/namespace": "apps",
   }),
 };
 
-test("desired target: capacity in MiB, backing class, reclaim Delete, resync rate, peer TLS, no auth, no export", () => {
+test("desired target: capacity in MiB, backing class, reclaim Delete, resync rate, peer TLS and records, no auth, no export", () => {
   const m = desiredTarget(request);
   assert.deepEqual(m.spec, {
     capacity: "1536Mi",
     storage: { storageClassName: "local-path", reclaimPolicy: "Delete" },
-    replication: { resyncRateLimit: "50Mi", tls: { secretRef: { name: "peer-tls" } } },
+    replication: {
+      resyncRateLimit: "50Mi",
+      tls: { secretRef: { name: "peer-tls" } },
+      records: "Authenticated",
+    },
   });
   assert.ok(HASanTargetSpecSchema.safeParse(m.spec).success, "the spec passes the CRD's own schema");
   assert.deepEqual(m.metadata.labels, {
@@ -141,7 +146,7 @@ test("desired target: capacity in MiB, backing class, reclaim Delete, resync rat
   assert.equal(m.metadata.annotations["csi.hasan.dev/volume-name"], "pvc-1");
   assert.equal(
     m.metadata.annotations["csi.hasan.dev/parameters"],
-    '{"fsType":"xfs","peerTls":"peer-tls","resyncRateLimit":"50Mi","storageClassName":"local-path"}',
+    '{"fsType":"xfs","peerRecords":"Authenticated","peerTls":"peer-tls","resyncRateLimit":"50Mi","storageClassName":"local-path"}',
   );
 });
 

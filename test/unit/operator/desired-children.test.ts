@@ -242,3 +242,14 @@ test("spec.pod.logLevel sets the target pods' log level (info by default)", () =
   assert.equal(level({}), "info");
   assert.equal(level({ pod: { logLevel: "debug" } }), "debug");
 });
+
+test("spec.replication.records Authenticated asks both pods for authenticated records; Encrypted and unset pass nothing", () => {
+  const argsOf = (records?: "Encrypted" | "Authenticated") =>
+    desiredChildren(target(records ? { replication: { records } } : {}), observed, defaults)
+      .filter((o) => o.kind === "Pod")
+      .map((p) => (p as unknown as Pod).spec.containers[0]!.args);
+  for (const args of argsOf("Authenticated"))
+    assert.equal(args[args.indexOf("--peer-records") + 1], "authenticated");
+  for (const records of [undefined, "Encrypted"] as const)
+    for (const args of argsOf(records)) assert.ok(!args.includes("--peer-records"), String(records));
+});
