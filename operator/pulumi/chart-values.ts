@@ -221,7 +221,7 @@ const CsiSchema = z
         volumeBindingMode: z.enum(["Immediate", "WaitForFirstConsumer"]),
         allowVolumeExpansion: z.boolean(),
         parameters: stringMap.meta({
-          description: "StorageClass parameters: storageClassName, fsType, resyncRateLimit, peerTls.",
+          description: "StorageClass parameters: storageClassName, fsType, resyncRateLimit, peerTls, peerRecords.",
         }),
       })
       .partial(),
