@@ -221,7 +221,8 @@ const CsiSchema = z
         volumeBindingMode: z.enum(["Immediate", "WaitForFirstConsumer"]),
         allowVolumeExpansion: z.boolean(),
         parameters: stringMap.meta({
-          description: "StorageClass parameters: storageClassName, fsType, resyncRateLimit, peerTls, peerRecords.",
+          description:
+            "StorageClass parameters: storageClassName, fsType, resyncRateLimit, peerTls, peerRecords.",
         }),
       })
       .partial(),
