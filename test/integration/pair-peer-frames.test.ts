@@ -20,9 +20,9 @@ afterEach(() => h?.cleanup());
 const REFUSED = "refused a sealed record from the peer that failed authentication";
 
 async function started(
-  o: { startB?: boolean; tap?: (u: StreamUnit) => Buffer[] } = {},
+  o: { startB?: boolean; tap?: (u: StreamUnit) => Buffer[]; records?: "authenticated" } = {},
 ): Promise<PairHarness> {
-  h = new PairHarness();
+  h = new PairHarness(o.records ? { records: o.records } : {});
   await h.setup();
   if (o.tap) h.proxy.tap = o.tap;
   await Promise.all([h.start("a"), ...(o.startB === false ? [] : [h.start("b")])]);
@@ -194,6 +194,75 @@ describe("pair: the peer link's frames are sealed", { timeout: 300_000 }, () => 
     assert.ok(bytes > 3 * 65536, `the proxy saw the traffic (${bytes} bytes)`);
     assert.equal(all.indexOf("HASAN-PLAINTEXT"), -1, "no written data in plaintext on the wire");
     assert.equal(all.indexOf('"offset"'), -1, "nor the frames' JSON");
+  });
+});
+
+describe("pair: authenticated records (both nodes ask for them)", { timeout: 300_000 }, () => {
+  it("the written data crosses the link readable, under records the partner checks: mirrored and forwarded writes and a resync reach both copies", async () => {
+    const wire: Buffer[] = [];
+    await started({
+      records: "authenticated",
+      tap: (u) => {
+        wire.push(u.bytes);
+        return [u.bytes];
+      },
+    });
+    const pattern = (tag: string) => Buffer.alloc(64 * 1024, `HASAN-PLAINTEXT-${tag}-`);
+    await h.write("a", 0, pattern("A"));
+    await h.write("b", MiB, pattern("B"));
+    await h.kill("b");
+    await h.waitFor("a serving alone", async () => (await h.status("a")).serving);
+    await h.write("a", 2 * MiB, pattern("R"));
+    await h.start("b");
+    await h.waitInSync();
+    const all = Buffer.concat(wire);
+    for (const tag of ["A", "B", "R"])
+      assert.notEqual(all.indexOf(`HASAN-PLAINTEXT-${tag}-`), -1, `write ${tag} crossed in plain`);
+    assert.ok(
+      wire.every((u) => u.readUInt32BE(0) !== 0x48534e53),
+      "no encrypted record: both nodes agreed on authenticated ones",
+    );
+    await bothHold(0, pattern("A"));
+    await bothHold(MiB, pattern("B"));
+    await bothHold(2 * MiB, pattern("R"));
+  });
+
+  it("a byte flipped in a write's authenticated record: node b refuses it, applies nothing, and the pair recovers", async () => {
+    let armed = false;
+    let flipped = false;
+    await started({
+      records: "authenticated",
+      tap: (u) => {
+        if (!armed || flipped || !isWriteRecord(u)) return [u.bytes];
+        flipped = true;
+        h.proxy.refuseNew = true;
+        const bad = Buffer.from(u.bytes);
+        bad[bad.length >> 1]! ^= 0x20;
+        return [bad];
+      },
+    });
+    const offset = 3 * MiB;
+    const before = await onDisk("b", offset, 256 * 1024);
+    const data = randomBytes(256 * 1024);
+    armed = true;
+    const write = h.write("a", offset, data).then(
+      () => null,
+      (e: Error) => e,
+    );
+    await h.waitFor(
+      "b refused the altered record",
+      async () => (await refusedRecords("b")).length > 0,
+      20_000,
+    );
+    assert.match((await refusedRecords("b"))[0]!, /failed authentication \(bad tag\)/);
+    const outcome = await write;
+    if (outcome && !(outcome instanceof IoError)) throw outcome;
+    assert.deepEqual(await onDisk("b", offset, data.length), before, "nothing of it reached b's disk");
+    h.proxy.refuseNew = false;
+    await h.waitInSync();
+    if (outcome) await clientWrite(offset, data);
+    await h.waitInSync();
+    await bothHold(offset, data);
   });
 });
 

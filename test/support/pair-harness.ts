@@ -23,6 +23,8 @@ export interface HarnessOptions {
   secrets?: { a: string; b: string };
   heartbeatMs?: number;
   peerTimeoutMs?: number;
+  /** what both nodes ask of the peer link's records (default: encrypted) */
+  records?: "encrypted" | "authenticated";
 }
 
 export class IoError extends Error {
@@ -97,6 +99,7 @@ export class PairHarness extends PairFixture {
     else args.push("--peer", `127.0.0.1:${this.proxyPort}`, "--listen", `127.0.0.1:${this.ports.bPeer}`);
     if (this.o.regionSize) args.push("--region-size", String(this.o.regionSize));
     if (this.o.resyncRate) args.push("--resync-rate", String(this.o.resyncRate));
+    if (this.o.records) args.push("--records", this.o.records);
     const log = createWriteStream(this.logPath(n), { flags: "a" });
     const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     const exited = new Promise<void>((r) => proc.once("exit", () => r())).then(

@@ -22,6 +22,7 @@ import { FileBlockDevice } from "../../target/store/file-device.js";
 import { metadataFiles } from "../../target/store/metadata-files.js";
 import { DeviceUnavailableError } from "../../target/store/block-device.js";
 import { startPairNode, type PairNode } from "../../target/replication/pair.js";
+import { LinkProtectionSchema } from "../../target/replication/protocol.js";
 import { createWitness, parseWitnessSpec } from "../../target/replication/witness.js";
 
 const hostPort = z
@@ -46,6 +47,7 @@ const ArgsSchema = z.object({
   resyncRate: int.optional(),
   heartbeatMs: int.optional(),
   peerTimeoutMs: int.optional(),
+  records: LinkProtectionSchema.optional(),
 });
 
 const { values } = parseArgs({
@@ -62,6 +64,7 @@ const { values } = parseArgs({
     "resync-rate": { type: "string" },
     "heartbeat-ms": { type: "string" },
     "peer-timeout-ms": { type: "string" },
+    records: { type: "string" },
   },
 });
 const args = ArgsSchema.parse({
@@ -77,6 +80,7 @@ const args = ArgsSchema.parse({
   resyncRate: values["resync-rate"],
   heartbeatMs: values["heartbeat-ms"],
   peerTimeoutMs: values["peer-timeout-ms"],
+  records: values.records,
 });
 
 const logger = createLogger("pair-node", { node: args.node });
@@ -95,6 +99,7 @@ const pair: PairNode = await startPairNode({
   ...(args.resyncRate ? { resyncRateBytesPerSec: args.resyncRate } : {}),
   ...(args.heartbeatMs ? { heartbeatMs: args.heartbeatMs } : {}),
   ...(args.peerTimeoutMs ? { peerTimeoutMs: args.peerTimeoutMs } : {}),
+  ...(args.records ? { linkProtection: args.records } : {}),
 });
 
 async function body(req: http.IncomingMessage): Promise<Buffer> {

@@ -31,6 +31,7 @@ export type Tap = (u: StreamUnit) => Buffer[];
 
 const FRAME_MAGIC = 0x48534e31; // "HSN1", protocol.ts
 const RECORD_MAGIC = 0x48534e53; // "HSNS", frame-seal.ts
+const AUTHENTICATED_RECORD_MAGIC = 0x48534e41; // "HSNA", frame-seal.ts
 
 /** Cuts one direction's bytes into whole units. */
 class UnitSplitter {
@@ -54,7 +55,7 @@ class UnitSplitter {
         if (b.length < 20) return out;
         size = 20 + b.readUInt32BE(12) + b.readUInt32BE(16);
         kind = "frame";
-      } else if (magic === RECORD_MAGIC) {
+      } else if (magic === RECORD_MAGIC || magic === AUTHENTICATED_RECORD_MAGIC) {
         size = 8 + b.readUInt32BE(4) + 16;
         kind = "record";
       } else {
