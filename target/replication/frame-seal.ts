@@ -21,6 +21,10 @@
  * - The receiver decrypts the bytes as they arrive and allocates nothing from a record's announced
  *   length. A frame inside may announce no more than its record holds; a large payload is gathered
  *   by the frame decoder into a pooled buffer as it is decrypted (pages committed as written).
+ * - Each end makes the cipher of its next record in each direction ahead of time (prepare(), once
+ *   the link is idle again): node:crypto sets one up per nonce, and after an idle moment that costs
+ *   tens of microseconds, four times on the path of every acknowledged write at queue depth 1.
+ *   A prepared cipher serves only the record number it was made for.
  * - AES-GCM with one key should seal well under 2^64 blocks; the key changes every REKEY_BYTES
  *   (64 GiB) per direction, at the same record on both ends.
  *
@@ -35,7 +39,7 @@
  * cipher output to allocate and copy): the choice for a network trusted with the data, or a link
  * that TLS already encrypts.
  */
-import { createCipheriv, createDecipheriv, type DecipherGCM } from "node:crypto";
+import { createCipheriv, createDecipheriv, type CipherGCM, type DecipherGCM } from "node:crypto";
 import { recordKey } from "./peer-keys.js";
 import {
   FrameDecoder,
@@ -128,6 +132,8 @@ export class RecordSealer {
    */
   private gather: Buffer | null = null;
   readonly protection: LinkProtection;
+  /** the cipher of record `count`, made ahead of time (prepare) */
+  private next: { count: number; cipher: CipherGCM } | null = null;
 
   constructor(traffic: Buffer, o: SealOptions = {}) {
     this.schedule = new RecordSchedule(traffic, o.rekeyBytes ?? REKEY_BYTES);
@@ -151,7 +157,7 @@ export class RecordSealer {
     head.writeUInt32BE(magicOf(this.protection), 0);
     head.writeUInt32BE(length, 4);
     const s = this.schedule;
-    const cipher = createCipheriv(ALGORITHM, s.key, s.nonce(), { authTagLength: TAG_BYTES });
+    const cipher = this.cipherOf(s.count);
     cipher.setAAD(head);
     const out: Buffer[] = [head];
     if (this.protection === "authenticated") {
@@ -172,6 +178,23 @@ export class RecordSealer {
     out.push(cipher.getAuthTag());
     s.advance(length);
     return out;
+  }
+
+  /** Makes the next record's cipher now, off the path of the record that will use it. */
+  prepare(): void {
+    if (this.next?.count !== this.schedule.count)
+      this.next = { count: this.schedule.count, cipher: this.newCipher() };
+  }
+
+  private cipherOf(count: number): CipherGCM {
+    const n = this.next;
+    this.next = null;
+    return n?.count === count ? n.cipher : this.newCipher();
+  }
+
+  private newCipher(): CipherGCM {
+    const s = this.schedule;
+    return createCipheriv(ALGORITHM, s.key, s.nonce(), { authTagLength: TAG_BYTES });
   }
 
   /** `parts` copied one after the other into the reused gathering buffer. */
@@ -201,6 +224,8 @@ export class RecordOpener {
   private length = 0;
   private remaining = 0;
   private decipher: DecipherGCM | null = null;
+  /** the decipher of record `count`, made ahead of time (prepare) */
+  private next: { count: number; decipher: DecipherGCM } | null = null;
   /** frames of the record in progress, given out once its tag checked */
   private held: Message[] = [];
   /** the first malformed frame of the record in progress (reported if the record is authentic) */
@@ -219,6 +244,17 @@ export class RecordOpener {
   ) {
     this.schedule = new RecordSchedule(traffic, o.rekeyBytes ?? REKEY_BYTES);
     this.protection = o.protection ?? "encrypted";
+  }
+
+  /** Makes the next record's decipher now, between records, off the path of that record. */
+  prepare(): void {
+    if (this.state === "head" && this.headHave === 0 && this.next?.count !== this.schedule.count)
+      this.next = { count: this.schedule.count, decipher: this.newDecipher() };
+  }
+
+  private newDecipher(): DecipherGCM {
+    const s = this.schedule;
+    return createDecipheriv(ALGORITHM, s.key, s.nonce(), { authTagLength: TAG_BYTES });
   }
 
   /** Records opened so far. */
@@ -283,7 +319,9 @@ export class RecordOpener {
     if (length < HEADER_BYTES || length > MAX_RECORD_BYTES)
       throw this.refusal(`a record cannot hold ${length} bytes`);
     const s = this.schedule;
-    const d = createDecipheriv(ALGORITHM, s.key, s.nonce(), { authTagLength: TAG_BYTES });
+    const n = this.next;
+    this.next = null;
+    const d = n?.count === s.count ? n.decipher : this.newDecipher();
     d.setAAD(this.head);
     this.decoder.setLimit({ bytes: length - HEADER_BYTES, what: "in its sealed record" });
     this.decipher = d;

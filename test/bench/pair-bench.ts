@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { startTarget, type TargetHandle } from "../support/target-process.js";
 import { startTargetPair } from "../support/target-pair.js";
 import { qemuIoOk } from "../support/qemu.js";
+import { loopbackRoundTrip } from "./round-trip.js";
 import { ScsiClient } from "../support/scsi-client.js";
 import {
   bestOfWithCpu,
@@ -62,6 +63,15 @@ export async function benchPairWrites(runs: number): Promise<PairBench> {
       out.latencyRows.push(...r.latencyRows);
       out.goals.push(...r.goals);
     }
+    // What the machine itself adds per round trip between two processes: the floor under
+    // "pair - standalone", whatever the code does.
+    const rtt = await loopbackRoundTrip();
+    out.latencyRows.push([
+      "floor: 4 KiB round trip between two Node.js processes over loopback TCP",
+      "",
+      "",
+      `+${rtt.meanUs.toFixed(0)} µs / +${rtt.p99Us.toFixed(0)} µs`,
+    ]);
     return out;
   } finally {
     await single.stop();
