@@ -35,6 +35,8 @@ export function nodeStatusOf(n: ObservedNode): NodeStatus {
     out.generation = rep.generation;
     out.outOfSyncBytes = rep.outOfSyncBytes;
     if (n.agent) out.lunSizeBytes = n.agent.sizeBytes;
+    if (rep.peer.connected && rep.peer.records)
+      out.linkRecords = rep.peer.records === "authenticated" ? "Authenticated" : "Encrypted";
     if (rep.resync) {
       out.resync = {
         doneBytes: rep.resync.doneBytes,

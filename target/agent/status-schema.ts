@@ -93,6 +93,12 @@ export const ReplicationStatusSchema = z.object({
      * older targets do not report it.
      */
     authError: PeerAuthErrorSchema.nullable().optional(),
+    /**
+     * While linked: what protects the link's records, as both nodes agreed ("encrypted" or
+     * "authenticated"), and the peer protocol version. Optional: older targets do not report it.
+     */
+    records: z.enum(["encrypted", "authenticated"]).optional(),
+    protocol: z.number().int().positive().optional(),
   }),
   /** current generation identifier of this node's data (hex) */
   generation: z.string(),

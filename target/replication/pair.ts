@@ -331,6 +331,7 @@ class PairNodeImpl implements PairNode {
         connected: c !== null && !c.closed,
         lastHeardMs: c ? c.lastHeardMs : null,
         authError,
+        ...(c && !c.closed ? { records: c.protection, protocol: c.version } : {}),
       },
       generation: core.gen.current,
       outOfSyncBytes: Math.min(core.outOfSync.count() * core.regionSize, core.sizeBytes),

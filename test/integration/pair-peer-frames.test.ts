@@ -179,6 +179,7 @@ describe("pair: the peer link's frames are sealed", { timeout: 300_000 }, () => 
         return [u.bytes];
       },
     });
+    assert.equal((await h.status("a")).peer.records, "encrypted");
     const pattern = (tag: string) => Buffer.alloc(64 * 1024, `HASAN-PLAINTEXT-${tag}-`);
     await h.write("a", 0, pattern("A"));
     await h.write("b", MiB, pattern("B"));
@@ -207,6 +208,10 @@ describe("pair: authenticated records (both nodes ask for them)", { timeout: 300
         return [u.bytes];
       },
     });
+    for (const n of ["a", "b"] as const) {
+      const peer = (await h.status(n)).peer;
+      assert.deepEqual([peer.records, peer.protocol], ["authenticated", 7], `node ${n} reports the link`);
+    }
     const pattern = (tag: string) => Buffer.alloc(64 * 1024, `HASAN-PLAINTEXT-${tag}-`);
     await h.write("a", 0, pattern("A"));
     await h.write("b", MiB, pattern("B"));
