@@ -72,49 +72,54 @@ async function bothHold(offset: number, data: Buffer): Promise<void> {
 const isWriteRecord = (u: StreamUnit) =>
   u.dir === "a-to-b" && u.kind === "record" && u.bytes.length > 64 * 1024;
 
+/**
+ * A byte flipped in a write's record on the wire: node b refuses it and closes the link, nothing of
+ * the write reaches b's disk, and after the resync both portals read what the client wrote.
+ */
+async function flippedWriteRecordRefused(records?: "authenticated"): Promise<void> {
+  let armed = false;
+  let flipped = false;
+  await started({
+    ...(records ? { records } : {}),
+    tap: (u) => {
+      if (!armed || flipped || !isWriteRecord(u)) return [u.bytes];
+      flipped = true;
+      // keep the pair apart until the test has looked at b's disk
+      h.proxy.refuseNew = true;
+      const bad = Buffer.from(u.bytes);
+      bad[bad.length >> 1]! ^= 0x20;
+      return [bad];
+    },
+  });
+  const offset = 3 * MiB;
+  const before = await onDisk("b", offset, 256 * 1024);
+  const data = randomBytes(256 * 1024);
+  armed = true;
+  const write = h.write("a", offset, data).then(
+    () => null,
+    (e: Error) => e,
+  );
+  await h.waitFor("b refused the altered record", async () => (await refusedRecords("b")).length > 0, 20_000);
+  assert.ok(flipped);
+  assert.match((await refusedRecords("b"))[0]!, /failed authentication \(bad tag\)/);
+  const outcome = await write;
+  if (outcome && !(outcome instanceof IoError)) throw outcome;
+  assert.deepEqual(
+    await onDisk("b", offset, data.length),
+    before,
+    "nothing of the altered write reached b's disk",
+  );
+  h.proxy.refuseNew = false;
+  await h.waitInSync();
+  // a write the pair did not acknowledge is retried by the client
+  if (outcome) await clientWrite(offset, data);
+  await h.waitInSync();
+  await bothHold(offset, data);
+}
+
 describe("pair: the peer link's frames are sealed", { timeout: 300_000 }, () => {
   it("a byte flipped in a write's sealed record on the wire: node b refuses it and closes the link, the write is not on b's disk, and after the resync both portals read what the client wrote", async () => {
-    let armed = false;
-    let flipped = false;
-    await started({
-      tap: (u) => {
-        if (!armed || flipped || !isWriteRecord(u)) return [u.bytes];
-        flipped = true;
-        // keep the pair apart until the test has looked at b's disk
-        h.proxy.refuseNew = true;
-        const bad = Buffer.from(u.bytes);
-        bad[bad.length >> 1]! ^= 0x20;
-        return [bad];
-      },
-    });
-    const offset = 3 * MiB;
-    const before = await onDisk("b", offset, 256 * 1024);
-    const data = randomBytes(256 * 1024);
-    armed = true;
-    const write = h.write("a", offset, data).then(
-      () => null,
-      (e: Error) => e,
-    );
-    await h.waitFor(
-      "b refused the altered record",
-      async () => (await refusedRecords("b")).length > 0,
-      20_000,
-    );
-    assert.ok(flipped);
-    assert.match((await refusedRecords("b"))[0]!, /failed authentication \(bad tag\)/);
-    const outcome = await write;
-    if (outcome && !(outcome instanceof IoError)) throw outcome;
-    assert.deepEqual(
-      await onDisk("b", offset, data.length),
-      before,
-      "nothing of the altered write reached b's disk",
-    );
-    h.proxy.refuseNew = false;
-    await h.waitInSync();
-    // a write the pair did not acknowledge is retried by the client
-    if (outcome) await clientWrite(offset, data);
-    await h.waitInSync();
-    await bothHold(offset, data);
+    await flippedWriteRecordRefused();
   });
 
   it("a sealed write record replayed by a man in the middle after the handshake: node b refuses it and does not apply it again; the pair recovers", async () => {
@@ -233,41 +238,7 @@ describe("pair: authenticated records (both nodes ask for them)", { timeout: 300
   });
 
   it("a byte flipped in a write's authenticated record: node b refuses it, applies nothing, and the pair recovers", async () => {
-    let armed = false;
-    let flipped = false;
-    await started({
-      records: "authenticated",
-      tap: (u) => {
-        if (!armed || flipped || !isWriteRecord(u)) return [u.bytes];
-        flipped = true;
-        h.proxy.refuseNew = true;
-        const bad = Buffer.from(u.bytes);
-        bad[bad.length >> 1]! ^= 0x20;
-        return [bad];
-      },
-    });
-    const offset = 3 * MiB;
-    const before = await onDisk("b", offset, 256 * 1024);
-    const data = randomBytes(256 * 1024);
-    armed = true;
-    const write = h.write("a", offset, data).then(
-      () => null,
-      (e: Error) => e,
-    );
-    await h.waitFor(
-      "b refused the altered record",
-      async () => (await refusedRecords("b")).length > 0,
-      20_000,
-    );
-    assert.match((await refusedRecords("b"))[0]!, /failed authentication \(bad tag\)/);
-    const outcome = await write;
-    if (outcome && !(outcome instanceof IoError)) throw outcome;
-    assert.deepEqual(await onDisk("b", offset, data.length), before, "nothing of it reached b's disk");
-    h.proxy.refuseNew = false;
-    await h.waitInSync();
-    if (outcome) await clientWrite(offset, data);
-    await h.waitInSync();
-    await bothHold(offset, data);
+    await flippedWriteRecordRefused("authenticated");
   });
 });
 

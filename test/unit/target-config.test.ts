@@ -99,32 +99,17 @@ test("pair flags parse into peer addresses and a witness", () => {
   assert.deepEqual(c.witness, { kind: "lease", namespace: "default", name: "pair1-witness" });
   assert.equal(c.resyncRate, 100 * 1024 * 1024);
   assert.equal(c.peerRecords, "encrypted", "records are encrypted unless asked otherwise");
-  const auth = parseServeArgs(
-    [...base, "--node", "b", "--peer", "127.0.0.2:3261", "--peer-listen", "127.0.0.3:3261"].concat([
-      "--peer-secret-file",
-      f,
-      "--peer-records",
-      "authenticated",
-    ]),
-  );
-  assert.equal(auth.peerRecords, "authenticated");
-  assert.throws(
-    () =>
-      parseServeArgs([
-        ...base,
-        "--node",
-        "b",
-        "--peer",
-        "127.0.0.2:3261",
-        "--peer-listen",
-        "127.0.0.3:3261",
+  const pairOf = (records: string) =>
+    parseServeArgs(
+      [...base, "--node", "b", "--peer", "127.0.0.2:3261", "--peer-listen", "127.0.0.3:3261"].concat([
         "--peer-secret-file",
         f,
         "--peer-records",
-        "plain",
+        records,
       ]),
-    /--peer-records: .*"encrypted"\|"authenticated"/,
-  );
+    );
+  assert.equal(pairOf("authenticated").peerRecords, "authenticated");
+  assert.throws(() => pairOf("plain"), /--peer-records: .*"encrypted"\|"authenticated"/);
 });
 
 test("size must be a whole number of blocks and at least 1Mi", () => {

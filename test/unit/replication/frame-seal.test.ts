@@ -3,11 +3,13 @@
  * sealed records (frame-seal.ts), the plain handshake's bounds (protocol.ts), and the link end to
  * end over loopback with a man in the middle.
  */
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
+  AUTHENTICATED_RECORD_MAGIC,
   FrameAuthError,
+  RECORD_MAGIC,
   RecordOpener,
   RecordSealer,
   RECORD_HEADER_BYTES,
@@ -23,10 +25,17 @@ import {
   MAGIC,
   PRE_AUTH_MAX_FRAME_BYTES,
   ProtocolError,
+  type LinkProtection,
   type Message,
 } from "../../../target/replication/protocol.js";
 import { throughMitm } from "../../support/peer-mitm.js";
 import { waitFor } from "../../support/processes.js";
+import {
+  heartbeatFrame as heartbeat,
+  openInPieces as open,
+  sealRecord as seal,
+  writeFrame as write,
+} from "../../support/sealed-records.js";
 
 const [na, nb] = [newNonce(), newNonce()];
 const secret = [Buffer.from("the-pair-secret")];
@@ -75,181 +84,184 @@ describe("session keys", () => {
   });
 });
 
-/** A sealer of a's records and the opener b has for them. */
+/** The kind of record the "sealed records" tests run with (each runs for both). */
+let protection: LinkProtection = "encrypted";
+
+/**
+ * A sealer of a's records and the opener b has for them; the opener's decoder copies what it
+ * keeps, because open() reuses its read buffer as the link does.
+ */
 function pairOfEnds(o: { rekeyBytes?: number } = {}) {
-  const a = sessionKeys(secret, "a", na, nb);
-  const b = sessionKeys(secret, "b", na, nb);
+  const a = sessionKeys(secret, "a", na, nb, protection);
+  const b = sessionKeys(secret, "b", na, nb, protection);
+  const opts = { ...o, protection };
   return {
-    sealer: new RecordSealer(a.send, o),
-    opener: new RecordOpener(b.receive, new FrameDecoder(), o),
+    sealer: new RecordSealer(a.send, opts),
+    opener: new RecordOpener(b.receive, new FrameDecoder({ chunksReused: true }), opts),
     /** a's opener for b's records: what a reflected record of a's own reaches */
-    reflected: new RecordOpener(a.receive),
+    reflected: new RecordOpener(a.receive, new FrameDecoder(), { protection }),
   };
-}
-
-const write = (id: number, data: Buffer) => encodeFrame("write", id, { offset: id * 4096, fua: false }, data);
-const heartbeat = (seq: number) => encodeFrame("heartbeat", 0, { seq, ack: 0 });
-
-function seal(sealer: RecordSealer, ...frames: Buffer[][]): Buffer {
-  const parts = frames.flat();
-  return Buffer.concat(sealer.seal(parts, frameBytes(parts)));
-}
-
-/** Opens `bytes` in pieces of `step` bytes. */
-function open(opener: RecordOpener, bytes: Buffer, step = bytes.length): Message[] {
-  const out: Message[] = [];
-  for (let at = 0; at < bytes.length; at += step) out.push(...opener.push(bytes.subarray(at, at + step)));
-  return out;
 }
 
 const refusedAsTampered = (e: unknown) =>
   e instanceof FrameAuthError && /failed authentication/.test(e.message);
 
-describe("sealed records", () => {
-  it("frames sealed in records open in order, whatever the pieces the bytes arrive in", () => {
-    const data = Array.from({ length: 8 }, () => randomBytes(4096));
-    const big = randomBytes(1 << 20);
-    for (const step of [1, 7, 4096, 65_536, 1 << 22]) {
-      const { sealer, opener } = pairOfEnds();
-      const wire = Buffer.concat([
-        seal(sealer, heartbeat(1), ...data.map((d, i) => write(i + 1, d))),
-        seal(sealer, encodeFrame("resyncChunk", 0, { offset: 0 }, big)),
-        seal(sealer, heartbeat(2)),
-      ]);
-      const got = open(opener, wire, step);
-      assert.equal(got.length, 11, `pieces of ${step}`);
-      assert.equal(got[0]!.type, "heartbeat");
-      data.forEach((d, i) => assert.deepEqual(got[i + 1]!.data, d));
-      assert.deepEqual(got[9]!.data, big);
-      assert.equal(opener.count, 3);
-    }
-  });
+for (const kind of ["encrypted", "authenticated"] as const)
+  describe(`sealed records (${kind})`, () => {
+    before(() => (protection = kind));
 
-  it("the written data does not appear in the sealed bytes", () => {
-    const { sealer } = pairOfEnds();
-    const pattern = Buffer.alloc(4096, "HASAN-PLAINTEXT-");
-    const wire = seal(sealer, write(1, pattern));
-    assert.equal(wire.indexOf("HASAN-PLAINTEXT-"), -1);
-    assert.equal(wire.indexOf('"offset"'), -1, "the frame's JSON is sealed too");
-  });
+    it("frames sealed in records open in order, whatever the pieces the bytes arrive in", () => {
+      const data = Array.from({ length: 8 }, () => randomBytes(4096));
+      const big = randomBytes(1 << 20);
+      for (const step of [1, 7, 4096, 65_536, 1 << 22]) {
+        const { sealer, opener } = pairOfEnds();
+        const wire = Buffer.concat([
+          seal(sealer, heartbeat(1), ...data.map((d, i) => write(i + 1, d))),
+          seal(sealer, encodeFrame("resyncChunk", 0, { offset: 0 }, big)),
+          seal(sealer, heartbeat(2)),
+        ]);
+        const got = open(opener, wire, step);
+        assert.equal(got.length, 11, `pieces of ${step}`);
+        assert.equal(got[0]!.type, "heartbeat");
+        data.forEach((d, i) => assert.deepEqual(got[i + 1]!.data, d));
+        assert.deepEqual(got[9]!.data, big);
+        assert.equal(opener.count, 3);
+      }
+    });
 
-  it("a byte flipped anywhere in a record (header, frames, tag) is refused and none of its frames is given out", () => {
-    const { sealer } = pairOfEnds();
-    const wire = seal(sealer, heartbeat(1), write(1, randomBytes(4096)));
-    for (const at of [
-      1,
-      RECORD_HEADER_BYTES,
-      RECORD_HEADER_BYTES + HEADER_BYTES + 3,
-      2000,
-      wire.length - 1,
-    ]) {
+    if (kind === "encrypted")
+      it("the written data does not appear in the sealed bytes", () => {
+        const { sealer } = pairOfEnds();
+        const pattern = Buffer.alloc(4096, "HASAN-PLAINTEXT-");
+        const wire = seal(sealer, write(1, pattern));
+        assert.equal(wire.indexOf("HASAN-PLAINTEXT-"), -1);
+        assert.equal(wire.indexOf('"offset"'), -1, "the frame's JSON is sealed too");
+      });
+
+    it("a byte flipped anywhere in a record (header, frames, tag) is refused and none of its frames is given out", () => {
+      const { sealer } = pairOfEnds();
+      const wire = seal(sealer, heartbeat(1), write(1, randomBytes(4096)));
+      for (const at of [
+        1,
+        RECORD_HEADER_BYTES,
+        RECORD_HEADER_BYTES + HEADER_BYTES + 3,
+        2000,
+        wire.length - 1,
+      ]) {
+        const { opener } = pairOfEnds();
+        const bad = Buffer.from(wire);
+        bad[at]! ^= 0x01;
+        const got: Message[] = [];
+        assert.throws(
+          () => got.push(...open(opener, bad, 512)),
+          (e: unknown) => e instanceof ProtocolError,
+          `byte ${at}`,
+        );
+        assert.equal(got.length, 0, `nothing given out (byte ${at})`);
+      }
       const { opener } = pairOfEnds();
       const bad = Buffer.from(wire);
-      bad[at]! ^= 0x01;
-      const got: Message[] = [];
-      assert.throws(
-        () => got.push(...open(opener, bad, 512)),
-        (e: unknown) => e instanceof ProtocolError,
-        `byte ${at}`,
-      );
-      assert.equal(got.length, 0, `nothing given out (byte ${at})`);
-    }
-    const { opener } = pairOfEnds();
-    const bad = Buffer.from(wire);
-    bad[wire.length - TAG_BYTES - 10]! ^= 0x80;
-    assert.throws(() => open(opener, bad), refusedAsTampered);
-    // a shorter length in the header: the record's last byte is taken for its tag
-    const short = Buffer.from(wire);
-    short.writeUInt32BE(short.readUInt32BE(4) - 1, 4);
-    assert.throws(() => open(pairOfEnds().opener, short), refusedAsTampered);
-  });
-
-  it("a replayed record is refused", () => {
-    const { sealer, opener } = pairOfEnds();
-    const r1 = seal(sealer, write(1, randomBytes(4096)));
-    assert.equal(open(opener, r1).length, 1);
-    assert.throws(() => open(opener, r1), refusedAsTampered);
-  });
-
-  it("reordered records are refused", () => {
-    const { sealer, opener } = pairOfEnds();
-    const r1 = seal(sealer, write(1, randomBytes(4096)));
-    const r2 = seal(sealer, write(2, randomBytes(4096)));
-    assert.throws(() => open(opener, Buffer.concat([r2, r1])), refusedAsTampered);
-  });
-
-  it("a dropped record makes the next one refused", () => {
-    const { sealer, opener } = pairOfEnds();
-    seal(sealer, write(1, randomBytes(4096)));
-    const r2 = seal(sealer, write(2, randomBytes(4096)));
-    assert.throws(() => open(opener, r2), refusedAsTampered);
-  });
-
-  it("a record reflected back to its sender, or opened by another connection, is refused", () => {
-    const { sealer, reflected } = pairOfEnds();
-    const r1 = seal(sealer, heartbeat(1));
-    assert.throws(() => open(reflected, r1), refusedAsTampered);
-    const other = new RecordOpener(sessionKeys(secret, "b", na, newNonce()).receive);
-    assert.throws(() => open(other, r1), refusedAsTampered);
-  });
-
-  it("an unsealed (version 2) frame injected after authentication is refused as not sealed", () => {
-    const { opener } = pairOfEnds();
-    const plain = Buffer.concat(write(1, randomBytes(4096)));
-    assert.throws(
-      () => open(opener, plain),
-      (e: unknown) =>
-        e instanceof FrameAuthError && /an unsealed frame where a sealed record was due/.test(e.message),
-    );
-  });
-
-  it("a forged record header announcing more than the largest frame is refused before anything is read", () => {
-    const { opener } = pairOfEnds();
-    const head = Buffer.alloc(RECORD_HEADER_BYTES);
-    head.writeUInt32BE(0x48534e53, 0);
-    head.writeUInt32BE(0xffffffff, 4);
-    assert.throws(
-      () => opener.push(head),
-      (e: unknown) => e instanceof FrameAuthError && /cannot hold/.test(e.message),
-    );
-  });
-
-  it("a sealed frame announcing more than its record holds is refused before its payload is taken", () => {
-    const { sealer, opener } = pairOfEnds();
-    const json = Buffer.from('{"offset":0,"fua":false}');
-    const head = Buffer.alloc(HEADER_BYTES);
-    head.writeUInt32BE(MAGIC, 0);
-    head.writeUInt8(7, 4); // write
-    head.writeUInt32BE(json.length, 12);
-    head.writeUInt32BE(64 * 1024 * 1024, 16);
-    const parts = [head, json, Buffer.alloc(4096)];
-    const record = Buffer.concat(sealer.seal(parts, frameBytes(parts)));
-    assert.throws(
-      () => open(opener, record),
-      (e: unknown) =>
-        e instanceof ProtocolError &&
-        !(e instanceof FrameAuthError) &&
-        /more than the 4120 a frame may carry in its sealed record/.test(e.message),
-    );
-  });
-
-  it("keys change every rekeyBytes at the same record on both ends", () => {
-    const { sealer, opener } = pairOfEnds({ rekeyBytes: 10_000 });
-    for (let i = 1; i <= 20; i++) {
-      const d = randomBytes(4096);
-      const [m] = open(opener, seal(sealer, write(i, d)));
-      assert.deepEqual(m!.data, d);
-    }
-    // an opener that never changes key fails once the sealer moved on
-    const { sealer: s2 } = pairOfEnds({ rekeyBytes: 10_000 });
-    const stale = new RecordOpener(sessionKeys(secret, "b", na, nb).receive, new FrameDecoder(), {
-      rekeyBytes: 1e12,
+      bad[wire.length - TAG_BYTES - 10]! ^= 0x80;
+      assert.throws(() => open(opener, bad), refusedAsTampered);
+      // a shorter length in the header: the record's last byte is taken for its tag
+      const short = Buffer.from(wire);
+      short.writeUInt32BE(short.readUInt32BE(4) - 1, 4);
+      assert.throws(() => open(pairOfEnds().opener, short), refusedAsTampered);
     });
-    assert.throws(() => {
-      for (let i = 1; i <= 5; i++) open(stale, seal(s2, write(i, randomBytes(4096))));
-    }, refusedAsTampered);
+
+    it("a replayed record is refused", () => {
+      const { sealer, opener } = pairOfEnds();
+      const r1 = seal(sealer, write(1, randomBytes(4096)));
+      assert.equal(open(opener, r1).length, 1);
+      assert.throws(() => open(opener, r1), refusedAsTampered);
+    });
+
+    it("reordered records are refused", () => {
+      const { sealer, opener } = pairOfEnds();
+      const r1 = seal(sealer, write(1, randomBytes(4096)));
+      const r2 = seal(sealer, write(2, randomBytes(4096)));
+      assert.throws(() => open(opener, Buffer.concat([r2, r1])), refusedAsTampered);
+    });
+
+    it("a dropped record makes the next one refused", () => {
+      const { sealer, opener } = pairOfEnds();
+      seal(sealer, write(1, randomBytes(4096)));
+      const r2 = seal(sealer, write(2, randomBytes(4096)));
+      assert.throws(() => open(opener, r2), refusedAsTampered);
+    });
+
+    it("a record reflected back to its sender, or opened by another connection, is refused", () => {
+      const { sealer, reflected } = pairOfEnds();
+      const r1 = seal(sealer, heartbeat(1));
+      assert.throws(() => open(reflected, r1), refusedAsTampered);
+      const other = new RecordOpener(
+        sessionKeys(secret, "b", na, newNonce(), kind).receive,
+        new FrameDecoder(),
+        {
+          protection: kind,
+        },
+      );
+      assert.throws(() => open(other, r1), refusedAsTampered);
+    });
+
+    it("an unsealed (version 2) frame injected after authentication is refused as not sealed", () => {
+      const { opener } = pairOfEnds();
+      const plain = Buffer.concat(write(1, randomBytes(4096)));
+      assert.throws(
+        () => open(opener, plain),
+        (e: unknown) =>
+          e instanceof FrameAuthError && /an unsealed frame where a sealed record was due/.test(e.message),
+      );
+    });
+
+    it("a forged record header announcing more than the largest frame is refused before anything is read", () => {
+      const { opener } = pairOfEnds();
+      const head = Buffer.alloc(RECORD_HEADER_BYTES);
+      head.writeUInt32BE(kind === "encrypted" ? RECORD_MAGIC : AUTHENTICATED_RECORD_MAGIC, 0);
+      head.writeUInt32BE(0xffffffff, 4);
+      assert.throws(
+        () => opener.push(head),
+        (e: unknown) => e instanceof FrameAuthError && /cannot hold/.test(e.message),
+      );
+    });
+
+    it("a sealed frame announcing more than its record holds is refused before its payload is taken", () => {
+      const { sealer, opener } = pairOfEnds();
+      const json = Buffer.from('{"offset":0,"fua":false}');
+      const head = Buffer.alloc(HEADER_BYTES);
+      head.writeUInt32BE(MAGIC, 0);
+      head.writeUInt8(7, 4); // write
+      head.writeUInt32BE(json.length, 12);
+      head.writeUInt32BE(64 * 1024 * 1024, 16);
+      const parts = [head, json, Buffer.alloc(4096)];
+      const record = Buffer.concat(sealer.seal(parts, frameBytes(parts)));
+      assert.throws(
+        () => open(opener, record),
+        (e: unknown) =>
+          e instanceof ProtocolError &&
+          !(e instanceof FrameAuthError) &&
+          /more than the 4120 a frame may carry in its sealed record/.test(e.message),
+      );
+    });
+
+    it("keys change every rekeyBytes at the same record on both ends", () => {
+      const { sealer, opener } = pairOfEnds({ rekeyBytes: 10_000 });
+      for (let i = 1; i <= 20; i++) {
+        const d = randomBytes(4096);
+        const [m] = open(opener, seal(sealer, write(i, d)));
+        assert.deepEqual(m!.data, d);
+      }
+      // an opener that never changes key fails once the sealer moved on
+      const { sealer: s2 } = pairOfEnds({ rekeyBytes: 10_000 });
+      const stale = new RecordOpener(sessionKeys(secret, "b", na, nb, kind).receive, new FrameDecoder(), {
+        rekeyBytes: 1e12,
+        protection: kind,
+      });
+      assert.throws(() => {
+        for (let i = 1; i <= 5; i++) open(stale, seal(s2, write(i, randomBytes(4096))));
+      }, refusedAsTampered);
+    });
   });
-});
 
 describe("the handshake's plain frames", () => {
   const preAuth = () =>
