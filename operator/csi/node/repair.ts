@@ -19,7 +19,7 @@ export async function repairSessions(d: NodeDeps, locks: VolumeLocks): Promise<s
   const repaired: string[] = [];
   for (const staged of await d.staging.list()) {
     try {
-      repaired.push(...(await locks.run(staged.volumeId, () => reconnect(d, staged.volumeId))));
+      repaired.push(...(await locks.runBackground(staged.volumeId, () => reconnect(d, staged.volumeId))));
     } catch (e) {
       if (e instanceof CsiError && e.code === Code.ABORTED) continue;
       d.log.warn({ volume: staged.volumeId, err: (e as Error).message }, "session repair failed");
