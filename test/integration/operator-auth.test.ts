@@ -23,14 +23,6 @@ after(async () => {
   await h?.cleanup();
 });
 
-async function synchronized(name: string): Promise<void> {
-  const r = await h.cluster.kubectl(
-    ["wait", "--for=condition=Synchronized", `hst/${name}`, "-n", h.namespace, "--timeout=240s"],
-    { timeoutMs: 260_000 },
-  );
-  assert.equal(r.code, 0, `kubectl wait: ${r.stderr}`);
-}
-
 const condition = async (name: string, type: string) =>
   (await h.target(name))?.status?.conditions?.find((c) => c.type === type);
 
@@ -43,7 +35,7 @@ test("without spec.auth: a generated CHAP Secret, used by the pods and the PV; n
     await h.applyTarget("open", { capacity: "32Mi", auth: { chap: "Disabled" } });
     const secret = await h.waitFor("generated CHAP Secret", () => h.child("v1", "Secret", "gen-chap"));
     assert.equal((secret as Child & { type?: string }).type, "kubernetes.io/iscsi-chap");
-    await synchronized("gen");
+    await h.waitSynchronized("gen");
     const t = await h.target("gen");
     assert.deepEqual(t?.status?.auth, { mode: "CHAP", chapSecretName: "gen-chap", generated: true });
     const c = await condition("gen", "AuthenticationRequired");
@@ -106,12 +98,12 @@ test("the generated Secrets are never rewritten: not by passes, drift checks or 
       async () => (await h.metric("hasan_operator_reconciles_total")) >= after + 6,
     );
     assert.deepEqual(await snapshot(), before);
-    await synchronized("gen");
+    await h.waitSynchronized("gen");
   }));
 
 test("chap: Disabled: login without credentials, AuthenticationRequired False (ChapDisabled) and a Warning Event", () =>
   h.guard(async () => {
-    await synchronized("open");
+    await h.waitSynchronized("open");
     const t = await h.target("open");
     assert.deepEqual(t?.status?.auth, { mode: "Disabled", generated: false });
     assert.equal(await h.child("v1", "Secret", "open-chap"), undefined, "no CHAP Secret");

@@ -44,11 +44,7 @@ const disruptionsAllowed = async () =>
 test("with the operator stopped, draining the node that holds the only current copy waits for the resync", () =>
   h.guard(async () => {
     await h.applyTarget(name, { capacity: "96Mi", replication: { resyncRateLimit: "2Mi" } });
-    const r = await h.cluster.kubectl(
-      ["wait", "--for=condition=Synchronized", `hst/${name}`, "-n", h.namespace, "--timeout=180s"],
-      { timeoutMs: 200_000 },
-    );
-    assert.equal(r.code, 0, `kubectl wait: ${r.stderr}`);
+    await h.waitSynchronized(name, 180);
     await h.waitFor("PDB allows one disruption", async () => (await disruptionsAllowed()) === 1);
     const status = (await h.target(name))?.status;
     const portalA = status?.portals?.[0];

@@ -102,19 +102,11 @@ const disruptionsAllowed = async () =>
       { status?: { disruptionsAllowed?: number } } | undefined
   )?.status?.disruptionsAllowed;
 
-async function waitSynchronized(): Promise<void> {
-  const r = await h.cluster.kubectl(
-    ["wait", "--for=condition=Synchronized", `hst/${name}`, "-n", h.namespace, "--timeout=180s"],
-    { timeoutMs: 200_000 },
-  );
-  assert.equal(r.code, 0, `kubectl wait: ${r.stderr}`);
-}
-
 test("the pair becomes Synchronized and the PDB allows one disruption", () =>
   h.guard(async () => {
     await h.applyTarget(name, { capacity: "64Mi" });
     await h.waitFor("target exists", async () => h.target(name));
-    await waitSynchronized();
+    await h.waitSynchronized(name, 180);
     const t = await h.target(name);
     assert.equal(t?.status?.phase, "Ready");
     assert.deepEqual(
@@ -166,7 +158,7 @@ test("a cut peer link shows as Degraded; the PDB and the webhook refuse eviction
 test("a drain waits while the partner node is down and completes once the pair healed", () =>
   h.guard(async () => {
     await h.cluster.restoreLink(podRef("a"), podRef("b"));
-    await waitSynchronized();
+    await h.waitSynchronized(name, 180);
     const podA = await h.child("v1", "Pod", `${name}-a`);
     const podB = await h.child("v1", "Pod", `${name}-b`);
     const nodeA = podA?.spec?.nodeName as string;
@@ -191,7 +183,7 @@ test("a drain waits while the partner node is down and completes once the pair h
 
     await h.cluster.restoreNode(nodeB);
     failedNode = "";
-    await waitSynchronized();
+    await h.waitSynchronized(name, 180);
     const { code } = await drain.exited;
     assert.equal(code, 0, output());
     await h.waitFor("pod a evicted", async () => {
@@ -200,7 +192,7 @@ test("a drain waits while the partner node is down and completes once the pair h
     });
     // Pod a's volume lives on the drained node: it returns once the node is uncordoned.
     await h.cluster.kubectlOk(["uncordon", nodeA]);
-    await waitSynchronized();
+    await h.waitSynchronized(name, 180);
     await h.waitFor(
       "both Working again",
       async () => (await h.target(name))?.status?.nodes?.every((n) => n.state === "Working"),

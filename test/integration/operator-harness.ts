@@ -1,5 +1,6 @@
 // Shared setup of the operator integration tests: the real local cluster, the CRD, a namespace of
 // the test's own and the operator as a host process scoped to that namespace.
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -147,6 +148,22 @@ export class OperatorHarness {
 
   target(name: string): Promise<TargetObject | undefined> {
     return this.client.getOrUndefined<TargetObject>(API_VERSION, KIND, this.namespace, name);
+  }
+
+  /** `kubectl wait` until the target's Synchronized condition is True; fails the test otherwise. */
+  async waitSynchronized(name: string, timeoutSeconds = 240): Promise<void> {
+    const r = await this.cluster.kubectl(
+      [
+        "wait",
+        "--for=condition=Synchronized",
+        `hst/${name}`,
+        "-n",
+        this.namespace,
+        `--timeout=${timeoutSeconds}s`,
+      ],
+      { timeoutMs: (timeoutSeconds + 20) * 1000 },
+    );
+    assert.equal(r.code, 0, `kubectl wait: ${r.stderr}`);
   }
 
   async applyTarget(name: string, spec: Record<string, unknown>): Promise<TargetObject> {

@@ -47,11 +47,7 @@ test("a Working pair grows from 64Mi to 128Mi under a write load without restart
       capacity: "64Mi",
       export: { persistentVolume: { reclaimPolicy: "Delete" } },
     });
-    const r = await h.cluster.kubectl(
-      ["wait", "--for=condition=Synchronized", `hst/${name}`, "-n", h.namespace, "--timeout=240s"],
-      { timeoutMs: 260_000 },
-    );
-    assert.equal(r.code, 0, `kubectl wait: ${r.stderr}`);
+    await h.waitSynchronized(name);
     const t = await h.target(name);
     const [portalA, portalB] = t?.status?.portals ?? [];
     const iqn = t?.status?.iqn;

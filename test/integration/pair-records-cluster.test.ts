@@ -32,11 +32,7 @@ async function waitLinked(records: "Encrypted" | "Authenticated"): Promise<void>
     async () => (await linkRecords()).every((r) => r === records),
     300_000,
   );
-  const r = await h.cluster.kubectl(
-    ["wait", "--for=condition=Synchronized", `hst/${name}`, "-n", h.namespace, "--timeout=240s"],
-    { timeoutMs: 260_000 },
-  );
-  assert.equal(r.code, 0, `kubectl wait: ${r.stderr}`);
+  await h.waitSynchronized(name);
 }
 
 test("records Authenticated: both pods ask for it and the pair links with authenticated records; back to Encrypted, the pods roll and the link is encrypted again", () =>

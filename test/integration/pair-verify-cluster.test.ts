@@ -33,11 +33,7 @@ async function verifyEvents(): Promise<{ type: string; reason: string; message: 
 test("hasan.dev/verify-now starts a verify; status.verify and a VerifyClean Event report it", () =>
   h.guard(async () => {
     await h.applyTarget(name, { capacity: "64Mi", verify: { rateLimit: "32Mi" } });
-    const r = await h.cluster.kubectl(
-      ["wait", "--for=condition=Synchronized", `hst/${name}`, "-n", h.namespace, "--timeout=240s"],
-      { timeoutMs: 260_000 },
-    );
-    assert.equal(r.code, 0, `kubectl wait: ${r.stderr}`);
+    await h.waitSynchronized(name);
     const idle = (await h.target(name))?.status?.verify;
     assert.equal(idle?.running, false, "spec.verify without a schedule starts nothing by itself");
     assert.equal(idle?.runId, undefined);
