@@ -82,6 +82,9 @@ export const AuthSpecSchema = z
       "Initiator authentication: CHAP unless chap is Disabled, with the credentials in status.auth.chapSecretName.",
   });
 
+/** What protects the records between a pair's nodes (the target's --peer-records, lower case). */
+export const PeerRecordsSchema = z.enum(["Encrypted", "Authenticated"]);
+
 export const ReplicationSpecSchema = z
   .object({
     resyncRateLimit: byteQuantity(
@@ -98,17 +101,14 @@ export const ReplicationSpecSchema = z
       })
       .optional()
       .meta({ description: "Run the peer link over mutually authenticated TLS." }),
-    records: z
-      .enum(["Encrypted", "Authenticated"])
-      .optional()
-      .meta({
-        description:
-          "What protects the records between the nodes. Encrypted (default): every record is sealed " +
-          "with AES-256-GCM. Authenticated: records are authenticated (altered, injected, replayed or " +
-          "reordered ones are refused) but cross the network readable, for about a fifth of the CPU " +
-          "per byte; choose it on a network trusted with the data, or with tls, which encrypts the link " +
-          "already. Changing it restarts the pods one at a time.",
-      }),
+    records: PeerRecordsSchema.optional().meta({
+      description:
+        "What protects the records between the nodes. Encrypted (default): every record is sealed " +
+        "with AES-256-GCM. Authenticated: records are authenticated (altered, injected, replayed or " +
+        "reordered ones are refused) but cross the network readable, for about a fifth of the CPU " +
+        "per byte; choose it on a network trusted with the data, or with tls, which encrypts the link " +
+        "already. Changing it restarts the pods one at a time.",
+    }),
   })
   .meta({ description: "Synchronous mirroring between node a and node b." });
 

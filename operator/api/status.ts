@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PeerRecordsSchema } from "./spec.js";
 
 export const CONDITION_TYPES = [
   "Ready",
@@ -77,14 +78,11 @@ export const NodeStatusSchema = z.object({
     .optional()
     .meta({ description: "Size of the LUN this node serves, as it reports it (grows with spec.capacity)." }),
   resync: NodeResyncSchema.optional().meta({ description: "Progress of the resync this node is part of." }),
-  linkRecords: z
-    .enum(["Encrypted", "Authenticated"])
-    .optional()
-    .meta({
-      description:
-        "While linked to its partner: what protects the records between the two, as both agreed " +
-        "(Authenticated only when both nodes ask for it; spec.replication.records).",
-    }),
+  linkRecords: PeerRecordsSchema.optional().meta({
+    description:
+      "While linked to its partner: what protects the records between the two, as both agreed " +
+      "(Authenticated only when both nodes ask for it; spec.replication.records).",
+  }),
   message: z.string().optional().meta({ description: "What the node reports about itself, for people." }),
 });
 export type NodeStatus = z.infer<typeof NodeStatusSchema>;

@@ -252,6 +252,12 @@ export class RecordOpener {
       this.next = { count: this.schedule.count, decipher: this.newDecipher() };
   }
 
+  private decipherOf(count: number): DecipherGCM {
+    const n = this.next;
+    this.next = null;
+    return n?.count === count ? n.decipher : this.newDecipher();
+  }
+
   private newDecipher(): DecipherGCM {
     const s = this.schedule;
     return createDecipheriv(ALGORITHM, s.key, s.nonce(), { authTagLength: TAG_BYTES });
@@ -309,19 +315,16 @@ export class RecordOpener {
   private begin(): void {
     const magic = this.head.readUInt32BE(0);
     if (magic === MAGIC) throw this.refusal("an unsealed frame where a sealed record was due");
-    if (magic === RECORD_MAGIC || magic === AUTHENTICATED_RECORD_MAGIC) {
-      if (magic !== magicOf(this.protection))
-        throw this.refusal(
-          `an ${magic === RECORD_MAGIC ? "encrypted" : "authenticated"} record on an ${this.protection} link`,
-        );
-    } else throw this.refusal(`bad record magic 0x${magic.toString(16).padStart(8, "0")}`);
+    if (magic !== RECORD_MAGIC && magic !== AUTHENTICATED_RECORD_MAGIC)
+      throw this.refusal(`bad record magic 0x${magic.toString(16).padStart(8, "0")}`);
+    if (magic !== magicOf(this.protection))
+      throw this.refusal(
+        `an ${magic === RECORD_MAGIC ? "encrypted" : "authenticated"} record on an ${this.protection} link`,
+      );
     const length = this.head.readUInt32BE(4);
     if (length < HEADER_BYTES || length > MAX_RECORD_BYTES)
       throw this.refusal(`a record cannot hold ${length} bytes`);
-    const s = this.schedule;
-    const n = this.next;
-    this.next = null;
-    const d = n?.count === s.count ? n.decipher : this.newDecipher();
+    const d = this.decipherOf(this.schedule.count);
     d.setAAD(this.head);
     this.decoder.setLimit({ bytes: length - HEADER_BYTES, what: "in its sealed record" });
     this.decipher = d;

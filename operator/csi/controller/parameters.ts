@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BYTE_QUANTITY_PATTERN, quantityBytesOrNaN } from "../../api/quantity.js";
+import { PeerRecordsSchema } from "../../api/spec.js";
 import { FILESYSTEMS } from "../capabilities.js";
 import { describeZodError, invalidArgument } from "../errors.js";
 
@@ -31,7 +32,7 @@ const userParameters = {
   /** spec.replication.tls.secretRef: a Secret in the PVC's namespace with tls.crt, tls.key, ca.crt. */
   peerTls: dnsSubdomain.optional(),
   /** spec.replication.records: Encrypted (default) or Authenticated. */
-  peerRecords: z.enum(["Encrypted", "Authenticated"]).optional(),
+  peerRecords: PeerRecordsSchema.optional(),
 };
 
 const metadataParameters = {
