@@ -5,7 +5,7 @@ import type { NodeName } from "../../pair/names.js";
 import { podAction, protocolUpgradeReplaces } from "../../pair/pod-action.js";
 import { applyAll } from "../apply.js";
 import type { KubeObject } from "../desired-children.js";
-import type { Step } from "../pass.js";
+import type { ReconcileContext, Step } from "../pass.js";
 
 /**
  * Creates missing target pods and replaces outdated ones, one node at a time and only when the
@@ -39,7 +39,7 @@ export const rollPods: Step = async (pass, c) => {
         nodes.find((x) => x.name === partnerOf(node))?.agent?.replication?.peer.authError?.kind,
       );
     const action = podAction(d, existing, mayDisrupt);
-    const claim = action.kind === "create" ? await terminatingClaim(c, d) : undefined;
+    const claim = action.kind === "create" && !pass.secretsError ? await terminatingClaim(c, d) : undefined;
     if (action.kind === "create" && pass.secretsError) {
       log.debug({ pod: d.metadata.name }, "pod waits for its generated Secrets");
     } else if (claim) {
@@ -63,7 +63,7 @@ export const rollPods: Step = async (pass, c) => {
  * The name of a PVC the pod would mount that is being deleted, read from the API server (not the
  * cache: a pod created on a stale view would pin the claim). Only asked before creating a pod.
  */
-async function terminatingClaim(c: Parameters<Step>[1], pod: KubeObject): Promise<string | undefined> {
+async function terminatingClaim(c: ReconcileContext, pod: KubeObject): Promise<string | undefined> {
   const spec = pod.spec as { volumes?: { persistentVolumeClaim?: { claimName?: string } }[] } | undefined;
   for (const v of spec?.volumes ?? []) {
     const name = v.persistentVolumeClaim?.claimName;
