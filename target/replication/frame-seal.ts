@@ -273,6 +273,39 @@ export class RecordOpener {
     this.decoder.release(data);
   }
 
+  /**
+   * Where the next socket read should land: on an authenticated link, the rest of a large payload
+   * in progress (its bytes cross in plain, so the kernel copies them straight into the buffer the
+   * message will carry, with no copy out of a read buffer); else `scratch`. Hand the result to
+   * pushRead.
+   */
+  readTarget(scratch: Buffer): Buffer {
+    if (this.protection !== "authenticated" || this.state !== "body" || this.broken) return scratch;
+    const t = this.decoder.readTarget(scratch);
+    if (t === scratch) return scratch;
+    // A frame never runs past its record (finish() refuses one); the bound keeps a read that
+    // would from consuming the tag.
+    return t.length > this.remaining ? t.subarray(0, this.remaining) : t;
+  }
+
+  /** n bytes were read into `target` (from readTarget); `scratch`'s bytes may be reused after. */
+  pushRead(target: Uint8Array, n: number, scratch: Buffer): Message[] {
+    const bytes = Buffer.from(target.buffer, target.byteOffset, n);
+    if (target.buffer === scratch.buffer) return this.push(bytes);
+    // Read into a payload in progress (readTarget): authenticated in place, then counted as
+    // filled; its frame is held like any other until the record's tag checked.
+    this.decipher!.setAAD(bytes);
+    this.remaining -= n;
+    try {
+      for (const m of this.decoder.pushRead(target, n)) this.held.push(m);
+    } catch (e) {
+      this.broken = e instanceof ProtocolError ? e : new ProtocolError(String(e));
+      this.dropHeld();
+    }
+    if (this.remaining === 0) this.state = "tag";
+    return [];
+  }
+
   /** The bytes of `chunk` may be reused once this returns. */
   push(chunk: Buffer): Message[] {
     const out: Message[] = [];

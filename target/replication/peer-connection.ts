@@ -489,12 +489,28 @@ export class PeerConnection {
 
   /** Where the socket's next read goes (sockets reading through onread). */
   readTarget(): Buffer {
-    return (this.readBuffer ??= Buffer.allocUnsafeSlow(PRE_AUTH_READ_BYTES));
+    const scratch = (this.readBuffer ??= Buffer.allocUnsafeSlow(PRE_AUTH_READ_BYTES));
+    return this.opener && !this.closed ? this.opener.readTarget(scratch) : scratch;
   }
 
   /** n bytes were read into `target` (from readTarget); they are valid only during this call. */
   onRead(target: Uint8Array, n: number): void {
-    this.received(Buffer.from(target.buffer, target.byteOffset, n));
+    const scratch = this.readBuffer;
+    if (!this.opener || !scratch || target.buffer === scratch.buffer) {
+      this.received(Buffer.from(target.buffer, target.byteOffset, n));
+      return;
+    }
+    // Straight into a large payload's buffer (RecordOpener.readTarget).
+    if (this.closed) return;
+    this.lastHeard = Date.now();
+    let messages: Message[];
+    try {
+      messages = this.opener.pushRead(target, n, scratch);
+    } catch (e) {
+      this.refuseReceived(e as Error);
+      return;
+    }
+    this.deliverAll(messages);
   }
 
   private onData(chunk: Buffer): void {
@@ -514,6 +530,10 @@ export class PeerConnection {
       this.refuseReceived(e as Error);
       return;
     }
+    this.deliverAll(messages);
+  }
+
+  private deliverAll(messages: Message[]): void {
     for (const m of messages) if (!this.deliver(m)) return;
     if (messages.length > 0) this.schedulePrepare();
   }

@@ -26,3 +26,32 @@ export function openInPieces(opener: RecordOpener, bytes: Buffer, step = bytes.l
   }
   return out;
 }
+
+/** What openByReads saw: the messages, and how many reads landed outside the scratch buffer. */
+export interface ReadsOpened {
+  messages: Message[];
+  inPlace: number;
+  /** the buffers reads landed in, other than the scratch buffer */
+  targets: ArrayBufferLike[];
+}
+
+/**
+ * Opens `bytes` the way the link's socket reads them (onread): each read of at most `readSize`
+ * lands where the opener's readTarget says, the scratch buffer being overwritten after each.
+ */
+export function openByReads(opener: RecordOpener, bytes: Buffer, readSize: number): ReadsOpened {
+  const scratch = Buffer.alloc(readSize);
+  const out: ReadsOpened = { messages: [], inPlace: 0, targets: [] };
+  for (let at = 0; at < bytes.length;) {
+    const target = opener.readTarget(scratch);
+    if (target.buffer !== scratch.buffer) {
+      out.inPlace++;
+      out.targets.push(target.buffer);
+    }
+    const n = bytes.copy(target, 0, at, at + Math.min(target.length, readSize));
+    at += n;
+    out.messages.push(...opener.pushRead(target, n, scratch));
+    scratch.fill(0xee);
+  }
+  return out;
+}

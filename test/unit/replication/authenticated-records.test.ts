@@ -28,6 +28,7 @@ import { throughMitm, type MitmLink } from "../../support/peer-mitm.js";
 import { waitFor } from "../../support/processes.js";
 import {
   heartbeatFrame as heartbeat,
+  openByReads,
   openInPieces as open,
   sealRecord as seal,
   writeFrame as write,
@@ -198,5 +199,52 @@ describe("ciphers made ahead of time", () => {
     assert.equal(open(opener, r1).length, 1);
     opener.prepare();
     assert.throws(() => open(opener, r1), refused);
+  });
+});
+
+describe("large payloads read in place", () => {
+  const big = randomBytes(1 << 20);
+  const stream = (sealer: RecordSealer) =>
+    Buffer.concat([
+      seal(sealer, write(1, randomBytes(4096)), heartbeat(1)),
+      seal(sealer, write(2, big)),
+      seal(sealer, write(3, randomBytes(512))),
+    ]);
+
+  for (const readSize of [1000, 64 * 1024, 300 * 1024])
+    it(`authenticated: the rest of a 1 MiB write lands straight in its buffer (reads of ${readSize})`, () => {
+      const { sealer, opener } = ends();
+      const r = openByReads(opener, stream(sealer), readSize);
+      assert.deepEqual(
+        r.messages.map((m) => m.type),
+        ["write", "heartbeat", "write", "write"],
+      );
+      const w = r.messages[2]!;
+      assert.deepEqual(w.data, big);
+      assert.ok(r.inPlace > 0, "reads landed in the payload's buffer");
+      assert.ok(
+        r.targets.every((t) => t === w.data.buffer),
+        "every read outside the scratch buffer landed in the message's own data",
+      );
+    });
+
+  it("authenticated: a byte flipped in the part read in place fails the tag; nothing of the record is given out", () => {
+    const { sealer, opener } = ends();
+    const wire = stream(sealer);
+    // a byte near the end of the 1 MiB payload: read in place, not from the scratch buffer
+    const at = wire.indexOf(big.subarray(big.length - 64));
+    assert.ok(at > 0);
+    wire[at + 10]! ^= 0x01;
+    const first = openByReads(opener, wire.subarray(0, at - 200_000), 64 * 1024);
+    assert.equal(first.messages.length, 2, "the record before it opened");
+    assert.ok(first.inPlace > 0);
+    assert.throws(() => openByReads(opener, wire.subarray(at - 200_000), 64 * 1024), refused);
+  });
+
+  it("encrypted: every read lands in the scratch buffer (the bytes need a cipher pass)", () => {
+    const { sealer, opener } = ends("encrypted");
+    const r = openByReads(opener, stream(sealer), 64 * 1024);
+    assert.equal(r.inPlace, 0);
+    assert.deepEqual(r.messages[2]!.data, big);
   });
 });
