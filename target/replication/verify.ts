@@ -1,11 +1,15 @@
 /**
  * Online verify (like DRBD's): the node that sequences writes walks the LUN region by region
  * (the dirty bitmap's regions), both nodes hash each region (region-hash.ts) and the sequencer
- * compares the digests. A region whose copies differ is marked out of sync in the dirty bitmap
- * (durably, like a write's region) and, once the walk is done, copied from the node chosen as
- * the source with the resync's sender (resync.ts): read under the region's range lock, written
- * and fsynced on the other node, then the bit is cleared. A link lost meanwhile leaves the bits
- * set and the handshake's resync copies them.
+ * compares the digests. A region whose copies differ is copied at once, still under the lock it
+ * was compared under, from the node chosen as the source to the other (flushed on the source,
+ * written and fsynced on the other, like a resync's region), and the walk goes on.
+ *
+ * It is not marked out of sync in the dirty bitmap: a link lost before its copy would have the
+ * handshake's resync copy it from the node the generations choose, which may be the very copy
+ * the user distrusts. Unmarked, it stays as it was until the run resumes (its position is never
+ * past a region not yet repaired), compares it again and copies it from the source. A region the
+ * surviving node writes meanwhile is resynced like any other write, and then compares equal.
  *
  * Ordering against writes: each region is hashed on both nodes while the sequencer holds the
  * region's range lock, the lock every mirrored write to it takes; no write to the region is then
@@ -211,20 +215,22 @@ export class OnlineVerify {
       rec.bytesChecked += length;
       this.totals.bytesChecked += length;
       if (!same) {
-        await this.mismatched(region);
         await this.save(link);
+        // The copy counts against the rate too (taken after the region's lock is released).
+        await bucket.take(length);
       } else if (Date.now() - this.lastSaved >= SAVE_EVERY_MS) {
         await this.save(link);
       }
     }
     if (!this.drives(link)) return;
-    if (rec.regionsMismatched > 0) {
-      rec.message = `repairing ${rec.regionsMismatched} mismatched regions from node ${rec.source}`;
+    if (!core.outOfSync.isEmpty()) {
+      // Regions a run saved by an earlier version marked out of sync, to be copied after the walk.
+      rec.message = `repairing the regions marked out of sync from node ${rec.source}`;
       await this.save(link);
       if (!(await this.repair(link, bucket))) return;
+      rec.regionsRepaired = rec.regionsMismatched;
     }
-    const repaired = this.countRepaired();
-    rec.regionsRepaired = repaired;
+    const repaired = rec.regionsRepaired;
     await this.end(
       link,
       "completed",
@@ -250,9 +256,14 @@ export class OnlineVerify {
       try {
         const theirs = link.conn.request("verifyHash", { offset, length }, undefined, Priority.resync);
         theirs.catch(() => undefined);
-        const mine = await hashRegion(await core.local.read(offset, length));
+        const data = await core.local.read(offset, length);
+        const mine = await hashRegion(data);
         const reply = await theirs;
-        return mine.equals(reply.data);
+        if (mine.equals(reply.data)) return true;
+        this.mismatched(region);
+        await this.repairRegion(link, offset, length, data);
+        this.record!.regionsRepaired++;
+        return false;
       } finally {
         unlock();
       }
@@ -264,24 +275,45 @@ export class OnlineVerify {
     }
   }
 
-  /** The region is out of sync: its bit is durable before the run counts it. */
-  private async mismatched(region: number): Promise<void> {
+  /** Counts a region whose copies differ (repaired next, under the same lock). */
+  private mismatched(region: number): void {
     const core = this.core;
     const rec = this.record!;
-    core.outOfSync.set(region);
-    await core.store.markDurable(region, region);
     rec.regionsMismatched++;
     this.totals.regionsMismatched++;
     if (rec.mismatchedRegions.length < MAX_LISTED_REGIONS) rec.mismatchedRegions.push(region);
     core.log.warn(
-      { runId: rec.runId, region, offset: region * core.regionSize },
-      "verify: the copies of a region differ; it is out of sync",
+      { runId: rec.runId, region, offset: region * core.regionSize, source: rec.source },
+      "verify: the copies of a region differ; copying it from the source",
     );
   }
 
   /**
-   * Copies the out-of-sync regions from the source to the other node with the resync's sender;
-   * false when the link went away first (the handshake's resync then copies them).
+   * Copies one region from the source to the other node, under the caller's range lock. What is
+   * copied is durable on the source first, as for a resync (resync-session.ts). `here` is this
+   * node's copy, read for the hash under the same lock.
+   */
+  private async repairRegion(link: Link, offset: number, length: number, here: Buffer): Promise<void> {
+    const core = this.core;
+    if (this.record!.source === core.node) {
+      await core.local.flush();
+      await link.conn.request("verifyRepair", { offset }, here, Priority.resync);
+      core.countResynced(length);
+    } else {
+      await link.conn.request("flush", {}, undefined, Priority.control);
+      const theirs = await link.conn.request("read", { offset, length }, undefined, Priority.resync);
+      if (theirs.data.length !== length)
+        throw new Error(`the source returned ${theirs.data.length} of ${length} bytes`);
+      await core.local.write(offset, theirs.data);
+      await core.local.flush();
+      core.countResynced(length);
+    }
+  }
+
+  /**
+   * Copies the regions marked out of sync (by a run of an earlier version) from the source to the
+   * other node with the resync's sender; false when the link went away first (the handshake's
+   * resync then copies them).
    */
   private async repair(link: Link, bucket: TokenBucket): Promise<boolean> {
     const core = this.core;
@@ -320,14 +352,6 @@ export class OnlineVerify {
       if (e instanceof PeerLostError) return false;
       throw e;
     }
-  }
-
-  /** Mismatched regions that are in sync again (the listed ones; all when the list is whole). */
-  private countRepaired(): number {
-    const rec = this.record!;
-    const listed = rec.mismatchedRegions.filter((r) => !this.core.outOfSync.test(r)).length;
-    if (rec.regionsMismatched <= rec.mismatchedRegions.length) return listed;
-    return this.core.outOfSync.isEmpty() ? rec.regionsMismatched : listed;
   }
 
   private async end(link: Link, state: "completed" | "failed", message: string): Promise<void> {

@@ -217,3 +217,38 @@ test("the sequencer killed mid-verify: the run resumes from its saved position o
     `resumed at ${resumed[1]}`,
   );
 });
+
+test("with source b, node b lost after the walk found a mismatch on node a: the region ends with b's copy, not a's", async (t) => {
+  const pair = await startTargetPair({ size: "64Mi" });
+  pairs.push(pair);
+  await qemuIoOk(pair.a.url(), ["write -P 0x51 0 64M"]);
+  // Node a (the sequencer, the node that goes on alone below) holds the damaged copy.
+  const region = 2;
+  writeBehindTheTarget(pair.a.dataFile, region * REGION + 4096, Buffer.alloc(8192, 0xd7));
+  // 4 MiB/s: the walk takes about 16 s; node b is lost right after region 2's mismatch.
+  const started = await postVerify(pair.a, { source: "b", rateBytesPerSecond: 4 * MiB });
+  assert.equal(started.status, 202, JSON.stringify(started.body));
+  const runId = VerifyStatusSchema.parse(started.body).runId!;
+  await waitFor(
+    "the walk found the mismatch",
+    async () => ((await getVerify(pair.a)).regionsMismatched >= 1 ? true : undefined),
+    60_000,
+    20,
+  );
+  await pair.b.stop("SIGKILL");
+  await pair.waitServingAlone("a");
+  // A write elsewhere while node b is away: node a is the resync's source when b returns.
+  await qemuIoOk(pair.a.url(), [`write -P 0x52 ${40 * MiB} 1M`]);
+  await pair.b.restart();
+  await pair.waitWorking(120_000);
+
+  const v = await verifyEnded(pair.a, runId);
+  assert.equal(v.state, "completed", v.message);
+  assert.equal(v.source, "b");
+  assert.ok(v.mismatchedRegions.includes(region), `region ${region} listed: ${v.mismatchedRegions}`);
+  assert.equal(v.regionsRepaired, v.regionsMismatched, v.message);
+  t.diagnostic(`${v.regionsMismatched} mismatch(es) counted; ${v.message}`);
+  assert.equal(digest(pair.a.dataFile), digest(pair.b.dataFile), "both LUN files identical");
+  for (const node of [pair.a, pair.b])
+    await qemuIoOk(node.url(), [`read -P 0x51 ${region * REGION} 256k`, `read -P 0x52 ${40 * MiB} 1M`]);
+});
