@@ -341,20 +341,29 @@ export class PeerConnection {
     this.schedulePump();
   }
 
-  /** Frames queued in the same turn of the event loop leave in one writev. */
-  private schedulePump(): void {
+  /**
+   * Frames queued in the same turn of the event loop leave in one writev. With `afterMicrotasks`
+   * (acknowledgements) they leave once the microtasks queued so far have run instead: the
+   * replies to all the writes of one received record are queued by then (each write's handler
+   * resolved in that record's turn), and the acknowledgement does not wait for the rest of the
+   * turn (tens of µs on the path of every mirrored write).
+   */
+  private schedulePump(afterMicrotasks = false): void {
     // At queue depth 32 a write per frame cost a quarter of the sequencer's CPU in syscalls.
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;
-      setImmediate(() => {
-        this.pumpScheduled = false;
-        this.pump();
-        const p = this.pumped;
-        this.pumped = null;
-        p?.resolve();
-      });
+      if (afterMicrotasks) queueMicrotask(this.pumpNow);
+      else setImmediate(this.pumpNow);
     }
   }
+
+  private readonly pumpNow = (): void => {
+    this.pumpScheduled = false;
+    this.pump();
+    const p = this.pumped;
+    this.pumped = null;
+    p?.resolve();
+  };
 
   /**
    * Resolves once the frames queued so far were handed to the socket (at once when none wait).
@@ -384,7 +393,7 @@ export class PeerConnection {
     const last = q[q.length - 1];
     if (last instanceof AckBatch && last.ids.length < MAX_BATCHED_ACKS) last.ids.push(to);
     else q.push(new AckBatch([to]));
-    this.schedulePump();
+    this.schedulePump(true);
   }
 
   /** Sends a request and resolves with the peer's reply; rejects with PeerLostError when the link goes. */
