@@ -260,8 +260,13 @@ export class OnlineVerify {
         const mine = await hashRegion(data);
         const reply = await theirs;
         if (mine.equals(reply.data)) return true;
-        this.mismatched(region);
+        core.log.warn(
+          { runId: this.record!.runId, region, offset, source: this.record!.source },
+          "verify: the copies of a region differ; copying it from the source",
+        );
         await this.repairRegion(link, offset, length, data);
+        // Counted once copied: a run that lost its link before compares the region again.
+        this.mismatched(region);
         this.record!.regionsRepaired++;
         return false;
       } finally {
@@ -275,17 +280,12 @@ export class OnlineVerify {
     }
   }
 
-  /** Counts a region whose copies differ (repaired next, under the same lock). */
+  /** Counts a region whose copies differed. */
   private mismatched(region: number): void {
-    const core = this.core;
     const rec = this.record!;
     rec.regionsMismatched++;
     this.totals.regionsMismatched++;
     if (rec.mismatchedRegions.length < MAX_LISTED_REGIONS) rec.mismatchedRegions.push(region);
-    core.log.warn(
-      { runId: rec.runId, region, offset: region * core.regionSize, source: rec.source },
-      "verify: the copies of a region differ; copying it from the source",
-    );
   }
 
   /**
