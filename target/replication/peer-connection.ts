@@ -511,21 +511,14 @@ export class PeerConnection {
   /** n bytes were read into `target` (from readTarget); they are valid only during this call. */
   onRead(target: Uint8Array, n: number): void {
     const scratch = this.readBuffer;
-    if (!this.opener || !scratch || target.buffer === scratch.buffer) {
+    if (!this.opener || !scratch) {
       this.received(Buffer.from(target.buffer, target.byteOffset, n));
       return;
     }
-    // Straight into a large payload's buffer (RecordOpener.readTarget).
+    // The scratch buffer, or straight into a large payload's buffer (RecordOpener.readTarget).
     if (this.closed) return;
     this.lastHeard = Date.now();
-    let messages: Message[];
-    try {
-      messages = this.opener.pushRead(target, n, scratch);
-    } catch (e) {
-      this.refuseReceived(e as Error);
-      return;
-    }
-    this.deliverAll(messages);
+    this.opened((o) => o.pushRead(target, n, scratch));
   }
 
   private onData(chunk: Buffer): void {
@@ -538,17 +531,18 @@ export class PeerConnection {
     let sealed: Buffer | null = chunk;
     if (!this.opener) sealed = this.receivedBeforeAuth(chunk);
     if (sealed === null || sealed.length === 0 || this.closed) return;
+    this.opened((o) => o.push(sealed));
+  }
+
+  /** Delivers the messages `open` takes out of the opener, or closes the link on what it refuses. */
+  private opened(open: (o: RecordOpener) => Message[]): void {
     let messages: Message[];
     try {
-      messages = this.opener!.push(sealed);
+      messages = open(this.opener!);
     } catch (e) {
       this.refuseReceived(e as Error);
       return;
     }
-    this.deliverAll(messages);
-  }
-
-  private deliverAll(messages: Message[]): void {
     for (const m of messages) if (!this.deliver(m)) return;
     if (messages.length > 0) this.schedulePrepare();
   }

@@ -289,25 +289,14 @@ export class OnlineVerify {
   }
 
   /**
-   * Copies one region from the source to the other node, under the caller's range lock. What is
-   * copied is durable on the source first, as for a resync (resync-session.ts). `here` is this
-   * node's copy, read for the hash under the same lock.
+   * Copies one region from the source to the other node, under the caller's range lock. `here`
+   * is this node's copy, read for the hash under the same lock.
    */
   private async repairRegion(link: Link, offset: number, length: number, here: Buffer): Promise<void> {
-    const core = this.core;
-    if (this.record!.source === core.node) {
-      await core.local.flush();
-      await link.conn.request("verifyRepair", { offset }, here, Priority.resync);
-      core.countResynced(length);
-    } else {
-      await link.conn.request("flush", {}, undefined, Priority.control);
-      const theirs = await link.conn.request("read", { offset, length }, undefined, Priority.resync);
-      if (theirs.data.length !== length)
-        throw new Error(`the source returned ${theirs.data.length} of ${length} bytes`);
-      await core.local.write(offset, theirs.data);
-      await core.local.flush();
-      core.countResynced(length);
-    }
+    const copy = this.copyEnds(link);
+    await copy.flushSource();
+    await copy.writeOther(offset, copy.fromHere ? here : await copy.readSource(offset, length));
+    this.core.countResynced(length);
   }
 
   /**
@@ -317,41 +306,64 @@ export class OnlineVerify {
    */
   private async repair(link: Link, bucket: TokenBucket): Promise<boolean> {
     const core = this.core;
-    const rec = this.record!;
-    const fromHere = rec.source === core.node;
-    // What is copied must be durable on the source, as for a resync (resync-session.ts).
-    if (fromHere) await core.local.flush();
-    else await link.conn.request("flush", {}, undefined, Priority.control);
+    const copy = this.copyEnds(link);
+    await copy.flushSource();
     try {
       return await sendOutOfSyncRegions({
         regionSize: core.regionSize,
         sizeBytes: core.sizeBytes,
-        local: fromHere
-          ? core.local
-          : {
-              read: async (offset: number, length: number) =>
-                (await link.conn.request("read", { offset, length }, undefined, Priority.resync)).data,
-            },
+        local: { read: copy.readSource },
         outOfSync: core.outOfSync,
         store: core.store,
         rangeLock: core.rangeLock,
         bucket,
         isHot: (r) => core.hot.has(r),
         active: () => this.drives(link),
-        send: fromHere
-          ? async (offset, data) => {
-              await link.conn.request("verifyRepair", { offset }, data, Priority.resync);
-            }
-          : async (offset, data) => {
-              await core.local.write(offset, data);
-              await core.local.flush();
-            },
+        send: copy.writeOther,
         copied: (bytes) => core.countResynced(bytes),
       });
     } catch (e) {
       if (e instanceof PeerLostError) return false;
       throw e;
     }
+  }
+
+  /** The two ends of a repair's copy, seen from this node (the sequencer). */
+  private copyEnds(link: Link): {
+    fromHere: boolean;
+    /** What is copied must be durable on the source first, as for a resync (resync-session.ts). */
+    flushSource(): Promise<void>;
+    readSource(offset: number, length: number): Promise<Buffer>;
+    /** Written and fsynced on the node that is not the source. */
+    writeOther(offset: number, data: Buffer): Promise<void>;
+  } {
+    const core = this.core;
+    const conn = link.conn;
+    if (this.record!.source === core.node) {
+      return {
+        fromHere: true,
+        flushSource: () => core.local.flush(),
+        readSource: (offset, length) => core.local.read(offset, length),
+        writeOther: async (offset, data) => {
+          await conn.request("verifyRepair", { offset }, data, Priority.resync);
+        },
+      };
+    }
+    return {
+      fromHere: false,
+      flushSource: async () => {
+        await conn.request("flush", {}, undefined, Priority.control);
+      },
+      readSource: async (offset, length) => {
+        const { data } = await conn.request("read", { offset, length }, undefined, Priority.resync);
+        if (data.length !== length) throw new Error(`the source returned ${data.length} of ${length} bytes`);
+        return data;
+      },
+      writeOther: async (offset, data) => {
+        await core.local.write(offset, data);
+        await core.local.flush();
+      },
+    };
   }
 
   private async end(link: Link, state: "completed" | "failed", message: string): Promise<void> {
