@@ -4,7 +4,14 @@ import { join } from "node:path";
 import { startTarget } from "../support/target-process.js";
 import { startTgt } from "../support/tgt.js";
 import { bestOf, formatRate, printTable, qemuBench, standardWorkloads } from "./qemu-bench.js";
-import { benchPairWrites, benchResync, goalsHeader, latencyHeader, pairHeader } from "./pair-bench.js";
+import {
+  benchPairWrites,
+  benchResync,
+  floorHeader,
+  goalsHeader,
+  latencyHeader,
+  pairHeader,
+} from "./pair-bench.js";
 import { benchVerifyUnderLoad, verifyHeader } from "./verify-bench.js";
 
 /**
@@ -64,6 +71,11 @@ async function main() {
         rows: pair.latencyRows,
       },
       { title: "HA pair: goals (from this run)", header: goalsHeader, rows: pair.goals },
+      {
+        title: "HA pair: what a minimal forwarder costs on this machine (from this run)",
+        header: floorHeader,
+        rows: pair.floorRows,
+      },
     );
   }
   if (!only || only === "resync") {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { startTarget, type TargetHandle } from "../support/target-process.js";
 import { startTargetPair } from "../support/target-pair.js";
 import { qemuIoOk } from "../support/qemu.js";
+import { forwardFloor, type ForwardFloor } from "./forward-floor.js";
 import { loopbackRoundTrip } from "./round-trip.js";
 import { ScsiClient } from "../support/scsi-client.js";
 import {
@@ -42,6 +43,10 @@ export interface PairBench {
   rows: string[][];
   latencyRows: string[][];
   goals: string[][];
+  /** what forwarding costs on this machine with nothing in the way, against the CPU goals */
+  floorRows: string[][];
+  /** the standalone target's CPU per write, by workload name */
+  standaloneUs?: Map<string, number>;
 }
 
 /**
@@ -54,14 +59,21 @@ export interface PairBench {
  * each bound of `pairGoals` is met in this run.
  */
 export async function benchPairWrites(runs: number): Promise<PairBench> {
-  const out: PairBench = { rows: [], latencyRows: [], goals: [] };
+  const out: PairBench = { rows: [], latencyRows: [], goals: [], floorRows: [] };
   const single = await startTarget({ size: "1Gi" });
   try {
+    const standaloneUs = new Map<string, number>();
     for (const records of ["encrypted", "authenticated"] as const) {
       const r = await benchOnePair(runs, single, records);
       out.rows.push(...r.rows);
       out.latencyRows.push(...r.latencyRows);
       out.goals.push(...r.goals);
+      for (const [name, us] of r.standaloneUs ?? [])
+        standaloneUs.set(name, Math.min(us, standaloneUs.get(name) ?? Infinity));
+    }
+    for (const w of pairWorkloads) {
+      const floor = await bestFloor(runs, w);
+      out.floorRows.push(...floorRows(w, floor, standaloneUs.get(w.name) ?? NaN));
     }
     // What the machine itself adds per round trip between two processes: the floor under
     // "pair - standalone", whatever the code does.
@@ -86,6 +98,7 @@ async function benchOnePair(
 ): Promise<PairBench> {
   const rows: string[][] = [];
   const goals: string[][] = [];
+  const standaloneUs = new Map<string, number>();
   const pair = await startTargetPair({ size: "1Gi", extraArgs: ["--peer-records", records] });
   const label = `pair (${records} records)`;
   try {
@@ -96,6 +109,7 @@ async function benchOnePair(
       const p = await bestOfWithCpu(runs, pair.a.url(), w, [pid(pair.a), pid(pair.b)]);
       const [cpuA = 0, cpuB = 0] = p.cpuUsPerOp;
       const cpuS = s.cpuUsPerOp[0] ?? 0;
+      standaloneUs.set(w.name, cpuS);
       rows.push([
         `${label} ${w.name} (portal a)`,
         formatRate(w, p),
@@ -133,11 +147,53 @@ async function benchOnePair(
     console.error(
       `${label} qd1 latency: mean ${lp.meanUs.toFixed(0)} µs vs standalone ${ls.meanUs.toFixed(0)} µs`,
     );
-    return { rows, latencyRows, goals };
+    return { rows, latencyRows, goals, floorRows: [], standaloneUs };
   } finally {
     await pair.stop();
     rmSync(pair.dir, { recursive: true, force: true });
   }
+}
+
+/** The floor with the least CPU (sender and receiver together) of n runs. */
+async function bestFloor(n: number, w: Workload): Promise<ForwardFloor> {
+  let best: ForwardFloor | undefined;
+  // As many messages as the workload has writes, after a tenth as many to warm up.
+  for (let i = 0; i < n; i++) {
+    const f = await forwardFloor(w.blockSize, w.depth, w.count, Math.ceil(w.count / 10));
+    const cpu = (x: ForwardFloor) => x.senderUsPerMessage + x.receiverUsPerMessage;
+    if (!best || cpu(f) < cpu(best)) best = f;
+  }
+  return best as ForwardFloor;
+}
+
+/**
+ * The CPU goals set against a minimal forwarder: node a does what a standalone target does plus
+ * what the minimal sender does, node b what the minimal receiver does, and more besides (records
+ * authenticated, frames checked, writes sequenced). A goal below these sums is out of reach on
+ * this machine.
+ */
+function floorRows(w: Workload, f: ForwardFloor, standaloneUs: number): string[][] {
+  const rate =
+    w.blockSize >= 1 << 20
+      ? `${((f.messagesPerSecond * w.blockSize) / 1e6).toFixed(0)} MB/s`
+      : `${(f.messagesPerSecond / 1000).toFixed(1)}k messages/s`;
+  const size = w.blockSize >= 1 << 20 ? `${w.blockSize >> 20} MiB` : `${w.blockSize >> 10} KiB`;
+  const atLeastA = standaloneUs + f.senderUsPerMessage;
+  const ratio = (us: number) =>
+    standaloneUs > 0 && Number.isFinite(standaloneUs) ? (us / standaloneUs).toFixed(2) : "?";
+  const ofStandalone = `standalone ${formatCpu(standaloneUs)}`;
+  return [
+    [
+      `${w.name}: sender, to another Node.js process over loopback TCP, ${w.depth} in flight, those queued in one turn written together`,
+      `${formatCpu(f.senderUsPerMessage)} (${rate})`,
+      `${ofStandalone} + sender = ${formatCpu(atLeastA)} = ${ratio(atLeastA)} x standalone; node a's goal: ${pairGoals.sequencerCpu} x`,
+    ],
+    [
+      `${w.name}: receiver, writes each ${size} to a file (writev of the chunks it arrived in), acknowledges each read's messages in one write`,
+      formatCpu(f.receiverUsPerMessage),
+      `receiver = ${ratio(f.receiverUsPerMessage)} x ${ofStandalone}; node b's goal: ${pairGoals.partnerCpu} x`,
+    ],
+  ];
 }
 
 function verdict(met: boolean): string {
@@ -226,6 +282,11 @@ export const pairHeader = [
 /** Column names of benchPairWrites' latency rows and goals. */
 export const latencyHeader = ["workload", "standalone mean / p99", "pair mean / p99", "pair - standalone"];
 export const goalsHeader = ["goal", "measured", "bound", "verdict"];
+export const floorHeader = [
+  "floor: a minimal forwarder (no crypto, no checks, no iSCSI)",
+  "CPU per message",
+  "against the goal",
+];
 
 /**
  * Resync throughput: write `bytes` while node b is down, restart it and time the copy; compare with
