@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { processCpuMs } from "../support/process-cpu.js";
+import { connectToNodeServer } from "./round-trip.js";
 
 /**
  * The receiving end in its own Node.js process: reads length-prefixed messages, writes each
@@ -91,17 +91,11 @@ export async function forwardFloor(
   warmup = 20_000,
 ): Promise<ForwardFloor> {
   const dir = mkdtempSync(join(tmpdir(), "hasan-floor-"));
-  const child = spawn(process.execPath, ["-e", RECEIVER, join(dir, "floor.img")], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  let child: ChildProcess | undefined;
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
-      child.once("exit", (code) => reject(new Error(`floor receiver exited with ${code}`)));
-    });
-    const c = net.connect(port, "127.0.0.1");
-    c.setNoDelay(true);
-    await new Promise<void>((r) => c.once("connect", () => r()));
+    const server = await connectToNodeServer(RECEIVER, [join(dir, "floor.img")], "minimal receiver");
+    child = server.child;
+    const c = server.socket;
     const payload = Buffer.alloc(bytes, 0x66);
     let sent = 0;
     let acked = 0;
@@ -151,7 +145,7 @@ export async function forwardFloor(
     c.destroy();
     return { messagesPerSecond: count / seconds, senderUsPerMessage: sender, receiverUsPerMessage: receiver };
   } finally {
-    child.kill();
+    child?.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }
