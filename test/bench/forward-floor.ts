@@ -3,12 +3,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { processCpuMs } from "../support/process-cpu.js";
+import type { BenchResult } from "./qemu-bench.js";
 import { connectToNodeServer } from "./round-trip.js";
 
 /**
  * The receiving end in its own Node.js process: reads length-prefixed messages, writes each
- * payload to a file (one writev of the chunks it arrived in) at the offset it names, and acknowledges the messages of one
- * read in one write (as node b does). It prints its port. argv[1]: the file.
+ * payload to a file (one writev of the chunks it arrived in) at the offset it names, and
+ * acknowledges the messages of one read in one write (as node b does). It prints its port.
+ * argv[1]: the file.
  */
 const RECEIVER = `
 const net = require("node:net");
@@ -69,8 +71,8 @@ const s = net.createServer((c) => {
 s.listen(0, "127.0.0.1", () => console.log(s.address().port));
 `;
 
-export interface ForwardFloor {
-  messagesPerSecond: number;
+/** A bench result (a message stands for a write) with each process's CPU per message. */
+export interface ForwardFloor extends BenchResult {
   senderUsPerMessage: number;
   receiverUsPerMessage: number;
 }
@@ -143,7 +145,13 @@ export async function forwardFloor(
     const seconds = (performance.now() - startedAt) / 1000;
     const [sender = 0, receiver = 0] = pids.map((p, i) => ((processCpuMs(p) - before[i]!) * 1000) / count);
     c.destroy();
-    return { messagesPerSecond: count / seconds, senderUsPerMessage: sender, receiverUsPerMessage: receiver };
+    return {
+      seconds,
+      iops: count / seconds,
+      bytesPerSecond: (count * bytes) / seconds,
+      senderUsPerMessage: sender,
+      receiverUsPerMessage: receiver,
+    };
   } finally {
     child?.kill();
     rmSync(dir, { recursive: true, force: true });

@@ -43,10 +43,13 @@ export interface PairBench {
   rows: string[][];
   latencyRows: string[][];
   goals: string[][];
-  /** what forwarding costs on this machine with nothing in the way, against the CPU goals */
+  /** what a minimal forwarder costs on this machine, against the CPU goals */
   floorRows: string[][];
-  /** the standalone target's CPU per write, by workload name */
-  standaloneUs?: Map<string, number>;
+}
+
+/** The rows of one pair, and the standalone target's CPU per write by workload name. */
+interface OnePairBench extends Omit<PairBench, "floorRows"> {
+  standaloneUs: Map<string, number>;
 }
 
 /**
@@ -68,7 +71,7 @@ export async function benchPairWrites(runs: number): Promise<PairBench> {
       out.rows.push(...r.rows);
       out.latencyRows.push(...r.latencyRows);
       out.goals.push(...r.goals);
-      for (const [name, us] of r.standaloneUs ?? [])
+      for (const [name, us] of r.standaloneUs)
         standaloneUs.set(name, Math.min(us, standaloneUs.get(name) ?? Infinity));
     }
     for (const w of pairWorkloads) {
@@ -95,7 +98,7 @@ async function benchOnePair(
   runs: number,
   single: TargetHandle,
   records: "encrypted" | "authenticated",
-): Promise<PairBench> {
+): Promise<OnePairBench> {
   const rows: string[][] = [];
   const goals: string[][] = [];
   const standaloneUs = new Map<string, number>();
@@ -147,20 +150,22 @@ async function benchOnePair(
     console.error(
       `${label} qd1 latency: mean ${lp.meanUs.toFixed(0)} µs vs standalone ${ls.meanUs.toFixed(0)} µs`,
     );
-    return { rows, latencyRows, goals, floorRows: [], standaloneUs };
+    return { rows, latencyRows, goals, standaloneUs };
   } finally {
     await pair.stop();
     rmSync(pair.dir, { recursive: true, force: true });
   }
 }
 
-/** The floor with the least CPU (sender and receiver together) of n runs. */
+/**
+ * The floor with the least CPU (sender and receiver together) of n runs, each of as many messages
+ * as the workload has writes, after a tenth as many to warm up.
+ */
 async function bestFloor(n: number, w: Workload): Promise<ForwardFloor> {
+  const cpu = (x: ForwardFloor) => x.senderUsPerMessage + x.receiverUsPerMessage;
   let best: ForwardFloor | undefined;
-  // As many messages as the workload has writes, after a tenth as many to warm up.
   for (let i = 0; i < n; i++) {
     const f = await forwardFloor(w.blockSize, w.depth, w.count, Math.ceil(w.count / 10));
-    const cpu = (x: ForwardFloor) => x.senderUsPerMessage + x.receiverUsPerMessage;
     if (!best || cpu(f) < cpu(best)) best = f;
   }
   return best as ForwardFloor;
@@ -173,11 +178,6 @@ async function bestFloor(n: number, w: Workload): Promise<ForwardFloor> {
  * this machine.
  */
 function floorRows(w: Workload, f: ForwardFloor, standaloneUs: number): string[][] {
-  const rate =
-    w.blockSize >= 1 << 20
-      ? `${((f.messagesPerSecond * w.blockSize) / 1e6).toFixed(0)} MB/s`
-      : `${(f.messagesPerSecond / 1000).toFixed(1)}k messages/s`;
-  const size = w.blockSize >= 1 << 20 ? `${w.blockSize >> 20} MiB` : `${w.blockSize >> 10} KiB`;
   const atLeastA = standaloneUs + f.senderUsPerMessage;
   const ratio = (us: number) =>
     standaloneUs > 0 && Number.isFinite(standaloneUs) ? (us / standaloneUs).toFixed(2) : "?";
@@ -185,11 +185,11 @@ function floorRows(w: Workload, f: ForwardFloor, standaloneUs: number): string[]
   return [
     [
       `${w.name}: sender, to another Node.js process over loopback TCP, ${w.depth} in flight, those queued in one turn written together`,
-      `${formatCpu(f.senderUsPerMessage)} (${rate})`,
+      `${formatCpu(f.senderUsPerMessage)} (${formatRate(w, f)})`,
       `${ofStandalone} + sender = ${formatCpu(atLeastA)} = ${ratio(atLeastA)} x standalone; node a's goal: ${pairGoals.sequencerCpu} x`,
     ],
     [
-      `${w.name}: receiver, writes each ${size} to a file (writev of the chunks it arrived in), acknowledges each read's messages in one write`,
+      `${w.name}: receiver, writes each to a file (writev of the chunks it arrived in), acknowledges each read's messages in one write`,
       formatCpu(f.receiverUsPerMessage),
       `receiver = ${ratio(f.receiverUsPerMessage)} x ${ofStandalone}; node b's goal: ${pairGoals.partnerCpu} x`,
     ],
